@@ -1,0 +1,96 @@
+// loop: the one poll(2) event loop that owns every file descriptor and timer.
+//
+// Owns: the poll set, one-shot timers, the monotonic clock reading for the
+// current iteration, and the termination signals (SIGTERM/SIGINT/SIGHUP via a
+// signalfd, so they arrive as ordinary events instead of interrupting code).
+// Knows nothing of HTTP or AWS. Single-threaded: callbacks run one at a time
+// from run_once(); a callback may add or remove any fd or timer, including its
+// own, and the loop re-reads the registration after every callback (redis ae.c).
+// EINTR is handled here and nowhere else.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <poll.h>
+
+namespace appconfig::loop {
+
+// The highest fd number we track. Lambda's default RLIMIT_NOFILE is 1024, and
+// the agent never needs more than a few hundred sockets.
+constexpr int kMaxFd = 4096;
+// Timers in flight at once: one per connection deadline plus a handful of
+// protocol timers; the server caps connections well below this.
+constexpr size_t kMaxTimers = 1024;
+
+using FdCallback = void (*)(void* ctx, int fd, short revents);
+using TimerCallback = void (*)(void* ctx);
+using SignalCallback = void (*)(void* ctx, int signo);
+
+// A timer handle: index + generation so a stale handle never cancels a reused slot.
+struct TimerId {
+  uint32_t index = 0;
+  uint32_t generation = 0;  // 0 = no timer
+  bool valid() const { return generation != 0; }
+};
+
+// CLOCK_MONOTONIC in milliseconds. It keeps counting while Lambda freezes the
+// sandbox, so intervals measured with it include frozen time (spec §3).
+uint64_t monotonic_ms();
+// CLOCK_REALTIME in milliseconds, only for protocols that need wall time.
+uint64_t wall_ms();
+
+class Loop {
+ public:
+  // Blocks SIGTERM/SIGINT/SIGHUP, ignores SIGPIPE, creates the signalfd.
+  bool init();
+  ~Loop();
+
+  bool add_fd(int fd, short events, FdCallback cb, void* ctx);
+  bool set_events(int fd, short events);
+  void remove_fd(int fd);  // does not close it
+
+  TimerId add_timer(uint64_t delay_ms, TimerCallback cb, void* ctx);
+  void cancel_timer(TimerId& id);  // resets id; a no-op for a fired or invalid id
+
+  void on_signal(SignalCallback cb, void* ctx) { signal_cb_ = cb; signal_ctx_ = ctx; }
+
+  // Waits at most max_wait_ms (-1: until something happens) and dispatches.
+  void run_once(int max_wait_ms);
+  void run();   // until stop()
+  void stop() { stopping_ = true; }
+  bool stopping() const { return stopping_; }
+  // The monotonic time read at the top of this iteration (cheap, used for deadlines).
+  uint64_t now_ms() const { return now_ms_; }
+  void refresh_now() { now_ms_ = monotonic_ms(); }
+
+ private:
+  struct FdSlot {
+    FdCallback cb = nullptr;
+    void* ctx = nullptr;
+    short events = 0;
+    int poll_index = -1;  // index into pollfds_, -1 = not registered
+  };
+  struct Timer {
+    uint64_t due_ms = 0;
+    TimerCallback cb = nullptr;
+    void* ctx = nullptr;
+    uint32_t generation = 0;
+    bool armed = false;
+  };
+  void handle_signals();
+  int next_timeout_ms(int max_wait_ms) const;
+  void fire_timers();
+
+  FdSlot* slots_ = nullptr;          // kMaxFd entries
+  ::pollfd* pollfds_ = nullptr;  // dense array, kMaxFd entries
+  int num_pollfds_ = 0;
+  Timer* timers_ = nullptr;          // kMaxTimers entries
+  size_t timer_high_ = 0;            // slots [0, timer_high_) may be armed
+  uint32_t timer_generation_ = 0;
+  int signal_fd_ = -1;
+  SignalCallback signal_cb_ = nullptr;
+  void* signal_ctx_ = nullptr;
+  uint64_t now_ms_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace appconfig::loop

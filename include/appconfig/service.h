@@ -1,0 +1,51 @@
+// service: the local HTTP API of spec §1 — routes, answers and their errors.
+//
+// Owns: the routes (/applications/{app}/environments/{env}/configurations/{profile},
+// /ping), path and query decoding and validation, the local-port security
+// rules (X-Forwarded-For refused), `?flag=` filtering, response headers
+// (Configuration-Version, Version-Label), and pinning cache entries while their
+// bytes are written. Asks the configured source (local development files, or
+// AWS AppConfig once that source exists) to make the cache current for a key.
+// Knows nothing of sockets: it fills http_server Replies.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "appconfig/cache.h"
+#include "appconfig/http_server.h"
+#include "appconfig/localdev.h"
+
+namespace appconfig::service {
+
+// Application, environment and profile: names or IDs of 1-128 characters (spec §1).
+constexpr size_t kMaxSegmentBytes = 128;
+
+struct Config {
+  std::string_view version;  // reported by /ping
+  cache::Cache* cache = nullptr;
+  localdev::Source* local = nullptr;  // set in local development mode
+  loop::Loop* loop = nullptr;
+};
+
+// Splits and percent-decodes a configuration path (the part before '?').
+// Returns 0 on success, else the HTTP status and a message in err.
+struct PathKey {
+  std::string_view application, environment, profile;
+};
+enum class PathResult : uint8_t { kConfig, kPing, kNotFound, kBad };
+PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* used, PathKey& key, char* err,
+                      size_t err_cap);
+
+class Service {
+ public:
+  void init(const Config& cfg) { cfg_ = cfg; }
+  static void handle(void* ctx, http_server::Exchange& ex);
+
+ private:
+  void answer(http_server::Exchange& ex);
+  void answer_config(http_server::Exchange& ex, const PathKey& key, std::string_view query);
+  Config cfg_;
+};
+
+}  // namespace appconfig::service

@@ -1,0 +1,289 @@
+#include "appconfig/service.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "appconfig/flags.h"
+#include "appconfig/log.h"
+#include "appconfig/settings.h"
+
+namespace appconfig::service {
+
+namespace hp = http_parse;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kUsage =
+    "use GET /applications/{application}/environments/{environment}/configurations/{profile} or GET /ping";
+
+// The cache whose entries replies pin; one per process.
+cache::Cache* g_cache = nullptr;
+
+void unpin(void* entry) {
+  if (g_cache != nullptr) g_cache->unpin(static_cast<const cache::Entry*>(entry));
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes a query value: %XX and '+' as space (application/x-www-form-urlencoded).
+bool decode_query_value(std::string_view in, char* out, size_t cap, size_t* len) {
+  size_t n = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (n >= cap) return false;
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hexval(in[i + 1]);
+      int lo = hexval(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out[n++] = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+') {
+      out[n++] = ' ';
+    } else {
+      out[n++] = c;
+    }
+  }
+  *len = n;
+  return true;
+}
+
+bool is_dotdot_component(std::string_view seg) {
+  // ".." alone, or as a '/'-separated component of a decoded name.
+  size_t start = 0;
+  while (start <= seg.size()) {
+    size_t end = seg.find('/', start);
+    if (end == std::string_view::npos) end = seg.size();
+    if (seg.substr(start, end - start) == "..") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* used, PathKey& key, char* err,
+                      size_t err_cap) {
+  if (path == "/ping") return PathResult::kPing;
+  static constexpr std::string_view kNames[3] = {"applications", "environments", "configurations"};
+  std::string_view rest = path;
+  std::string_view* outs[3] = {&key.application, &key.environment, &key.profile};
+  static constexpr const char* kWhat[3] = {"application", "environment", "configuration profile"};
+  for (int i = 0; i < 3; ++i) {
+    if (rest.empty() || rest[0] != '/') return PathResult::kNotFound;
+    rest.remove_prefix(1);
+    size_t slash = rest.find('/');
+    std::string_view name = rest.substr(0, slash);
+    if (name != kNames[i]) return PathResult::kNotFound;
+    if (slash == std::string_view::npos) return PathResult::kNotFound;
+    rest.remove_prefix(slash + 1);
+    slash = rest.find('/');
+    std::string_view raw = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (raw.empty()) {
+      snprintf(err, err_cap, "the %s name is empty: %.*s", kWhat[i], static_cast<int>(kUsage.size()), kUsage.data());
+      return PathResult::kBad;
+    }
+    size_t len = 0;
+    if (!settings::percent_decode(raw, scratch + *used, cap - *used, &len)) {
+      snprintf(err, err_cap, "bad percent-encoding in the %s name \"%.*s\"", kWhat[i],
+               static_cast<int>(raw.size() > 200 ? 200 : raw.size()), raw.data());
+      return PathResult::kBad;
+    }
+    std::string_view dec(scratch + *used, len);
+    *used += len;
+    if (dec.size() > kMaxSegmentBytes) {
+      snprintf(err, err_cap, "the %s name is %zu bytes long; names and IDs are 1 to %zu characters", kWhat[i],
+               dec.size(), kMaxSegmentBytes);
+      return PathResult::kBad;
+    }
+    if (dec.find('\0') != std::string_view::npos) {
+      snprintf(err, err_cap, "the %s name contains a NUL byte", kWhat[i]);
+      return PathResult::kBad;
+    }
+    if (is_dotdot_component(dec)) {
+      snprintf(err, err_cap, "the %s name \"%.*s\" is not allowed (\"..\")", kWhat[i], static_cast<int>(dec.size()),
+               dec.data());
+      return PathResult::kBad;
+    }
+    *outs[i] = dec;
+  }
+  if (!rest.empty()) return PathResult::kNotFound;
+  return PathResult::kConfig;
+}
+
+void Service::handle(void* ctx, http_server::Exchange& ex) { static_cast<Service*>(ctx)->answer(ex); }
+
+void Service::answer(http_server::Exchange& ex) {
+  g_cache = cfg_.cache;
+  const hp::Request& req = *ex.request;
+  // The port is for this sandbox's own processes; a forwarded request means a
+  // proxy is relaying someone else (Secrets Manager agent's rule, spec §3).
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    if (hp::iequals(req.headers[i].name, "X-Forwarded-For")) {
+      ex.text(403, "requests with X-Forwarded-For are refused: this endpoint serves local callers only");
+      return;
+    }
+  }
+  std::string_view target = req.target;
+  // Absolute-form (RFC 9112 §3.2.2): keep only the path and query.
+  if (target.size() > 7 && (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://")) {
+    size_t slash = target.find('/', target.find("//") + 2);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  size_t frag = query.find('#');
+  if (frag != std::string_view::npos) query = query.substr(0, frag);
+
+  PathKey key{};
+  char err[400];
+  size_t used = ex.scratch_used;
+  PathResult pr = parse_path(path, ex.scratch, http_server::kScratchBytes, &used, key, err, sizeof err);
+  ex.scratch_used = used;
+  if (pr == PathResult::kNotFound) {
+    ex.text(404, "no such path \"%.*s\": %.*s", static_cast<int>(path.size() > 200 ? 200 : path.size()), path.data(),
+            static_cast<int>(kUsage.size()), kUsage.data());
+    return;
+  }
+  if (req.method_id != hp::Method::kGet && req.method_id != hp::Method::kHead) {
+    ex.text(405, "method %.*s is not allowed: this API answers GET and HEAD",
+            static_cast<int>(req.method.size() > 32 ? 32 : req.method.size()), req.method.data());
+    ex.reply.add_header("Allow", "GET, HEAD");
+    return;
+  }
+  if (pr == PathResult::kBad) {
+    ex.text(400, "%s", err);
+    return;
+  }
+  if (pr == PathResult::kPing) {
+    int n = snprintf(ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
+                     "{\"version\":\"%.*s\"}", static_cast<int>(cfg_.version.size()), cfg_.version.data());
+    ex.reply.status = 200;
+    ex.reply.content_type = kJson;
+    ex.reply.add_piece(ex.scratch + ex.scratch_used, static_cast<size_t>(n));
+    ex.scratch_used += static_cast<size_t>(n);
+    return;
+  }
+  answer_config(ex, key, query);
+}
+
+void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
+  // Collect ?flag= keys (decoded into scratch).
+  std::string_view flag_keys[flags::kMaxFlagKeys];
+  size_t num_flags = 0;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = param.find('=');
+    std::string_view name = param.substr(0, eq);
+    if (name != "flag") continue;  // other parameters are ignored, as the agent does
+    std::string_view raw = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    if (num_flags == flags::kMaxFlagKeys) {
+      ex.text(400, "too many flag parameters: at most %zu per request", flags::kMaxFlagKeys);
+      return;
+    }
+    size_t len = 0;
+    char* out = ex.scratch + ex.scratch_used;
+    if (!decode_query_value(raw, out, http_server::kScratchBytes - ex.scratch_used, &len)) {
+      ex.text(400, "bad percent-encoding in flag parameter \"%.*s\"", static_cast<int>(raw.size() > 200 ? 200 : raw.size()),
+              raw.data());
+      return;
+    }
+    if (len == 0) {
+      ex.text(400, "empty flag parameter: use ?flag=<flag key>");
+      return;
+    }
+    flag_keys[num_flags++] = std::string_view(out, len);
+    ex.scratch_used += len;
+  }
+
+  cache::Key key{pk.application, pk.environment, pk.profile};
+  uint64_t now = cfg_.loop->now_ms();
+  if (cfg_.local != nullptr) {
+    localdev::Outcome out;
+    localdev::Status s = cfg_.local->ensure(key, now, out);
+    switch (s) {
+      case localdev::Status::kOk: break;
+      case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return;
+      case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return;
+      case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return;
+      case localdev::Status::kUnsupported: ex.text(501, "%s", out.message); return;
+      case localdev::Status::kIoError: ex.text(500, "%s", out.message); return;
+    }
+  }
+  const cache::Entry* e = cfg_.cache->find(key, now);
+  if (e == nullptr) {
+    ex.text(503,
+            "configuration %.*s:%.*s:%.*s is not cached and this build cannot fetch from AWS AppConfig yet: "
+            "set LOCAL_DEVELOPMENT_DIRECTORY",
+            static_cast<int>(key.application.size()), key.application.data(),
+            static_cast<int>(key.environment.size()), key.environment.data(), static_cast<int>(key.profile.size()),
+            key.profile.data());
+    return;
+  }
+  cache::View v = cfg_.cache->view(e);
+  http_server::Reply& r = ex.reply;
+  r.status = 200;
+  if (num_flags > 0) {
+    if (!v.feature_flags) {
+      ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
+                   "feature flag format",
+              static_cast<int>(v.content_type.size()), v.content_type.data());
+      return;
+    }
+    flags::Filtered f;
+    size_t bad = 0;
+    flags::FilterError fe = flags::filter(v.bytes, std::span<const std::string_view>(flag_keys, num_flags),
+                                          ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
+                                          f, &bad);
+    if (fe == flags::FilterError::kUnknownFlag) {
+      ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key",
+              static_cast<int>(flag_keys[bad].size()), flag_keys[bad].data());
+      return;
+    }
+    if (fe != flags::FilterError::kNone) {
+      ex.text(400, "cannot filter flags: too many or too long flag keys");
+      return;
+    }
+    // Keys were escaped into scratch by filter(); account for what it used.
+    for (size_t i = 0; i < f.num_pieces; ++i) {
+      const char* p = f.pieces[i].data;
+      if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
+        size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
+        if (end > ex.scratch_used) ex.scratch_used = end;
+      }
+      r.add_piece(p, f.pieces[i].len);
+    }
+    r.content_type = kJson;
+  } else {
+    r.content_type = v.content_type;
+    r.add_piece(v.bytes.data(), v.bytes.size());
+  }
+  // Configuration-Version: the service's Version-Label when present, else a
+  // stable hash of the bytes (spec §1).
+  if (!v.version_label.empty()) {
+    r.add_header("Configuration-Version", v.version_label);
+    r.add_header("Version-Label", v.version_label);
+  } else {
+    char* hv = ex.scratch + ex.scratch_used;
+    if (http_server::kScratchBytes - ex.scratch_used >= 17) {
+      snprintf(hv, 17, "%016llx", static_cast<unsigned long long>(v.content_hash));
+      ex.scratch_used += 16;
+      r.add_header("Configuration-Version", std::string_view(hv, 16));
+    }
+  }
+  cfg_.cache->pin(e);
+  r.release = &unpin;
+  r.release_ctx = const_cast<cache::Entry*>(e);
+}
+
+}  // namespace appconfig::service

@@ -1,0 +1,437 @@
+"""Local development mode, end to end, with independent clients (http.client, curl, raw sockets)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Agent, status_of
+
+BASE = "/applications/MyApp/environments/Prod/configurations"
+
+FLAGS = {
+    "dark-mode": {"enabled": True, "theme": "midnight"},
+    "beta": {"enabled": False},
+    "limit": {"enabled": True, "perMinute": 600},
+}
+
+
+def make_dir():
+    d = tempfile.mkdtemp(prefix="appconfig-local-")
+    with open(os.path.join(d, "MyApp:Prod:Settings.json"), "w") as f:
+        json.dump({"a": 1, "nested": {"b": [1, 2, 3]}}, f)
+    with open(os.path.join(d, "MyApp:Prod:Motd.text%plain"), "w") as f:
+        f.write("hello world\n")
+    with open(os.path.join(d, "MyApp:Prod:Blob"), "wb") as f:
+        f.write(bytes(range(256)))
+    with open(os.path.join(d, "MyApp:Prod:Flags.json"), "w") as f:
+        json.dump(FLAGS, f)
+    return d
+
+
+class LocalMode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = make_dir()
+        cls.agent = Agent(local_dir=cls.dir, env={"AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS": "1"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.agent.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert code == 0, f"exit code {code}"
+
+    def assert_healthy(self):
+        status, _, body = self.agent.get(BASE + "/Settings")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["a"], 1)
+
+    # ---- reads
+    def test_json_config(self):
+        status, h, body = self.agent.get(BASE + "/Settings")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertEqual(json.loads(body), {"a": 1, "nested": {"b": [1, 2, 3]}})
+        self.assertEqual(int(h["content-length"]), len(body))
+        self.assertRegex(h["configuration-version"], r"^[0-9a-f]{16}$")
+        # Stable for the same bytes.
+        _, h2, _ = self.agent.get(BASE + "/Settings")
+        self.assertEqual(h["configuration-version"], h2["configuration-version"])
+
+    def test_text_and_binary_configs(self):
+        status, h, body = self.agent.get(BASE + "/Motd")
+        self.assertEqual((status, h["content-type"], body), (200, "text/plain", b"hello world\n"))
+        status, h, body = self.agent.get(BASE + "/Blob")
+        self.assertEqual((status, h["content-type"], body), (200, "application/octet-stream", bytes(range(256))))
+
+    def test_head_matches_get_without_body(self):
+        _, hg, body = self.agent.get(BASE + "/Settings")
+        status, hh, hbody = self.agent.get(BASE + "/Settings", method="HEAD")
+        self.assertEqual(status, 200)
+        self.assertEqual(hbody, b"")
+        self.assertEqual(hh["content-length"], str(len(body)))
+        self.assertEqual(hh["configuration-version"], hg["configuration-version"])
+
+    def test_ping(self):
+        status, h, body = self.agent.get("/ping")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertRegex(json.loads(body)["version"], r"^\d+\.\d+\.\d+")
+
+    def test_curl_client(self):
+        out = subprocess.run(["curl", "-sS", "-i", f"http://localhost:{self.agent.port}{BASE}/Settings"],
+                             capture_output=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith(b"HTTP/1.1 200 OK"))
+        # curl keep-alive: two URLs on one connection.
+        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{num_connects}\n",
+                              f"http://127.0.0.1:{self.agent.port}{BASE}/Settings",
+                              f"http://127.0.0.1:{self.agent.port}{BASE}/Motd"], capture_output=True, timeout=10)
+        self.assertEqual(out.stdout.split(), [b"1", b"0"])
+
+    def test_ipv6_loopback(self):
+        if not socket.has_ipv6:
+            self.skipTest("no IPv6")
+        try:
+            s = socket.create_connection(("::1", self.agent.port), timeout=2)
+        except OSError:
+            self.skipTest("kernel has no IPv6 loopback")
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertEqual(status_of(data), 200)
+
+    # ---- errors of spec §1
+    def test_unknown_path_and_method(self):
+        status, h, body = self.agent.get("/nope")
+        self.assertEqual(status, 404)
+        self.assertIn(b"/applications/", body)
+        status, h, body = self.agent.get(BASE + "/Settings", method="POST")
+        self.assertEqual(status, 405)
+        self.assertEqual(h["allow"], "GET, HEAD")
+        status, _, body = self.agent.get(BASE + "/Missing")
+        self.assertEqual(status, 404)
+        self.assertIn(b"MyApp:Prod:Missing", body)
+        status, _, _ = self.agent.get(BASE + "/Settings/extra")
+        self.assertEqual(status, 404)
+
+    def test_bad_segments(self):
+        for path, why in [(BASE + "/%2e%2e", b".."), ("/applications/%2E%2E/environments/Prod/configurations/S", b".."),
+                          (BASE + "/a%00b", b"NUL"), (BASE + "/a%zzb", b"percent"), (BASE + "/a%2", b"percent"),
+                          (BASE + "/" + "x" * 129, b"128")]:
+            status, h, body = self.agent.get(path)
+            self.assertEqual(status, 400, path)
+            self.assertIn(why, body, path)
+            self.assertEqual(h["content-type"], "text/plain; charset=utf-8")
+            self.assertEqual(body.count(b"\n"), 1)
+        # A percent-encoded slash is a legal name; it just has no file.
+        status, _, _ = self.agent.get(BASE + "/a%2Fb")
+        self.assertEqual(status, 404)
+        self.assert_healthy()
+
+    def test_forwarded_refused(self):
+        status, _, body = self.agent.get(BASE + "/Settings", headers={"X-Forwarded-For": "10.0.0.1"})
+        self.assertEqual(status, 403)
+        self.assertIn(b"X-Forwarded-For", body)
+
+    # ---- ?flag=
+    def test_flags_all_one_several(self):
+        status, h, body = self.agent.get(BASE + "/Flags")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), FLAGS)
+        status, h, body = self.agent.get(BASE + "/Flags?flag=dark-mode")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertEqual(json.loads(body), FLAGS["dark-mode"])
+        status, _, body = self.agent.get(BASE + "/Flags?flag=dark-mode&flag=limit")
+        self.assertEqual(json.loads(body), {"dark-mode": FLAGS["dark-mode"], "limit": FLAGS["limit"]})
+        status, _, body = self.agent.get(BASE + "/Flags?flag=beta&flag=beta")
+        self.assertEqual(status, 200)
+        self.assertIn(json.loads(body), (FLAGS["beta"], {"beta": FLAGS["beta"]}))
+
+    def test_flags_errors(self):
+        status, _, body = self.agent.get(BASE + "/Flags?flag=nope")
+        self.assertEqual(status, 400)
+        self.assertIn(b'"nope"', body)
+        status, _, body = self.agent.get(BASE + "/Flags?flag=dark-mode&flag=other")
+        self.assertEqual(status, 400)
+        self.assertIn(b'"other"', body)
+        status, _, body = self.agent.get(BASE + "/Settings?flag=a")
+        self.assertEqual(status, 400)
+        self.assertIn(b"feature flag", body)
+        status, _, body = self.agent.get(BASE + "/Flags?flag=%zz")
+        self.assertEqual(status, 400)
+        self.assert_healthy()
+
+    # ---- files change
+    def test_file_changes_after_interval(self):
+        path = os.path.join(self.dir, "MyApp:Prod:Live.json")
+        with open(path, "w") as f:
+            f.write('{"v":1}')
+        status, h1, body = self.agent.get(BASE + "/Live")
+        self.assertEqual((status, body), (200, b'{"v":1}'))
+        with open(path + ".tmp", "w") as f:
+            f.write('{"v":22}')
+        os.replace(path + ".tmp", path)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            _, h2, body = self.agent.get(BASE + "/Live")
+            if body == b'{"v":22}':
+                break
+            self.assertEqual(body, b'{"v":1}')  # old bytes until the interval passes, never partial
+            time.sleep(0.1)
+        self.assertEqual(body, b'{"v":22}')
+        self.assertNotEqual(h1["configuration-version"], h2["configuration-version"])
+        os.unlink(path)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            status, _, _ = self.agent.get(BASE + "/Live")
+            if status == 404:
+                break
+            time.sleep(0.1)
+        self.assertEqual(status, 404)
+        # A file that appears later is found after the interval.
+        with open(os.path.join(self.dir, "MyApp:Prod:Late.json"), "w") as f:
+            f.write("[]")
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            status, _, body = self.agent.get(BASE + "/Late")
+            if status == 200:
+                break
+            time.sleep(0.1)
+        self.assertEqual((status, body), (200, b"[]"))
+
+
+class HostileInput(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = make_dir()
+        cls.agent = Agent(local_dir=cls.dir).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.agent.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert code == 0, f"exit code {code}"
+
+    def assert_healthy(self):
+        status, _, body = self.agent.get(BASE + "/Settings")
+        self.assertEqual(status, 200)
+
+    def raw_status(self, data):
+        return status_of(self.agent.raw(data))
+
+    def test_malformed_request_lines(self):
+        for data in [b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/1.1 extra\r\n\r\n", b"G\x00T / HTTP/1.1\r\n\r\n",
+                     b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+                     b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n", b"GET / HTTP/1.1\nHost: x\n\n",
+                     b"GET / HTTP/1.1\r\n folded: x\r\n\r\n"]:
+            self.assertEqual(self.raw_status(data), 400, data)
+        self.assert_healthy()
+
+    def test_http09_and_http2(self):
+        self.assertEqual(self.raw_status(b"GET /ping\r\n\r\n"), 400)
+        self.assertIn(self.raw_status(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), (400, 505))
+        self.assertEqual(self.raw_status(b"GET /ping HTTP/3.0\r\n\r\n"), 505)
+        # HTTP/1.0 works and closes.
+        data = self.agent.raw(b"GET /ping HTTP/1.0\r\n\r\n")
+        self.assertEqual(status_of(data), 200)
+        self.assert_healthy()
+
+    def test_huge_headers_and_uri(self):
+        big = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"
+        self.assertEqual(self.raw_status(big), 431)
+        many = b"GET /ping HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n"
+        self.assertEqual(self.raw_status(many), 431)
+        self.assertEqual(self.raw_status(b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n"), 414)
+        self.assert_healthy()
+
+    def test_large_body_refused(self):
+        s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=5)
+        s.sendall(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n")
+        try:
+            s.sendall(b"x" * (1 << 20))
+        except OSError:
+            pass
+        data = s.recv(4096)
+        s.close()
+        self.assertEqual(status_of(data), 413)
+        self.assertIn(b"Connection: close", data)
+        # A small body is read and discarded; the connection stays usable.
+        data = self.agent.raw(b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /ping HTTP/1.1\r\n"
+                              b"Host: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+        data = self.agent.raw(b"GET /ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                              b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+        self.assert_healthy()
+
+    def test_smuggling_shapes_refused(self):
+        self.assertEqual(self.raw_status(b"GET /ping HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"), 400)
+        self.assertIn(self.raw_status(b"GET /ping HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                      (400, 501))
+        self.assertEqual(self.raw_status(b"GET /ping HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400)
+        self.assert_healthy()
+
+    def test_pipelining_in_order(self):
+        reqs = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in
+                        [BASE.encode() + b"/Motd", b"/ping", BASE.encode() + b"/Missing", BASE.encode() + b"/Motd"])
+        reqs += b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        data = self.agent.raw(reqs)
+        import re
+        statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+        self.assertEqual(statuses, [200, 200, 404, 200, 200])
+        self.assertEqual(data.count(b"hello world\n"), 2)
+
+    def test_pipelining_byte_by_byte(self):
+        s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=5)
+        msg = (b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        for i in range(len(msg)):
+            s.send(msg[i:i + 1])
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 3)
+
+    def test_slowloris_is_cut_off(self):
+        s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=20)
+        s.sendall(b"GET /ping HTTP/1.1\r\n")
+        t0 = time.time()
+        closed = False
+        while time.time() - t0 < 15:
+            # Meanwhile normal clients are served promptly.
+            t1 = time.time()
+            self.assert_healthy()
+            self.assertLess(time.time() - t1, 1.0)
+            try:
+                s.sendall(b"X")
+                s.settimeout(1)
+                b = s.recv(4096)
+                if b == b"" or status_of(b) == 408:
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        s.close()
+        self.assertTrue(closed, "a client trickling header bytes must be disconnected")
+        self.assertLess(time.time() - t0, 14)
+
+    def test_connection_flood(self):
+        socks = []
+        busy = 0
+        try:
+            for _ in range(300):
+                s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=5)
+                socks.append(s)
+            time.sleep(0.3)
+            for s in socks:
+                s.setblocking(False)
+                try:
+                    b = s.recv(4096)
+                    if b.startswith(b"HTTP/1.1 503"):
+                        busy += 1
+                except BlockingIOError:
+                    pass
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(busy, 300 - 256)
+        time.sleep(0.2)
+        self.assert_healthy()
+
+    def test_concurrent_clients(self):
+        errors = []
+
+        def worker():
+            try:
+                for _ in range(50):
+                    status, _, body = self.agent.get(BASE + "/Settings")
+                    if status != 200:
+                        errors.append(status)
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
+    def test_random_garbage(self):
+        import random
+        seed = int(time.time())
+        rnd = random.Random(seed)
+        for _ in range(50):
+            data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) + b"\r\n\r\n"
+            try:
+                self.agent.raw(data, timeout=2)
+            except OSError:
+                pass
+        self.assert_healthy()
+
+
+class Settings(unittest.TestCase):
+    def run_bad(self, env):
+        a = Agent(env=env)
+        a.start(wait=False)
+        a.proc.wait(timeout=10)
+        return a.proc.returncode, a.stderr()
+
+    def test_bad_values_stop_startup(self):
+        for var, value in [("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "soon"),
+                           ("AWS_APPCONFIG_EXTENSION_HTTP_PORT", "99999"),
+                           ("AWS_APPCONFIG_EXTENSION_LOG_LEVEL", "loud"),
+                           ("AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS", "3x"),
+                           ("AWS_APPCONFIG_EXTENSION_CACHE_SIZE", "lots")]:
+            code, err = self.run_bad({var: value})
+            self.assertNotEqual(code, 0, var)
+            self.assertIn(var, err)
+
+    def test_missing_directory(self):
+        code, err = self.run_bad({"LOCAL_DEVELOPMENT_DIRECTORY": "/nonexistent/dir"})
+        self.assertNotEqual(code, 0)
+        self.assertIn("/nonexistent/dir", err)
+
+    def test_port_in_use(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        try:
+            a = Agent(port=port)
+            a.start(wait=False)
+            a.proc.wait(timeout=10)
+            self.assertNotEqual(a.proc.returncode, 0)
+            self.assertIn(str(port), a.stderr())
+        finally:
+            s.close()
+
+    def test_sigint_clean_exit(self):
+        import signal
+        d = make_dir()
+        try:
+            a = Agent(local_dir=d).start()
+            self.assertEqual(a.stop(sig=signal.SIGINT), 0)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()

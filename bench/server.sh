@@ -66,5 +66,4 @@ for c in 1 10; do
     'BEGIN { printf "%-6s ratio    throughput %.2fx nginx, p50 %.2fx, p99 %.2fx\n", c, r1/r2, a1/a2, b1/b2 }'
 done
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ours/status)
-served=$(curl -s "http://127.0.0.1:$port_ours/ping" >/dev/null; echo "many")
 echo "peak RSS (VmHWM) of our server after the runs above: ${rss_kb} kB"

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <new>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -142,36 +143,43 @@ bool Server::init(loop::Loop* lp, Handler handler, void* handler_ctx) {
   handler_ctx_ = handler_ctx;
   const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
   buffers_bytes_ = per_conn * kMaxConnections;
-  // Reserved, not committed: a page becomes resident when a connection first uses it.
-  void* mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  conns_bytes_ = sizeof(Conn) * kMaxConnections;
+  // Reserved, not committed: a slot's pages become resident when a connection
+  // first uses it, so the idle footprint is that of the few slots in use.
+  void* mem = mmap(nullptr, buffers_bytes_ + conns_bytes_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return false;
   buffers_ = static_cast<char*>(mem);
-  conns_ = new (std::nothrow) Conn[kMaxConnections];
-  if (conns_ == nullptr) return false;
-  for (size_t i = 0; i < kMaxConnections; ++i) {
-    char* base = buffers_ + i * per_conn;
-    conns_[i].server = this;
-    conns_[i].in = base;
-    conns_[i].ex.scratch = base + kInBufferBytes;
-    conns_[i].head = base + kInBufferBytes + kScratchBytes;
-  }
+  conns_ = reinterpret_cast<Conn*>(buffers_ + buffers_bytes_);
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return true;
 }
 
+// Free slots are reused LIFO so the touched slots stay few and low.
+Server::Conn* Server::acquire_slot() {
+  if (num_free_ > 0) return &conns_[free_slots_[--num_free_]];
+  if (slots_used_ == kMaxConnections) return nullptr;
+  size_t i = slots_used_++;
+  const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
+  Conn* c = new (&conns_[i]) Conn();
+  char* base = buffers_ + i * per_conn;
+  c->server = this;
+  c->in = base;
+  c->ex.scratch = base + kInBufferBytes;
+  c->head = base + kInBufferBytes + kScratchBytes;
+  return c;
+}
+
 Server::~Server() {
-  if (conns_ != nullptr) {
-    for (size_t i = 0; i < kMaxConnections; ++i) {
-      if (conns_[i].state != State::kFree) close_conn(conns_[i]);
-    }
+  for (size_t i = 0; i < slots_used_; ++i) {
+    if (conns_[i].state != State::kFree) close_conn(conns_[i]);
   }
   for (int i = 0; i < num_listeners_; ++i) {
     if (loop_ != nullptr) loop_->remove_fd(listeners_[i]);
     close(listeners_[i]);
   }
   if (reserve_fd_ >= 0) close(reserve_fd_);
-  delete[] conns_;
-  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_);
+  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_ + conns_bytes_);
   if (loop_ != nullptr) loop_->cancel_timer(sweep_);
 }
 
@@ -302,13 +310,7 @@ void Server::accept_all(int lfd) {
       reject_busy(fd);
       continue;
     }
-    Conn* c = nullptr;
-    for (size_t i = 0; i < kMaxConnections; ++i) {
-      if (conns_[i].state == State::kFree) {
-        c = &conns_[i];
-        break;
-      }
-    }
+    Conn* c = acquire_slot();
     if (c == nullptr) {
       reject_busy(fd);
       continue;
@@ -327,6 +329,7 @@ void Server::accept_all(int lfd) {
     c->deadline_ms = loop_->now_ms() + kIdleTimeoutMs;
     if (!loop_->add_fd(fd, POLLIN, &Server::on_conn, c)) {
       c->state = State::kFree;
+      free_slots_[num_free_++] = static_cast<uint16_t>(c - conns_);
       reject_busy(fd);
       continue;
     }
@@ -538,7 +541,7 @@ void Server::dispatch(Conn& c, const hp::Request& req, size_t head_len) {
 }
 
 Exchange* Server::parked(ExchangeRef ref) {
-  if (ref.slot >= kMaxConnections) return nullptr;
+  if (ref.slot >= slots_used_) return nullptr;
   Conn& c = conns_[ref.slot];
   if (c.generation != ref.generation || c.state != State::kParked) return nullptr;
   return &c.ex;
@@ -674,6 +677,7 @@ void Server::close_conn(Conn& c) {
   c.state = State::kFree;
   ++c.generation;
   --active_;
+  free_slots_[num_free_++] = static_cast<uint16_t>(&c - conns_);
   // Give the pages of a connection that used a lot of input back when it goes.
   if (c.in_len > 8192) madvise(c.in, kInBufferBytes & ~static_cast<size_t>(4095), MADV_DONTNEED);
   c.in_pos = c.in_len = 0;
@@ -687,7 +691,7 @@ void Server::on_sweep(void* ctx) {
   Server* s = static_cast<Server*>(ctx);
   s->sweep_ = loop::TimerId{};
   uint64_t now = s->loop_->now_ms();
-  for (size_t i = 0; i < kMaxConnections; ++i) {
+  for (size_t i = 0; i < s->slots_used_; ++i) {
     Conn& c = s->conns_[i];
     if (c.state == State::kFree || c.state == State::kParked) continue;
     if (c.deadline_ms == 0 || now < c.deadline_ms) continue;
@@ -712,7 +716,7 @@ void Server::stop_accepting() {
     close(listeners_[i]);
   }
   num_listeners_ = 0;
-  for (size_t i = 0; i < kMaxConnections; ++i) {
+  for (size_t i = 0; i < slots_used_; ++i) {
     Conn& c = conns_[i];
     if (c.state == State::kReading && c.in_pos == c.in_len) close_conn(c);
   }
@@ -720,7 +724,7 @@ void Server::stop_accepting() {
 
 void Server::touch_idle() {
   uint64_t now = loop_->now_ms();
-  for (size_t i = 0; i < kMaxConnections; ++i) {
+  for (size_t i = 0; i < slots_used_; ++i) {
     Conn& c = conns_[i];
     if (c.state == State::kReading && !c.head_started) c.deadline_ms = now + kIdleTimeoutMs;
   }

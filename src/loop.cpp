@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -22,12 +23,23 @@ uint64_t wall_ms() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
 }
 
+namespace {
+// Zeroed pages that become resident only when touched: the tables are sized
+// for the worst case but a function uses a handful of fds and timers.
+void* reserve_zeroed(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+void release(void* p, size_t bytes) {
+  if (p != nullptr) munmap(p, bytes);
+}
+}  // namespace
+
 bool Loop::init() {
-  slots_ = static_cast<FdSlot*>(calloc(kMaxFd, sizeof(FdSlot)));
-  pollfds_ = static_cast<::pollfd*>(calloc(kMaxFd + 1, sizeof(::pollfd)));  // +1: the signalfd
-  timers_ = static_cast<Timer*>(calloc(kMaxTimers, sizeof(Timer)));
+  slots_ = static_cast<FdSlot*>(reserve_zeroed(kMaxFd * sizeof(FdSlot)));
+  pollfds_ = static_cast<::pollfd*>(reserve_zeroed((kMaxFd + 1) * sizeof(::pollfd)));  // +1: the signalfd
+  timers_ = static_cast<Timer*>(reserve_zeroed(kMaxTimers * sizeof(Timer)));
   if (slots_ == nullptr || pollfds_ == nullptr || timers_ == nullptr) return false;
-  for (int i = 0; i < kMaxFd; ++i) slots_[i].poll_index = -1;
 
   // A peer that closes while we write must not kill the process.
   signal(SIGPIPE, SIG_IGN);
@@ -45,13 +57,13 @@ bool Loop::init() {
 
 Loop::~Loop() {
   if (signal_fd_ >= 0) close(signal_fd_);
-  free(slots_);
-  free(pollfds_);
-  free(timers_);
+  release(slots_, kMaxFd * sizeof(FdSlot));
+  release(pollfds_, (kMaxFd + 1) * sizeof(::pollfd));
+  release(timers_, kMaxTimers * sizeof(Timer));
 }
 
 bool Loop::add_fd(int fd, short events, FdCallback cb, void* ctx) {
-  if (fd < 0 || fd >= kMaxFd || slots_[fd].poll_index >= 0) return false;
+  if (fd < 0 || fd >= kMaxFd || slots_[fd].cb != nullptr || cb == nullptr) return false;
   FdSlot& s = slots_[fd];
   s.cb = cb;
   s.ctx = ctx;
@@ -65,14 +77,14 @@ bool Loop::add_fd(int fd, short events, FdCallback cb, void* ctx) {
 }
 
 bool Loop::set_events(int fd, short events) {
-  if (fd < 0 || fd >= kMaxFd || slots_[fd].poll_index < 0) return false;
+  if (fd < 0 || fd >= kMaxFd || slots_[fd].cb == nullptr) return false;
   slots_[fd].events = events;
   pollfds_[slots_[fd].poll_index].events = events;
   return true;
 }
 
 void Loop::remove_fd(int fd) {
-  if (fd < 0 || fd >= kMaxFd || slots_[fd].poll_index < 0) return;
+  if (fd < 0 || fd >= kMaxFd || slots_[fd].cb == nullptr) return;
   // Swap the last pollfd into the hole to keep the array dense.
   int idx = slots_[fd].poll_index;
   int last = num_pollfds_ - 1;

@@ -143,9 +143,14 @@ class Server {
   int listeners_[2] = {-1, -1};
   int num_listeners_ = 0;
   int reserve_fd_ = -1;  // closed to make room when accept() hits EMFILE
-  Conn* conns_ = nullptr;
-  char* buffers_ = nullptr;  // one mapping for every connection's buffers
+  Conn* acquire_slot();
+  Conn* conns_ = nullptr;    // kMaxConnections slots, constructed on first use
+  char* buffers_ = nullptr;  // one mapping: every connection's buffers, then conns_
   size_t buffers_bytes_ = 0;
+  size_t conns_bytes_ = 0;
+  size_t slots_used_ = 0;    // slots [0, slots_used_) have been constructed
+  uint16_t free_slots_[kMaxConnections];
+  size_t num_free_ = 0;
   size_t active_ = 0;
   uint64_t requests_ = 0;
   loop::TimerId sweep_;

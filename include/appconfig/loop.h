@@ -67,7 +67,7 @@ class Loop {
     FdCallback cb = nullptr;
     void* ctx = nullptr;
     short events = 0;
-    int poll_index = -1;  // index into pollfds_, -1 = not registered
+    int poll_index = 0;  // index into pollfds_; meaningful only while cb != nullptr
   };
   struct Timer {
     uint64_t due_ms = 0;

@@ -1,0 +1,106 @@
+# mbedtls.mk — builds mbedTLS 3.6 with our trimmed config (src/mbedtls/config.h) as one static library per
+# target. Included by the top-level Makefile; self-contained so it can be included from any Makefile.
+#
+# Exports:
+#   MBEDTLS_DIR                 source tree (default .deps/mbedtls-3.6.6; made by src/mbedtls/fetch.sh)
+#   MBEDTLS_INC                 -I and -DMBEDTLS_CONFIG_FILE flags for code that includes mbedTLS headers
+#   MBEDTLS_LIB_native          build/mbedtls/native/libmbedtls_all.a       host compiler, -O2 -g
+#   MBEDTLS_LIB_x86_64-musl     build/mbedtls/x86_64-musl/libmbedtls_all.a  musl-gcc, -Os
+#   MBEDTLS_LIB_arm64-musl      build/mbedtls/arm64-musl/libmbedtls_all.a   aarch64-linux-gnu-gcc + musl headers
+#   mbedtls-source              (phony) runs fetch.sh when the source tree is missing; use it as an
+#                               order-only prerequisite (`| mbedtls-source`) of anything that includes
+#                               mbedTLS headers.
+# Overrides: MBEDTLS_CC_<target>, MBEDTLS_AR_<target>, MBEDTLS_CFLAGS_<target>, MBEDTLS_BUILD_DIR.
+#
+# The native library is built WITHOUT sanitizers on purpose: mbedTLS is upstream-tested (incl. ASan/UBSan
+# CI), instrumenting it would slow the test handshakes several-fold, and its allocations come from our fixed
+# memory_buffer_alloc arena, so ASan could not see heap overflows inside it anyway. Our own code (src/tls.cpp)
+# is what the debug build instruments. The same native archive links into the clang/libFuzzer build.
+
+MBEDTLS_VERSION   := 3.6.6
+MBEDTLS_MK_DIR    := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+MBEDTLS_REPO_ROOT := $(abspath $(MBEDTLS_MK_DIR)/../..)
+MBEDTLS_DIR       ?= $(MBEDTLS_REPO_ROOT)/.deps/mbedtls-$(MBEDTLS_VERSION)
+MBEDTLS_CONFIG    := $(MBEDTLS_MK_DIR)/config.h
+MBEDTLS_BUILD_DIR ?= $(or $(BUILD),build)/mbedtls
+MBEDTLS_INC       := -I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
+
+# The library/*.c files that compile to non-empty objects with config.h. Everything else in library/ is
+# #if'd out by the config. If you enable a feature in config.h and the link reports an undefined mbedtls_*
+# symbol, add its file here.
+MBEDTLS_MODULES := \
+  aes asn1parse asn1write base64 bignum bignum_core chacha20 chachapoly cipher cipher_wrap \
+  constant_time ctr_drbg ecdh ecdsa ecp ecp_curves entropy entropy_poll gcm hkdf md \
+  memory_buffer_alloc oid pem pk pk_ecc pk_wrap pkparse platform platform_util poly1305 \
+  psa_crypto psa_crypto_aead psa_crypto_cipher psa_crypto_client psa_crypto_driver_wrappers_no_static \
+  psa_crypto_ecp psa_crypto_hash psa_crypto_mac psa_crypto_random psa_crypto_rsa \
+  psa_crypto_slot_management psa_util rsa rsa_alt_helpers sha1 sha256 sha512 ssl_ciphersuites \
+  ssl_client ssl_msg ssl_tls ssl_tls12_client ssl_tls13_client ssl_tls13_generic ssl_tls13_keys \
+  x509 x509_crt
+
+# Flags common to every target: mbedTLS is C99; warnings stay on but are not errors (third-party code).
+MBEDTLS_COMMON_CFLAGS := -std=c99 -Wall -Wextra -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
+  -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
+# Release targets: size first; no unwind tables (C code, nothing unwinds through it).
+MBEDTLS_SMALL_CFLAGS := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
+  -fno-unwind-tables -DNDEBUG
+
+MBEDTLS_CC_native         ?= $(CC)
+MBEDTLS_AR_native         ?= $(AR)
+MBEDTLS_CFLAGS_native     ?= -O2 -g
+MBEDTLS_CC_x86_64-musl    ?= musl-gcc
+MBEDTLS_AR_x86_64-musl    ?= ar
+MBEDTLS_CFLAGS_x86_64-musl ?= $(MBEDTLS_SMALL_CFLAGS)
+MBEDTLS_CC_arm64-musl     ?= aarch64-linux-gnu-gcc
+MBEDTLS_AR_arm64-musl     ?= aarch64-linux-gnu-ar
+# Cross gcc with musl's headers instead of glibc's (musl-dev:arm64 provides /usr/include/aarch64-linux-musl).
+MBEDTLS_CFLAGS_arm64-musl ?= $(MBEDTLS_SMALL_CFLAGS) -nostdinc -isystem /usr/include/aarch64-linux-musl \
+  -isystem $(shell aarch64-linux-gnu-gcc -print-file-name=include 2>/dev/null)
+
+# 60 long compile lines per target drown the rest of the build log: print one short line per object
+# unless V=1.
+ifeq ($(V),1)
+MBEDTLS_Q :=
+else
+MBEDTLS_Q = @echo "  CC      mbedtls/$(notdir $(@D:/obj=))/$(notdir $@)";
+endif
+
+MBEDTLS_TARGETS := native x86_64-musl arm64-musl
+MBEDTLS_SOURCE_MARKER := $(MBEDTLS_DIR)/include/mbedtls/build_info.h
+
+.PHONY: mbedtls-source mbedtls-libs
+mbedtls-source: $(MBEDTLS_SOURCE_MARKER)
+
+# Only a tree named mbedtls-<version> can be fetched; a custom MBEDTLS_DIR must already exist.
+$(MBEDTLS_SOURCE_MARKER):
+	@case "$(notdir $(MBEDTLS_DIR))" in mbedtls-$(MBEDTLS_VERSION)) ;; \
+	  *) echo "mbedtls.mk: $(MBEDTLS_DIR) is missing and is not named mbedtls-$(MBEDTLS_VERSION)" >&2; exit 1;; esac
+	bash $(MBEDTLS_MK_DIR)/fetch.sh $(patsubst %/,%,$(dir $(MBEDTLS_DIR)))
+
+# mbedtls_rules(target): objects, dependency files and the archive for one target.
+define mbedtls_rules
+MBEDTLS_OBJS_$(1) := $$(patsubst %,$$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o,$$(MBEDTLS_MODULES))
+MBEDTLS_LIB_$(1)  := $$(MBEDTLS_BUILD_DIR)/$(1)/libmbedtls_all.a
+
+$$(MBEDTLS_OBJS_$(1)): $$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o: $$(MBEDTLS_DIR)/library/%.c $$(MBEDTLS_CONFIG) | $$(MBEDTLS_SOURCE_MARKER)
+	@mkdir -p $$(@D)
+	$$(MBEDTLS_Q)$$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) -MMD -MP -c $$< -o $$@
+
+# Built under a temporary name and renamed, so an interrupted or concurrent build never leaves a
+# half-written archive that a later link would accept.
+$$(MBEDTLS_LIB_$(1)): $$(MBEDTLS_OBJS_$(1))
+	@rm -f $$@.tmp
+	@echo "  AR      $$@"
+	@$$(MBEDTLS_AR_$(1)) rcs $$@.tmp $$^
+	@mv -f $$@.tmp $$@
+
+-include $$(MBEDTLS_OBJS_$(1):.o=.d)
+endef
+$(foreach t,$(MBEDTLS_TARGETS),$(eval $(call mbedtls_rules,$(t))))
+
+# The library sources exist only once fetched: an explicit (not pattern) rule with an empty recipe tells
+# make they come with the marker, without opening implicit-rule chains.
+MBEDTLS_SRCS := $(patsubst %,$(MBEDTLS_DIR)/library/%.c,$(MBEDTLS_MODULES))
+$(MBEDTLS_SRCS): | $(MBEDTLS_SOURCE_MARKER) ;
+
+mbedtls-libs: $(foreach t,$(MBEDTLS_TARGETS),$(MBEDTLS_LIB_$(t)))

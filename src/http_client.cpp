@@ -1,0 +1,1092 @@
+#include "appconfig/http_client.h"
+
+#include "appconfig/tls.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <new>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace appconfig::http_client {
+
+namespace {
+
+// Interim (1xx) responses skipped before the final one. Servers send at most
+// one or two (100 Continue, 103 Early Hints); more is a misbehaving peer.
+constexpr int kMaxInterimResponses = 8;
+// Per-connection response buffer: a full head, a full body, and one page of
+// slack so the chunked terminator after a maximum-size body still fits and an
+// over-long close-delimited body is detected by one extra byte.
+constexpr size_t kPageBytes = 4096;
+constexpr size_t round_up_page(size_t n) { return (n + kPageBytes - 1) / kPageBytes * kPageBytes; }
+constexpr size_t kConnBufBytes = round_up_page(kMaxResponseHeaderBytes + kMaxResponseBodyBytes + kPageBytes);
+// /etc/hosts is read into a connection's (still empty) response buffer; a
+// larger file is truncated here, which only loses names past this point.
+constexpr size_t kMaxHostsFileBytes = 1024 * 1024;
+constexpr const char* kHostsPath = "/etc/hosts";
+
+bool is_tchar(unsigned char c) {
+  // RFC 9110 §5.6.2 token characters.
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s)
+    if (!is_tchar(static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+// Field values (RFC 9110 §5.5): no CR, LF or NUL -- the bytes that would let a
+// value smuggle a header or a second request.
+bool is_field_value(std::string_view s) {
+  for (char ch : s)
+    if (ch == '\r' || ch == '\n' || ch == '\0') return false;
+  return true;
+}
+bool is_target(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+bool is_host_text(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHostBytes) return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@' || c == '?' || c == '#') return false;
+  }
+  return true;
+}
+
+// Appends to a bounded buffer; `ok` turns false once anything did not fit.
+struct Writer {
+  char* p;
+  size_t cap;
+  size_t len = 0;
+  bool ok = true;
+  void put(std::string_view s) {
+    if (!ok || s.size() > cap - len) {
+      ok = false;
+      return;
+    }
+    std::memcpy(p + len, s.data(), s.size());
+    len += s.size();
+  }
+  void put_u64(uint64_t v) {
+    char tmp[24];
+    int n = std::snprintf(tmp, sizeof tmp, "%llu", static_cast<unsigned long long>(v));
+    put(std::string_view(tmp, static_cast<size_t>(n)));
+  }
+};
+
+bool bracketless_v6(std::string_view host) { return host.find(':') != std::string_view::npos && host[0] != '['; }
+
+}  // namespace
+
+enum class Client::Phase : uint8_t { kFree, kResolving, kConnecting, kHandshake, kActive, kIdle, kDelivering };
+
+struct Client::Conn {
+  Client* owner = nullptr;
+  uint32_t gen = 0;
+  Phase phase = Phase::kFree;
+  int fd = -1;
+  int ep = -1;
+  int slot = -1;
+  bool reused = false;     // carried at least one complete response before this request
+  bool got_byte = false;   // a response byte arrived for the current request
+  bool head_done = false;
+  bool close_after_delivery = false;  // close_idle() ran inside this connection's callback
+  int interim = 0;
+  dns_wire::Address addrs[dns_wire::kMaxAddresses];
+  size_t num_addrs = 0;
+  size_t next_addr = 0;
+  int last_errno = 0;
+  char* buf = nullptr;     // kConnBufBytes inside the arena
+  size_t fill = 0;         // bytes in buf (for chunked: head + decoded body)
+  size_t head_len = 0;
+  size_t body_len = 0;     // decoded chunked bytes at buf[head_len..]
+  size_t high_water = 0;   // most of buf touched since the last MADV_DONTNEED
+  size_t sent = 0;
+  bool want_write = false;  // TLS asked for POLLOUT (a blocked write, or a read that must flush first)
+  http_parse::Response resp;
+  http_parse::ChunkedDecoder chunk;
+  tls::Session tls;         // started iff the endpoint is https; never moved (mbedTLS points at it)
+};
+
+struct Client::Slot {
+  Client* owner = nullptr;
+  uint32_t gen = 0;
+  bool in_use = false;
+  bool queued = false;
+  bool head = false;       // HEAD request: the response has no body
+  bool retried = false;
+  int ep = -1;
+  int conn = -1;
+  uint64_t seq = 0;        // FIFO order among queued requests
+  Callback cb = nullptr;
+  void* ctx = nullptr;
+  char* req = nullptr;     // kMaxRequestBytes inside the arena
+  size_t req_len = 0;
+  loop::TimerId timer;
+  uint64_t timeout_ms = 0;
+  Error pending = Error::kNone;  // a failure waiting for the loop to deliver it
+  char detail[sizeof(Result::detail)] = {};
+};
+
+struct Client::Ep {
+  bool in_use = false;
+  bool tls = false;
+  uint16_t port = 0;
+  size_t host_len = 0;
+  char host[kMaxHostBytes + 1] = {};
+  size_t open = 0;         // connections in any phase but kFree
+  int idle[kMaxConnections] = {};
+  size_t num_idle = 0;     // idle[] is a stack: reuse is LIFO
+  std::string_view name() const { return std::string_view(host, host_len); }
+};
+
+const char* error_message(Error e) {
+  switch (e) {
+    case Error::kNone: return "no error";
+    case Error::kBadRequest: return "invalid request";
+    case Error::kResolve: return "name resolution failed";
+    case Error::kConnect: return "connect failed";
+    case Error::kTls: return "TLS failed";
+    case Error::kTimeout: return "deadline exceeded";
+    case Error::kClosed: return "connection closed before a complete response";
+    case Error::kProtocol: return "malformed response";
+    case Error::kTooLarge: return "response too large";
+    case Error::kNoSlot: return "no free request slot";
+  }
+  return "unknown error";
+}
+
+namespace {
+// Marks "inside a public method": failures found there are delivered later
+// from the loop, so a callback never runs inside send()/cancel().
+struct ApiScope {
+  int& depth;
+  explicit ApiScope(int& d) : depth(d) { ++depth; }
+  ~ApiScope() { --depth; }
+};
+}  // namespace
+
+bool Client::init(loop::Loop* lp, size_t max_connections_per_endpoint) {
+  if (arena_ != nullptr || lp == nullptr) return false;
+  loop_ = lp;
+  cap_per_endpoint_ = max_connections_per_endpoint < 1 ? 1
+                      : max_connections_per_endpoint > kMaxConnections ? kMaxConnections
+                                                                       : max_connections_per_endpoint;
+  const size_t tables = round_up_page(kMaxConnections * sizeof(Conn) + kMaxRequests * sizeof(Slot) +
+                                      kMaxEndpoints * sizeof(Ep) + 64);
+  arena_bytes_ = tables + kMaxRequests * kMaxRequestBytes + kMaxConnections * kConnBufBytes;
+  // One reservation; MAP_NORESERVE + untouched pages cost no RSS, so the
+  // buffers "grow" page by page as responses arrive and never touch the heap.
+  void* p = mmap(nullptr, arena_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    arena_bytes_ = 0;
+    return false;
+  }
+  arena_ = static_cast<char*>(p);
+  char* cur = arena_;
+  conns_ = reinterpret_cast<Conn*>(cur);
+  cur += kMaxConnections * sizeof(Conn);
+  cur = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(cur) + 15) & ~uintptr_t{15});
+  slots_ = reinterpret_cast<Slot*>(cur);
+  cur += kMaxRequests * sizeof(Slot);
+  cur = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(cur) + 15) & ~uintptr_t{15});
+  eps_ = reinterpret_cast<Ep*>(cur);
+  char* bufs = arena_ + tables;
+  for (size_t i = 0; i < kMaxRequests; ++i) {
+    Slot* s = new (&slots_[i]) Slot{};
+    s->owner = this;
+    s->req = bufs + i * kMaxRequestBytes;
+  }
+  bufs += kMaxRequests * kMaxRequestBytes;
+  for (size_t i = 0; i < kMaxConnections; ++i) {
+    Conn* c = new (&conns_[i]) Conn{};
+    c->owner = this;
+    c->buf = bufs + i * kConnBufBytes;
+  }
+  for (size_t i = 0; i < kMaxEndpoints; ++i) new (&eps_[i]) Ep{};
+  return true;
+}
+
+Client::~Client() {
+  if (arena_ == nullptr) return;
+  for (size_t i = 0; i < kMaxConnections; ++i) {
+    Conn& c = conns_[i];
+    if (c.phase == Phase::kResolving && has_resolver_) resolver_.cancel(resolver_.ctx, (uint64_t{i} << 32) | c.gen);
+    c.tls.reset();
+    if (c.fd >= 0) {
+      loop_->remove_fd(c.fd);
+      close(c.fd);
+    }
+  }
+  for (size_t i = 0; i < kMaxRequests; ++i)
+    if (slots_[i].in_use) loop_->cancel_timer(slots_[i].timer);
+  munmap(arena_, arena_bytes_);
+  arena_ = nullptr;
+}
+
+size_t Client::open_connections() const {
+  size_t n = 0;
+  for (size_t i = 0; arena_ != nullptr && i < kMaxConnections; ++i) n += conns_[i].phase != Phase::kFree;
+  return n;
+}
+
+size_t Client::idle_connections() const {
+  size_t n = 0;
+  for (size_t i = 0; arena_ != nullptr && i < kMaxConnections; ++i) n += conns_[i].phase == Phase::kIdle;
+  return n;
+}
+
+int Client::host_port(int ep, char* out, size_t cap) const {
+  const Ep& e = eps_[ep];
+  bool br = bracketless_v6(e.name());
+  return std::snprintf(out, cap, "%s%.*s%s:%u", br ? "[" : "", static_cast<int>(e.host_len), e.host, br ? "]" : "",
+                       static_cast<unsigned>(e.port));
+}
+
+int Client::find_or_add_endpoint(const Endpoint& ep) {
+  int free_ix = -1;
+  for (size_t i = 0; i < kMaxEndpoints; ++i) {
+    Ep& e = eps_[i];
+    if (!e.in_use) {
+      if (free_ix < 0) free_ix = static_cast<int>(i);
+      continue;
+    }
+    // Host names compare case-insensitively (RFC 9110 §4.2.3).
+    if (e.port == ep.port && e.tls == ep.tls && http_parse::iequals(e.name(), ep.host)) return static_cast<int>(i);
+  }
+  if (free_ix < 0) {
+    // Recycle an endpoint with no connection and no request.
+    for (size_t i = 0; i < kMaxEndpoints && free_ix < 0; ++i) {
+      if (eps_[i].open != 0) continue;
+      bool busy = false;
+      for (size_t s = 0; s < kMaxRequests; ++s) busy |= slots_[s].in_use && slots_[s].ep == static_cast<int>(i);
+      if (!busy) free_ix = static_cast<int>(i);
+    }
+    if (free_ix < 0) return -1;
+  }
+  Ep& e = eps_[free_ix];
+  e = Ep{};
+  e.in_use = true;
+  e.tls = ep.tls;
+  e.port = ep.port;
+  e.host_len = ep.host.size();
+  std::memcpy(e.host, ep.host.data(), ep.host.size());
+  return free_ix;
+}
+
+RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
+  if (arena_ == nullptr || cb == nullptr) return RequestId{};
+  ApiScope scope(api_depth_);
+  int si = -1;
+  for (size_t i = 0; i < kMaxRequests; ++i) {
+    if (!slots_[i].in_use) {
+      si = static_cast<int>(i);
+      break;
+    }
+  }
+  if (si < 0) return RequestId{};
+  bool host_ok = is_host_text(ep.host);
+  int ei = host_ok ? find_or_add_endpoint(ep) : -1;
+  if (host_ok && ei < 0) return RequestId{};
+  if (!host_ok) {
+    // Keep a printable endpoint for the detail; it is rejected just below.
+    Endpoint shown{"(invalid host)", ep.port, ep.tls};
+    ei = find_or_add_endpoint(shown);
+    if (ei < 0) return RequestId{};
+  }
+
+  Slot& s = slots_[si];
+  if (++generation_ == 0) generation_ = 1;
+  s.gen = generation_;
+  s.in_use = true;
+  s.queued = false;
+  s.retried = false;
+  s.ep = ei;
+  s.conn = -1;
+  s.cb = cb;
+  s.ctx = ctx;
+  s.pending = Error::kNone;
+  s.detail[0] = '\0';
+  s.timeout_ms = req.timeout_ms;
+  s.head = req.method == "HEAD";
+  s.timer = loop::TimerId{};
+  if (req.timeout_ms > 0) {
+    s.timer = loop_->add_timer(req.timeout_ms, &Client::on_timer, &s);
+    if (!s.timer.valid()) {
+      s.in_use = false;
+      return RequestId{};
+    }
+  }
+  RequestId id{static_cast<uint32_t>(si), s.gen};
+
+  if (!host_ok) {
+    fail(si, Error::kBadRequest, "host is empty, too long or contains invalid characters");
+    return id;
+  }
+  // Serialise now (RFC 9112 §3, §5): the caller's strings may die after we return.
+  if (!is_token(req.method)) {
+    fail(si, Error::kBadRequest, "method is not a token");
+    return id;
+  }
+  if (!is_target(req.target)) {
+    fail(si, Error::kBadRequest, "request target is empty or contains spaces or control bytes");
+    return id;
+  }
+  if (req.num_headers > kMaxRequestHeaders || (req.num_headers > 0 && req.headers == nullptr)) {
+    fail(si, Error::kBadRequest, "more than %zu request headers", kMaxRequestHeaders);
+    return id;
+  }
+  Writer w{s.req, kMaxRequestBytes};
+  w.put(req.method);
+  w.put(" ");
+  w.put(req.target);
+  w.put(" HTTP/1.1\r\n");
+  bool have_host = false;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    if (!is_token(h.name) || !is_field_value(h.value)) {
+      fail(si, Error::kBadRequest, "request header %zu has an invalid name or a CR/LF/NUL in its value", i);
+      return id;
+    }
+    // We own message framing; a caller's framing header would contradict ours.
+    if (http_parse::iequals(h.name, "Content-Length") || http_parse::iequals(h.name, "Transfer-Encoding")) {
+      fail(si, Error::kBadRequest, "request header %.*s is set by the client", static_cast<int>(h.name.size()),
+           h.name.data());
+      return id;
+    }
+    // A caller-supplied Host wins: SigV4 signs the exact value it sends.
+    if (http_parse::iequals(h.name, "Host")) have_host = true;
+    w.put(h.name);
+    w.put(": ");
+    w.put(h.value);
+    w.put("\r\n");
+  }
+  if (!have_host) {
+    // RFC 9110 §7.2: host and, unless default for the scheme, port.
+    w.put("Host: ");
+    bool br = bracketless_v6(ep.host);
+    if (br) w.put("[");
+    w.put(ep.host);
+    if (br) w.put("]");
+    if (ep.port != (ep.tls ? 443 : 80)) {
+      w.put(":");
+      w.put_u64(ep.port);
+    }
+    w.put("\r\n");
+  }
+  // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
+  // send 0 for methods that define one when there is none.
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    w.put("Content-Length: ");
+    w.put_u64(req.body.size());
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+  w.put(req.body);
+  if (!w.ok) {
+    fail(si, Error::kBadRequest, "request larger than %zu bytes", kMaxRequestBytes);
+    return id;
+  }
+  s.req_len = w.len;
+  s.queued = true;
+  s.seq = next_seq_++;
+  pump(ei);
+  return id;
+}
+
+void Client::cancel(RequestId id) {
+  if (arena_ == nullptr || id.slot >= kMaxRequests) return;
+  Slot& s = slots_[id.slot];
+  if (!s.in_use || s.gen != id.generation) return;
+  ApiScope scope(api_depth_);
+  int ep = s.ep;
+  if (s.conn >= 0) close_conn(conns_[s.conn]);
+  release_slot(static_cast<int>(id.slot));
+  pump(ep);
+}
+
+void Client::close_idle() {
+  if (arena_ == nullptr) return;
+  for (size_t i = 0; i < kMaxConnections; ++i) {
+    if (conns_[i].phase == Phase::kIdle) close_conn(conns_[i]);
+    // Called from a callback (e.g. on SHUTDOWN): the connection delivering
+    // that response would turn idle right after; close it then instead.
+    if (conns_[i].phase == Phase::kDelivering) conns_[i].close_after_delivery = true;
+  }
+}
+
+void Client::pump_all() {
+  for (size_t i = 0; i < kMaxEndpoints; ++i)
+    if (eps_[i].in_use) pump(static_cast<int>(i));
+}
+
+void Client::pump(int ei) {
+  for (;;) {
+    // Oldest queued request for this endpoint (FIFO).
+    int best = -1;
+    for (size_t i = 0; i < kMaxRequests; ++i) {
+      const Slot& s = slots_[i];
+      if (s.in_use && s.queued && s.ep == ei && (best < 0 || s.seq < slots_[best].seq)) best = static_cast<int>(i);
+    }
+    if (best < 0) return;
+    // A connection of this endpoint is inside its callback: it becomes idle
+    // (or closes) right after, and complete() pumps again. Waiting for it keeps
+    // request-from-callback chains on one connection instead of opening more.
+    for (size_t i = 0; i < kMaxConnections; ++i)
+      if (conns_[i].phase == Phase::kDelivering && conns_[i].ep == ei) return;
+    Ep& e = eps_[ei];
+    if (e.num_idle > 0) {
+      Conn& c = conns_[e.idle[--e.num_idle]];  // LIFO: the most recently used is the most likely alive
+      attach(c, best);
+      continue;
+    }
+    if (e.open >= cap_per_endpoint_ || !start_conn(best)) return;
+  }
+}
+
+bool Client::start_conn(int si) {
+  Conn* c = nullptr;
+  for (size_t i = 0; i < kMaxConnections && c == nullptr; ++i)
+    if (conns_[i].phase == Phase::kFree) c = &conns_[i];
+  if (c == nullptr) {
+    // Table full: an idle connection of another endpoint makes room.
+    for (size_t i = 0; i < kMaxConnections && c == nullptr; ++i) {
+      if (conns_[i].phase == Phase::kIdle) {
+        close_conn(conns_[i]);
+        c = &conns_[i];
+      }
+    }
+    if (c == nullptr) return false;
+  }
+  Slot& s = slots_[si];
+  Ep& e = eps_[s.ep];
+  if (++generation_ == 0) generation_ = 1;
+  c->gen = generation_;
+  c->phase = Phase::kConnecting;  // kResolving only once a Resolver accepted the name
+  c->fd = -1;
+  c->ep = s.ep;
+  c->reused = false;
+  c->close_after_delivery = false;
+  c->num_addrs = 0;
+  c->next_addr = 0;
+  c->last_errno = 0;
+  ++e.open;
+  s.queued = false;
+  s.conn = static_cast<int>(c - conns_);
+  c->slot = si;
+  begin_connect(*c);
+  return true;
+}
+
+void Client::begin_connect(Conn& c) {
+  const Ep& e = eps_[c.ep];
+  dns_wire::Address a;
+  if (dns_wire::parse_ip_literal(e.name(), a)) {
+    c.addrs[0] = a;
+    c.num_addrs = 1;
+    connect_next(c);
+    return;
+  }
+  if (has_resolver_) {
+    uint64_t token = (uint64_t{static_cast<uint32_t>(&c - conns_)} << 32) | c.gen;
+    if (!resolver_.start(resolver_.ctx, e.name(), token)) {
+      fail(c.slot, Error::kResolve, "resolver refused the name");
+      return;
+    }
+    c.phase = Phase::kResolving;
+    return;
+  }
+  // /etc/hosts, read into this connection's still-unused response buffer.
+  size_t len = 0;
+  int fd = open(kHostsPath, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    while (len < kMaxHostsFileBytes) {
+      ssize_t n = read(fd, c.buf + len, kMaxHostsFileBytes - len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      len += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+  if (len > c.high_water) c.high_water = len;
+  c.num_addrs = dns_wire::lookup_hosts(std::string_view(c.buf, len), e.name(), c.addrs, dns_wire::kMaxAddresses);
+  if (c.num_addrs == 0) {
+    fail(c.slot, Error::kResolve, "name not found in %s (no DNS resolver configured)", kHostsPath);
+    return;
+  }
+  connect_next(c);
+}
+
+void Client::resolved(uint64_t token, const dns_wire::Address* addrs, size_t n) {
+  uint32_t ci = static_cast<uint32_t>(token >> 32);
+  if (arena_ == nullptr || ci >= kMaxConnections) return;
+  Conn& c = conns_[ci];
+  if (c.phase != Phase::kResolving || c.gen != static_cast<uint32_t>(token)) return;
+  if (n == 0 || addrs == nullptr) {
+    fail(c.slot, Error::kResolve, "name did not resolve");
+    return;
+  }
+  c.num_addrs = n < dns_wire::kMaxAddresses ? n : dns_wire::kMaxAddresses;
+  std::memcpy(c.addrs, addrs, c.num_addrs * sizeof(dns_wire::Address));
+  connect_next(c);
+}
+
+// Tries the remaining addresses in order (both families, as resolved) until a
+// non-blocking connect is in progress; the deadline covers all attempts.
+void Client::connect_next(Conn& c) {
+  const Ep& e = eps_[c.ep];
+  while (c.next_addr < c.num_addrs) {
+    const dns_wire::Address& a = c.addrs[c.next_addr];
+    sockaddr_storage ss{};
+    socklen_t sl = 0;
+    if (a.family == AF_INET) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      sin->sin_family = AF_INET;
+      sin->sin_port = htons(e.port);
+      std::memcpy(&sin->sin_addr, a.bytes, 4);
+      sl = sizeof(sockaddr_in);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_port = htons(e.port);
+      std::memcpy(&sin6->sin6_addr, a.bytes, 16);
+      sl = sizeof(sockaddr_in6);
+    }
+    int fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      c.last_errno = errno;
+      ++c.next_addr;
+      continue;
+    }
+    // Requests go out in one write; Nagle would only delay a second segment.
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), sl);
+    if (rc != 0 && errno != EINPROGRESS) {
+      c.last_errno = errno;
+      close(fd);
+      ++c.next_addr;
+      continue;
+    }
+    if (!loop_->add_fd(fd, POLLOUT, &Client::on_fd, &c)) {
+      close(fd);
+      c.last_errno = EMFILE;
+      ++c.next_addr;
+      continue;
+    }
+    c.fd = fd;
+    c.phase = Phase::kConnecting;
+    return;
+  }
+  fail(c.slot, Error::kConnect, "connect failed: %s (%zu address%s tried)", std::strerror(c.last_errno), c.num_addrs,
+       c.num_addrs == 1 ? "" : "es");
+}
+
+void Client::attach(Conn& c, int si) {
+  Slot& s = slots_[si];
+  s.queued = false;
+  s.conn = static_cast<int>(&c - conns_);
+  c.slot = si;
+  c.phase = Phase::kActive;
+  c.sent = 0;
+  c.fill = 0;
+  c.got_byte = false;
+  c.head_done = false;
+  c.interim = 0;
+  c.head_len = 0;
+  c.body_len = 0;
+  c.want_write = true;
+  // Written from the loop: no I/O (and so no failure) inside send().
+  loop_->set_events(c.fd, POLLOUT | POLLIN);
+}
+
+void Client::on_fd(void* ctx, int, short revents) {
+  Conn& c = *static_cast<Conn*>(ctx);
+  c.owner->io(c, revents);
+}
+
+void Client::io(Conn& c, short revents) {
+  switch (c.phase) {
+    case Phase::kConnecting: {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0 && (revents & POLLOUT) == 0) err = ECONNREFUSED;  // POLLERR/POLLHUP without an error code
+      if (err != 0) {
+        c.last_errno = err;
+        loop_->remove_fd(c.fd);
+        close(c.fd);
+        c.fd = -1;
+        ++c.next_addr;
+        connect_next(c);
+        return;
+      }
+      connected(c);
+      return;
+    }
+    case Phase::kHandshake:
+      handshake_step(c);
+      return;
+    case Phase::kIdle: {
+      // An idle connection has nothing to say: EOF, a reset or stray bytes
+      // leave it unusable. Over TLS the readable bytes may be a record without
+      // application data (a late TLS 1.3 NewSessionTicket): read() consumes it
+      // and answers kWantRead, and the connection stays pooled.
+      if (c.tls.started()) {
+        tls::Error err;
+        size_t n = 0;
+        if (c.tls.read(c.buf, kPageBytes, &n, err) == tls::Io::kWantRead) return;
+      }
+      close_conn(c);
+      return;
+    }
+    case Phase::kActive: {
+      uint32_t gen = c.gen;
+      int si = c.slot;
+      // Non-blocking calls that are not ready just report "would block", so
+      // every event tries both directions: a server may answer (or fail)
+      // before it has read the whole request.
+      if (c.sent < slots_[si].req_len) do_write(c);
+      if (c.gen != gen || c.phase != Phase::kActive || c.slot != si) return;
+      if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 || c.tls.started()) do_read(c);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// TCP is up: plain HTTP starts writing; HTTPS first runs the TLS handshake.
+void Client::connected(Conn& c) {
+  const Ep& e = eps_[c.ep];
+  if (!e.tls) {
+    attach(c, c.slot);
+    do_write(c);
+    return;
+  }
+  tls::Error err;
+  if (!tls::global_init(err)) {  // idempotent; cheap after the first call
+    fail(c.slot, Error::kTls, "%s", err.message);
+    return;
+  }
+  // SNI and certificate name: the host as given, without IPv6 brackets.
+  char sni[kMaxHostBytes + 1];
+  std::string_view name = e.name();
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  std::memcpy(sni, name.data(), name.size());
+  sni[name.size()] = '\0';
+  if (!c.tls.start(c.fd, sni, err)) {
+    fail(c.slot, Error::kTls, "%s", err.message);
+    return;
+  }
+  c.phase = Phase::kHandshake;
+  handshake_step(c);
+}
+
+void Client::handshake_step(Conn& c) {
+  tls::Error err;
+  switch (c.tls.handshake(err)) {
+    case tls::Io::kOk:
+      attach(c, c.slot);
+      do_write(c);
+      return;
+    case tls::Io::kWantRead:
+      loop_->set_events(c.fd, POLLIN);
+      return;
+    case tls::Io::kWantWrite:
+      loop_->set_events(c.fd, POLLOUT);
+      return;
+    case tls::Io::kClosed:
+    case tls::Io::kError:
+      fail(c.slot, Error::kTls, "%s", err.message);
+      return;
+  }
+}
+
+void Client::update_interest(Conn& c) {
+  bool out = c.tls.started() ? c.want_write : c.sent < slots_[c.slot].req_len;
+  loop_->set_events(c.fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)));
+}
+
+void Client::do_write(Conn& c) {
+  const Slot& s = slots_[c.slot];
+  while (c.sent < s.req_len) {
+    if (c.tls.started()) {
+      tls::Error err;
+      size_t n = 0;
+      tls::Io r = c.tls.write(s.req + c.sent, s.req_len - c.sent, &n, err);
+      c.sent += n;
+      if (r == tls::Io::kOk) continue;
+      if (r == tls::Io::kWantWrite || r == tls::Io::kWantRead) {
+        c.want_write = r == tls::Io::kWantWrite;
+        update_interest(c);
+        return;
+      }
+      before_response_failure(c, r == tls::Io::kClosed ? Error::kClosed : Error::kTls, err.message);
+      return;
+    }
+    ssize_t n = ::send(c.fd, s.req + c.sent, s.req_len - c.sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      before_response_failure(c, Error::kClosed, std::strerror(errno));
+      return;
+    }
+    c.sent += static_cast<size_t>(n);
+  }
+  c.want_write = false;
+  update_interest(c);
+}
+
+void Client::do_read(Conn& c) {
+  const uint32_t gen = c.gen;
+  const int si = c.slot;
+  // Plain sockets: one recv per readiness (poll is level-triggered, so the
+  // loop calls again, and other fds and timers get their turn during a large
+  // body). TLS: read until kWantRead, because mbedTLS may hold decrypted bytes
+  // that poll() cannot see.
+  for (;;) {
+    size_t cap = kConnBufBytes - c.fill;
+    if (cap == 0) {
+      fail(c.slot, Error::kTooLarge, "response larger than the %zu-byte buffer", kConnBufBytes);
+      return;
+    }
+    if (c.tls.started()) {
+      tls::Error err;
+      size_t n = 0;
+      tls::Io r = c.tls.read(c.buf + c.fill, cap, &n, err);
+      if (r == tls::Io::kWantRead || r == tls::Io::kWantWrite) {
+        if (r == tls::Io::kWantWrite) c.want_write = true;  // else keep what the writer asked for
+        update_interest(c);
+        return;
+      }
+      if (r == tls::Io::kClosed) {
+        // RFC 8446 §6.1: only close_notify (code 0) is a clean end; a bare TCP
+        // FIN might be a truncation attack, so it never ends a close-delimited body.
+        on_eof(c, err.mbedtls_code == 0, err.message);
+        return;
+      }
+      if (r == tls::Io::kError) {
+        if (!c.got_byte) before_response_failure(c, Error::kTls, err.message);
+        else fail(c.slot, Error::kTls, "%s (after %zu response bytes)", err.message, c.fill);
+        return;
+      }
+      c.got_byte = true;
+      c.fill += n;
+      if (c.fill > c.high_water) c.high_water = c.fill;
+      process(c);
+      if (c.gen != gen || c.phase != Phase::kActive || c.slot != si) return;
+      continue;
+    }
+    ssize_t n;
+    do n = recv(c.fd, c.buf + c.fill, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      c.got_byte = true;
+      c.fill += static_cast<size_t>(n);
+      if (c.fill > c.high_water) c.high_water = c.fill;
+      process(c);
+      return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    on_eof(c, n == 0, n == 0 ? "closed" : std::strerror(errno));
+    return;
+  }
+}
+
+// The peer ended the stream: cleanly (FIN, or close_notify over TLS) or not.
+void Client::on_eof(Conn& c, bool clean, const char* why) {
+  if (!c.got_byte) {
+    before_response_failure(c, Error::kClosed, why);
+    return;
+  }
+  // RFC 9112 §6.3 ¶8: a close-delimited body ends at a clean close.
+  if (clean && c.head_done && c.resp.body == http_parse::BodyKind::kUntilClose) {
+    complete(c, 0);
+    return;
+  }
+  fail(c.slot, Error::kClosed, "connection %s after %zu response bytes", why, c.fill);
+}
+
+void Client::process(Conn& c) {
+  const Slot& s = slots_[c.slot];
+  while (!c.head_done) {
+    http_parse::Result r =
+        http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, s.head, kMaxResponseHeaderBytes);
+    if (r.status == http_parse::Status::kIncomplete) return;
+    if (r.status == http_parse::Status::kError) {
+      if (r.error == http_parse::Error::kHeadersTooLarge) {
+        fail(c.slot, Error::kTooLarge, "response header section over %zu bytes", kMaxResponseHeaderBytes);
+      } else {
+        fail(c.slot, Error::kProtocol, "malformed response: %s at byte %zu", http_parse::error_message(r.error),
+             r.error_offset);
+      }
+      return;
+    }
+    if (c.resp.status < 200) {
+      // RFC 9110 §15.2: interim responses precede the final one; we never ask
+      // for an upgrade, so 101 cannot be followed by HTTP.
+      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses) {
+        fail(c.slot, Error::kProtocol, "unexpected interim response %d", c.resp.status);
+        return;
+      }
+      std::memmove(c.buf, c.buf + r.consumed, c.fill - r.consumed);
+      c.fill -= r.consumed;
+      continue;
+    }
+    c.head_done = true;
+    c.head_len = r.consumed;
+    c.body_len = 0;
+    if (c.resp.body == http_parse::BodyKind::kContentLength && c.resp.content_length > kMaxResponseBodyBytes) {
+      fail(c.slot, Error::kTooLarge, "Content-Length %llu over the %zu-byte limit",
+           static_cast<unsigned long long>(c.resp.content_length), kMaxResponseBodyBytes);
+      return;
+    }
+    if (c.resp.body == http_parse::BodyKind::kChunked) c.chunk = http_parse::ChunkedDecoder{};
+  }
+
+  switch (c.resp.body) {
+    case http_parse::BodyKind::kNone:
+      complete(c, c.fill - c.head_len);
+      return;
+    case http_parse::BodyKind::kContentLength: {
+      size_t have = c.fill - c.head_len;
+      if (have >= c.resp.content_length) complete(c, have - c.resp.content_length);
+      return;
+    }
+    case http_parse::BodyKind::kChunked: {
+      // Decoded bytes sit at buf[head_len, head_len + body_len); everything
+      // after them is raw input not yet decoded.
+      char* raw = c.buf + c.head_len + c.body_len;
+      size_t raw_len = c.fill - (c.head_len + c.body_len);
+      http_parse::ChunkedResult r =
+          http_parse::decode_chunked(c.chunk, raw, raw_len, kMaxResponseBodyBytes - c.body_len);
+      if (r.status == http_parse::Status::kError) {
+        if (r.error == http_parse::Error::kChunkTooLarge) {
+          fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+        } else {
+          fail(c.slot, Error::kProtocol, "malformed chunked body: %s", http_parse::error_message(r.error));
+        }
+        return;
+      }
+      size_t extra = raw_len - r.consumed;
+      c.body_len += r.data_len;
+      if (c.body_len > kMaxResponseBodyBytes) {
+        fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+        return;
+      }
+      if (r.status == http_parse::Status::kComplete) {
+        complete(c, extra);
+      } else {
+        c.fill = c.head_len + c.body_len;  // all raw input was consumed into the state
+      }
+      return;
+    }
+    case http_parse::BodyKind::kUntilClose:
+      if (c.fill - c.head_len > kMaxResponseBodyBytes)
+        fail(c.slot, Error::kTooLarge, "close-delimited body over the %zu-byte limit", kMaxResponseBodyBytes);
+      return;
+  }
+}
+
+void Client::complete(Conn& c, size_t extra_bytes) {
+  int si = c.slot;
+  Slot& s = slots_[si];
+  Response resp;
+  resp.status = c.resp.status;
+  resp.headers = c.resp.headers;
+  resp.num_headers = c.resp.num_headers;
+  switch (c.resp.body) {
+    case http_parse::BodyKind::kChunked:
+      resp.body = std::string_view(c.buf + c.head_len, c.body_len);
+      break;
+    case http_parse::BodyKind::kContentLength:
+      resp.body = std::string_view(c.buf + c.head_len, static_cast<size_t>(c.resp.content_length));
+      break;
+    case http_parse::BodyKind::kUntilClose:
+      resp.body = std::string_view(c.buf + c.head_len, c.fill - c.head_len);
+      break;
+    case http_parse::BodyKind::kNone:
+      resp.body = std::string_view();
+      break;
+  }
+  // Bytes after the response were never asked for: the stream is out of step,
+  // so the connection must not carry another request.
+  bool keep = c.resp.keep_alive && extra_bytes == 0 && c.resp.body != http_parse::BodyKind::kUntilClose;
+  Callback cb = s.cb;
+  void* ctx = s.ctx;
+  release_slot(si);
+  c.slot = -1;
+  c.phase = Phase::kDelivering;
+  uint32_t gen = c.gen;
+
+  Result r;
+  r.error = Error::kNone;
+  r.detail[0] = '\0';
+  r.response = &resp;
+  cb(ctx, r);
+
+  if (c.gen == gen && c.phase == Phase::kDelivering) {
+    if (c.high_water > kKeepResidentBytes) {
+      madvise(c.buf + kKeepResidentBytes, round_up_page(c.high_water) - kKeepResidentBytes, MADV_DONTNEED);
+      c.high_water = kKeepResidentBytes;
+    }
+    if (keep && !c.close_after_delivery) {
+      Ep& e = eps_[c.ep];
+      c.phase = Phase::kIdle;
+      c.reused = true;
+      c.fill = 0;
+      e.idle[e.num_idle++] = static_cast<int>(&c - conns_);
+      loop_->set_events(c.fd, POLLIN);
+    } else {
+      close_conn(c);
+    }
+  }
+  pump_all();
+}
+
+// The request failed before any response byte. On a reused connection this is
+// the classic stale keep-alive (Lambda froze the sandbox, the peer timed the
+// socket out): the request never reached a server that acted on it, so one
+// retry on a fresh connection is safe (RFC 9112 §9.3.1).
+void Client::before_response_failure(Conn& c, Error if_not_retried, const char* why) {
+  int si = c.slot;
+  Slot& s = slots_[si];
+  if (c.reused && !s.retried) {
+    s.retried = true;
+    close_conn(c);
+    s.queued = true;  // keeps its place: the oldest seq goes first
+    if (!start_conn(si)) pump(s.ep);
+    return;
+  }
+  fail(si, if_not_retried, "connection failed before any response byte: %s%s", why,
+       s.retried ? " (after one retry)" : "");
+}
+
+void Client::fail(int si, Error e, const char* fmt, ...) {
+  Slot& s = slots_[si];
+  int n = host_port(s.ep, s.detail, sizeof s.detail);
+  if (n < 0) n = 0;
+  size_t off = static_cast<size_t>(n) < sizeof s.detail ? static_cast<size_t>(n) : sizeof s.detail - 1;
+  std::snprintf(s.detail + off, sizeof s.detail - off, ": ");
+  off = std::strlen(s.detail);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(s.detail + off, sizeof s.detail - off, fmt, ap);
+  va_end(ap);
+  s.pending = e;
+  s.queued = false;
+  if (s.conn >= 0) close_conn(conns_[s.conn]);
+  if (api_depth_ > 0) {
+    // Inside send()/cancel(): deliver from the loop on its next pass.
+    loop_->cancel_timer(s.timer);
+    s.timer = loop_->add_timer(0, &Client::on_timer, &s);
+    if (s.timer.valid()) return;
+    // Timer table full (1024 timers): delivering now is the lesser evil.
+  }
+  deliver_error(si);
+  pump_all();
+}
+
+void Client::deliver_error(int si) {
+  Slot& s = slots_[si];
+  Result r;
+  r.error = s.pending;
+  std::memcpy(r.detail, s.detail, sizeof r.detail);
+  r.response = nullptr;
+  Callback cb = s.cb;
+  void* ctx = s.ctx;
+  release_slot(si);
+  cb(ctx, r);
+}
+
+void Client::on_timer(void* ctx) {
+  Slot& s = *static_cast<Slot*>(ctx);
+  Client& self = *s.owner;
+  int si = static_cast<int>(&s - self.slots_);
+  s.timer = loop::TimerId{};  // fired
+  if (!s.in_use) return;
+  if (s.pending != Error::kNone) {
+    self.deliver_error(si);
+    self.pump_all();
+    return;
+  }
+  const char* where = "waiting for a free connection";
+  size_t got = 0;
+  if (s.conn >= 0) {
+    const Conn& c = self.conns_[s.conn];
+    got = c.fill;
+    switch (c.phase) {
+      case Phase::kResolving: where = "resolving"; break;
+      case Phase::kConnecting: where = "connecting"; break;
+      case Phase::kHandshake: where = "TLS handshake"; break;
+      default: where = c.sent < s.req_len ? "sending the request" : c.got_byte ? "reading the response" : "waiting for the response";
+    }
+  }
+  self.fail(si, Error::kTimeout, "no complete response within %llu ms (%s, %zu bytes received)",
+            static_cast<unsigned long long>(s.timeout_ms), where, got);
+}
+
+void Client::close_conn(Conn& c) {
+  if (c.phase == Phase::kFree) return;
+  Ep& e = eps_[c.ep];
+  int ci = static_cast<int>(&c - conns_);
+  if (c.phase == Phase::kResolving && has_resolver_) resolver_.cancel(resolver_.ctx, (uint64_t{static_cast<uint32_t>(ci)} << 32) | c.gen);
+  if (c.phase == Phase::kIdle) {
+    for (size_t i = 0; i < e.num_idle; ++i) {
+      if (e.idle[i] == ci) {
+        std::memmove(&e.idle[i], &e.idle[i + 1], (e.num_idle - i - 1) * sizeof e.idle[0]);
+        --e.num_idle;
+        break;
+      }
+    }
+  }
+  if (c.tls.started()) {
+    // Best effort, one non-blocking attempt (RFC 8446 §6.1); a dead peer
+    // makes it fail quietly.
+    if (c.phase == Phase::kIdle) c.tls.close_notify();
+    c.tls.reset();
+  }
+  if (c.fd >= 0) {
+    loop_->remove_fd(c.fd);
+    close(c.fd);
+    c.fd = -1;
+  }
+  if (c.slot >= 0) slots_[c.slot].conn = -1;
+  c.slot = -1;
+  if (c.high_water > kKeepResidentBytes) {
+    madvise(c.buf + kKeepResidentBytes, round_up_page(c.high_water) - kKeepResidentBytes, MADV_DONTNEED);
+    c.high_water = kKeepResidentBytes;
+  }
+  if (e.open > 0) --e.open;
+  c.phase = Phase::kFree;
+  if (++c.gen == 0) c.gen = 1;
+}
+
+void Client::release_slot(int si) {
+  Slot& s = slots_[si];
+  loop_->cancel_timer(s.timer);
+  s.in_use = false;
+  s.queued = false;
+  s.conn = -1;
+  s.pending = Error::kNone;
+  s.cb = nullptr;
+  s.ctx = nullptr;
+}
+
+}  // namespace appconfig::http_client

@@ -105,12 +105,17 @@ $(NAT)/$(NAME): $(patsubst src/%.cpp,$(NAT)/obj/%.o,$(LIB_SRCS) src/main.cpp) $(
 
 # ---------------------------------------------------------------- fuzzing (clang + libFuzzer)
 FUZZ       := $(BUILD)/fuzz
-FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) $(INCS) $(MBEDTLS_INC)
+FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer-no-link,address,undefined $(DEFS) $(INCS) $(MBEDTLS_INC)
 FUZZ_BINS  := $(patsubst test/fuzz/%.cpp,$(FUZZ)/%,$(FUZZ_SRCS))
-$(FUZZ)/%: test/fuzz/%.cpp $(LIB_SRCS) | mbedtls-source
+FUZZ_OBJS  := $(patsubst src/%.cpp,$(FUZZ)/obj/%.o,$(LIB_SRCS))
+$(FUZZ)/obj/%.o: src/%.cpp | mbedtls-source
+	@mkdir -p $(@D)
+	@echo "  CXX     $@"
+	$(Q)clang++ $(FUZZ_FLAGS) -fno-exceptions -fno-rtti -MMD -MP -c $< -o $@
+$(FUZZ)/%: test/fuzz/%.cpp $(FUZZ_OBJS) $(MBEDTLS_LIB_native) | mbedtls-source
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)clang++ $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(MBEDTLS_LIB_native)
+	$(Q)clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(MBEDTLS_LIB_native)
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: all deps debug release size native layer run test unit integration fuzz fuzz-smoke bench install clean mbedtls-source

@@ -79,6 +79,7 @@ struct Writer {
       ok = false;
       return;
     }
+    if (s.empty()) return;  // an empty view may have a null data()
     std::memcpy(p + len, s.data(), s.size());
     len += s.size();
   }

@@ -11,15 +11,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "appconfig/appconfig_data.h"
 #include "appconfig/cache.h"
+#include "appconfig/credentials.h"
+#include "appconfig/dns.h"
+#include "appconfig/endpoints.h"
 #include "appconfig/http_client.h"
 #include "appconfig/http_server.h"
 #include "appconfig/lambda_api.h"
 #include "appconfig/localdev.h"
 #include "appconfig/log.h"
 #include "appconfig/loop.h"
+#include "appconfig/retrieval.h"
 #include "appconfig/service.h"
 #include "appconfig/settings.h"
+#include "appconfig/tls.h"
 
 extern char** environ;
 
@@ -39,9 +45,19 @@ struct App {
   service::Service svc;
   http_server::Server server;
   http_client::Client client;
+  dns::Resolver resolver;
+  credentials::Provider base_creds;
+  credentials::Provider role_creds;
+  credentials::Provider* creds = nullptr;
+  appconfig_data::Client data;
+  retrieval::Retriever remote;
+  bool remote_mode = false;
+  cache::Key prefetch[settings::kMaxPrefetch];
   lambda_api::Extension ext;
   bool lambda = false;
-  loop::TimerId mi_timer;  // Managed Instances: refresh on a timer
+  bool init_signalled = false;
+  loop::TimerId refresh_timer;   // agent mode and Managed Instances: refresh on a timer
+  loop::TimerId prefetch_timer;  // Lambda: the prefetch may hold init at most the poll timeout
   int exit_code = 0;
 };
 
@@ -68,10 +84,51 @@ void on_signal(void* ctx, int signo) {
   app->loop.stop();
 }
 
-// The refresh hook: what must happen on each invoke (or timer tick).
-void refresh_due(App& app) {
+void on_refresh_settled(void* ctx) {
+  auto* app = static_cast<App*>(ctx);
+  if (app->lambda) app->ext.work_done();
+}
+
+// The refresh hook: what must happen on each invoke (or timer tick). Returns
+// true when background fetches were started (the invoke waits for them).
+bool refresh_due(App& app) {
   app.server.touch_idle();
   if (app.local_mode) app.local.refresh_due(app.loop.now_ms());
+  if (app.remote_mode) return app.remote.refresh_due(&on_refresh_settled, &app) > 0;
+  return false;
+}
+
+void init_finished(App& app) {
+  if (app.init_signalled) return;
+  app.init_signalled = true;
+  app.loop.cancel_timer(app.prefetch_timer);
+  if (app.lambda) app.ext.init_done();
+}
+
+void on_prefetch_settled(void* ctx) {
+  auto* app = static_cast<App*>(ctx);
+  LOG_DEBUG("prefetch settled");
+  init_finished(*app);
+}
+
+void on_prefetch_timeout(void* ctx) {
+  auto* app = static_cast<App*>(ctx);
+  app->prefetch_timer = loop::TimerId{};
+  LOG_WARN("prefetch still running after the poll timeout; ending init, reads will wait for it");
+  init_finished(*app);
+}
+
+// Prefetch the configured keys; init ends when they settle or the poll timeout passes.
+void start_prefetch(App& app) {
+  if (!app.remote_mode || app.cfg.num_prefetch == 0) {
+    init_finished(app);
+    return;
+  }
+  for (size_t i = 0; i < app.cfg.num_prefetch; ++i)
+    app.prefetch[i] = cache::Key{app.cfg.prefetch[i].application, app.cfg.prefetch[i].environment,
+                                 app.cfg.prefetch[i].profile};
+  app.prefetch_timer = app.loop.add_timer(app.cfg.poll_timeout_ms, &on_prefetch_timeout, &app);
+  app.remote.prefetch(app.prefetch, app.cfg.num_prefetch, &on_prefetch_settled, &app);
 }
 
 void on_registered(void* ctx, const lambda_api::Registration& r) {
@@ -80,15 +137,15 @@ void on_registered(void* ctx, const lambda_api::Registration& r) {
            r.identifier.data(), static_cast<int>(r.function_name.size()), r.function_name.data(),
            static_cast<int>(r.function_version.size()), r.function_version.data(),
            r.account_id.empty() ? "" : " in account ", static_cast<int>(r.account_id.size()), r.account_id.data());
-  // Nothing to prefetch yet: our Init phase ends with the first /event/next.
-  app->ext.init_done();
+  // Register first so the runtime's init overlaps our fetches; our Init phase
+  // ends with the first /event/next, after the prefetch settles.
+  start_prefetch(*app);
 }
 
 bool on_invoke(void* ctx, const lambda_api::Event& e) {
   auto* app = static_cast<App*>(ctx);
   LOG_DEBUG("INVOKE %.*s", static_cast<int>(e.request_id.size()), e.request_id.data());
-  refresh_due(*app);
-  return false;  // the local refresh is synchronous
+  return refresh_due(*app);
 }
 
 void on_shutdown(void* ctx, const lambda_api::Event& e) {
@@ -105,10 +162,54 @@ void on_fatal(void* ctx, const char* message) {
   app->loop.stop();
 }
 
-void on_mi_timer(void* ctx) {
+void on_refresh_timer(void* ctx) {
   auto* app = static_cast<App*>(ctx);
   refresh_due(*app);
-  app->mi_timer = app->loop.add_timer(app->cfg.poll_interval_ms, &on_mi_timer, app);
+  app->refresh_timer = app->loop.add_timer(app->cfg.poll_interval_ms, &on_refresh_timer, app);
+}
+
+// AWS AppConfig as the source: endpoint, TLS trust, DNS, credentials, client.
+bool init_remote(App& app, char* err, size_t cap) {
+  const settings::Settings& cfg = app.cfg;
+  endpoints::Endpoint ep;
+  if (!endpoints::appconfigdata(cfg, ep, err, cap)) return false;
+  static char ca_bundle[4096];
+  if (!cfg.ca_bundle.empty()) {
+    snprintf(ca_bundle, sizeof ca_bundle, "%.*s", static_cast<int>(cfg.ca_bundle.size()), cfg.ca_bundle.data());
+    tls::set_extra_ca_file(ca_bundle);
+  }
+  if (!app.resolver.init(&app.loop)) {
+    snprintf(err, cap, "cannot set up the DNS resolver");
+    return false;
+  }
+  app.client.set_resolver(app.resolver.client_hook(&app.client));
+  if (!app.base_creds.init_from_settings(&app.loop, &app.client, cfg, err, cap)) return false;
+  app.creds = &app.base_creds;
+  if (!cfg.role_arn.empty()) {
+    endpoints::Endpoint sts;
+    if (!endpoints::sts(cfg, sts, err, cap)) return false;
+    if (!app.role_creds.init_assume_role(&app.loop, &app.client, &app.base_creds, cfg.role_arn, cfg.role_external_id,
+                                         cfg.role_session_name, 0, sts, err, cap))
+      return false;
+    app.creds = &app.role_creds;
+  }
+  if (!app.creds->configured() && cfg.num_prefetch > 0) {
+    snprintf(err, cap,
+             "no AWS credentials to fetch the prefetch list with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+             "or AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    return false;
+  }
+  char ua[64];
+  snprintf(ua, sizeof ua, "appconfig-extension/%s", APPCONFIG_VERSION);
+  uint64_t interval_s = cfg.poll_interval_ms / 1000;
+  if (!app.data.init(&app.loop, &app.client, ep, static_cast<uint32_t>(interval_s > 86400 ? 86400 : interval_s), ua) ||
+      !app.remote.init(&app.loop, &app.cache, &app.data, app.creds, cfg.poll_interval_ms, cfg.poll_timeout_ms)) {
+    snprintf(err, cap, "cannot allocate retrieval tables");
+    return false;
+  }
+  LOG_INFO("configurations come from AWS AppConfig at %s://%s:%u (region %s)", ep.tls ? "https" : "http", ep.host,
+           ep.port, ep.region);
+  return true;
 }
 
 const char* basename_of(const char* path) {
@@ -181,13 +282,6 @@ int main(int argc, char** argv) {
       return report_init_error(app, argv0, "ConfigInvalid", msg);
   }
 
-  service::Config sc;
-  sc.version = APPCONFIG_VERSION;
-  sc.cache = &app.cache;
-  sc.local = app.local_mode ? &app.local : nullptr;
-  sc.loop = &app.loop;
-  app.svc.init(sc);
-
   if (!app.server.init(&app.loop, &service::Service::handle, &app.svc))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
   // Bind before registering: the runtime may read as soon as its init starts.
@@ -198,6 +292,20 @@ int main(int argc, char** argv) {
                              msg);
   if (!app.client.init(&app.loop, cfg.max_connections))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
+  app.remote_mode = !app.local_mode;
+  if (app.remote_mode) {
+    char e[600];
+    if (!init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+  }
+
+  service::Config sc;
+  sc.version = APPCONFIG_VERSION;
+  sc.cache = &app.cache;
+  sc.local = app.local_mode ? &app.local : nullptr;
+  sc.remote = app.remote_mode ? &app.remote : nullptr;
+  sc.server = &app.server;
+  sc.loop = &app.loop;
+  app.svc.init(sc);
 
   LOG_INFO("appconfig-extension %s listening on %s port %u%s%.*s", APPCONFIG_VERSION,
            cfg.http_host.empty() ? "127.0.0.1 and [::1]" : "the configured host", cfg.http_port,
@@ -224,7 +332,12 @@ int main(int argc, char** argv) {
     }
     app.ext.start_register();
     // Managed Instances are never frozen and run invokes concurrently: refresh on a timer.
-    if (cfg.managed_instances) app.mi_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_mi_timer, &app);
+    if (cfg.managed_instances)
+      app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
+  } else {
+    // The agent outside Lambda: prefetch now, refresh on a timer.
+    start_prefetch(app);
+    app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
   }
   app.loop.run();
   app.server.stop_accepting();

@@ -120,6 +120,21 @@ PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* 
 
 void Service::handle(void* ctx, http_server::Exchange& ex) { static_cast<Service*>(ctx)->answer(ex); }
 
+void Service::on_fetched(void* ctx, http_server::ExchangeRef ref, int status, const char* message) {
+  auto* self = static_cast<Service*>(ctx);
+  http_server::Exchange* ex = self->cfg_.server->parked(ref);
+  if (ex == nullptr) return;  // the reader went away
+  ex->reply = http_server::Reply{};
+  ex->parked = false;
+  if (status == 0) {
+    self->answer(*ex);  // now a cache hit (or parked again if it was evicted at once)
+    if (ex->parked) return;
+  } else {
+    ex->text(status, "%s", message);
+  }
+  self->cfg_.server->finish(ref);
+}
+
 void Service::answer(http_server::Exchange& ex) {
   g_cache = cfg_.cache;
   const hp::Request& req = *ex.request;
@@ -222,12 +237,20 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
   }
   const cache::Entry* e = cfg_.cache->find(key, now);
   if (e == nullptr) {
-    ex.text(503,
-            "configuration %.*s:%.*s:%.*s is not cached and this build cannot fetch from AWS AppConfig yet: "
-            "set LOCAL_DEVELOPMENT_DIRECTORY",
-            static_cast<int>(key.application.size()), key.application.data(),
-            static_cast<int>(key.environment.size()), key.environment.data(), static_cast<int>(key.profile.size()),
-            key.profile.data());
+    if (cfg_.remote == nullptr) {
+      ex.text(404, "configuration %.*s:%.*s:%.*s is not available", static_cast<int>(key.application.size()),
+              key.application.data(), static_cast<int>(key.environment.size()), key.environment.data(),
+              static_cast<int>(key.profile.size()), key.profile.data());
+      return;
+    }
+    // First read: wait for the fetch (shared with any other reader or the prefetch).
+    char err[400];
+    int status = cfg_.remote->wait_for(key, ex.ref, &Service::on_fetched, this, err, sizeof err);
+    if (status == 0) {
+      ex.parked = true;
+      return;
+    }
+    ex.text(status, "%s", err);
     return;
   }
   cache::View v = cfg_.cache->view(e);

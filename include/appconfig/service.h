@@ -5,7 +5,8 @@
 // rules (X-Forwarded-For refused), `?flag=` filtering, response headers
 // (Configuration-Version, Version-Label), and pinning cache entries while their
 // bytes are written. Asks the configured source (local development files, or
-// AWS AppConfig once that source exists) to make the cache current for a key.
+// AWS AppConfig through retrieval, parking the read until the fetch settles)
+// to make the cache current for a key.
 // Knows nothing of sockets: it fills http_server Replies.
 #pragma once
 #include <cstddef>
@@ -15,6 +16,7 @@
 #include "appconfig/cache.h"
 #include "appconfig/http_server.h"
 #include "appconfig/localdev.h"
+#include "appconfig/retrieval.h"
 
 namespace appconfig::service {
 
@@ -24,7 +26,9 @@ constexpr size_t kMaxSegmentBytes = 128;
 struct Config {
   std::string_view version;  // reported by /ping
   cache::Cache* cache = nullptr;
-  localdev::Source* local = nullptr;  // set in local development mode
+  localdev::Source* local = nullptr;       // set in local development mode
+  retrieval::Retriever* remote = nullptr;  // set when configurations come from AWS AppConfig
+  http_server::Server* server = nullptr;   // to complete parked reads
   loop::Loop* loop = nullptr;
 };
 
@@ -44,6 +48,7 @@ class Service {
 
  private:
   void answer(http_server::Exchange& ex);
+  static void on_fetched(void* ctx, http_server::ExchangeRef ref, int status, const char* message);
   void answer_config(http_server::Exchange& ex, const PathKey& key, std::string_view query);
   Config cfg_;
 };

@@ -1,0 +1,944 @@
+// credentials: see include/appconfig/credentials.h and docs/credentials.md.
+#include "appconfig/credentials.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "appconfig/crypto.h"
+#include "appconfig/json.h"
+#include "appconfig/log.h"
+#include "appconfig/sigv4.h"
+
+namespace appconfig::credentials {
+namespace {
+
+// The container endpoint used with AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS, AWS SDKs).
+constexpr std::string_view kEcsHost = "169.254.170.2";
+// Bytes of a non-2xx answer quoted in an error message when it has no recognisable message.
+constexpr size_t kMaxQuotedBodyBytes = 120;
+// Random bytes in the default RoleSessionName (hex-encoded: 16 characters).
+constexpr size_t kSessionRandomBytes = 8;
+
+void put(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+void put(char* out, size_t cap, const char* fmt, ...) {
+  if (out == nullptr || cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out, cap, fmt, ap);
+  va_end(ap);
+}
+
+bool copy_str(std::string_view v, char* out, size_t cap) {
+  if (v.size() >= cap) return false;
+  if (!v.empty()) memcpy(out, v.data(), v.size());
+  out[v.size()] = '\0';
+  return true;
+}
+
+// Printable ASCII without spaces: what access keys, secrets and tokens consist of. It also keeps
+// CR/LF out of the headers we build from them.
+bool visible(std::string_view v) {
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return false;
+  }
+  return true;
+}
+
+// Copies a body excerpt for an error message with control bytes replaced (the log escapes too,
+// but the error text also reaches HTTP responses).
+void quote_body(std::string_view body, char* out, size_t cap) {
+  size_t n = body.size() < kMaxQuotedBodyBytes ? body.size() : kMaxQuotedBodyBytes;
+  if (cap == 0) return;
+  if (n >= cap) n = cap - 1;
+  for (size_t i = 0; i < n; ++i) {
+    auto u = static_cast<unsigned char>(body[i]);
+    out[i] = (u < 0x20 || u == 0x7f) ? ' ' : body[i];
+  }
+  out[n] = '\0';
+}
+
+// ---- dates
+
+bool digits(std::string_view s, size_t pos, size_t n, uint32_t* v) {
+  if (pos + n > s.size()) return false;
+  uint32_t r = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    r = r * 10 + static_cast<uint32_t>(c - '0');
+  }
+  *v = r;
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level
+// Date Algorithms", days_from_civil).
+int64_t days_from_civil(int64_t y, uint32_t m, uint32_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<uint32_t>(y - era * 400);
+  const uint32_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const uint32_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool leap(uint32_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// ---- XML (only what STS produces)
+
+// Decodes XML character data with the five predefined entities and character references
+// (XML 1.0 §4.1, §4.6) into out; false on an unknown / malformed entity, a '<' or overflow.
+bool xml_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
+  size_t n = 0;
+  auto emit = [&](char c) {
+    if (n + 1 >= cap) return false;
+    out[n++] = c;
+    return true;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '<') return false;
+    if (c != '&') {
+      if (!emit(c)) return false;
+      continue;
+    }
+    size_t semi = in.find(';', i + 1);
+    if (semi == std::string_view::npos || semi - i > 12) return false;
+    std::string_view name = in.substr(i + 1, semi - i - 1);
+    i = semi;
+    if (name == "amp") {
+      if (!emit('&')) return false;
+    } else if (name == "lt") {
+      if (!emit('<')) return false;
+    } else if (name == "gt") {
+      if (!emit('>')) return false;
+    } else if (name == "quot") {
+      if (!emit('"')) return false;
+    } else if (name == "apos") {
+      if (!emit('\'')) return false;
+    } else if (name.size() >= 2 && name[0] == '#') {
+      uint32_t cp = 0;
+      bool hex = name[1] == 'x';
+      std::string_view num = name.substr(hex ? 2 : 1);
+      if (num.empty()) return false;
+      for (char d : num) {
+        uint32_t v;
+        if (d >= '0' && d <= '9') v = static_cast<uint32_t>(d - '0');
+        else if (hex && d >= 'a' && d <= 'f') v = static_cast<uint32_t>(d - 'a' + 10);
+        else if (hex && d >= 'A' && d <= 'F') v = static_cast<uint32_t>(d - 'A' + 10);
+        else return false;
+        cp = cp * (hex ? 16 : 10) + v;
+        if (cp > 0x10FFFF) return false;
+      }
+      // XML 1.0 §2.2 Char: no NUL, no surrogates.
+      if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+      if (cp < 0x80) {
+        if (!emit(static_cast<char>(cp))) return false;
+      } else if (cp < 0x800) {
+        if (!emit(static_cast<char>(0xC0 | (cp >> 6))) || !emit(static_cast<char>(0x80 | (cp & 0x3F)))) return false;
+      } else if (cp < 0x10000) {
+        if (!emit(static_cast<char>(0xE0 | (cp >> 12))) || !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) ||
+            !emit(static_cast<char>(0x80 | (cp & 0x3F))))
+          return false;
+      } else {
+        if (!emit(static_cast<char>(0xF0 | (cp >> 18))) || !emit(static_cast<char>(0x80 | ((cp >> 12) & 0x3F))) ||
+            !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) || !emit(static_cast<char>(0x80 | (cp & 0x3F))))
+          return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  if (cap == 0) return false;
+  out[n] = '\0';
+  *out_len = n;
+  return true;
+}
+
+// The text between <name> and </name> inside `scope` (first occurrence); nullopt-like false
+// when absent. The element must be written exactly "<name>" (STS never adds attributes).
+bool xml_element(std::string_view scope, std::string_view name, std::string_view* text) {
+  char open[48], close[48];
+  if (name.size() + 3 >= sizeof close) return false;
+  snprintf(open, sizeof open, "<%.*s>", static_cast<int>(name.size()), name.data());
+  snprintf(close, sizeof close, "</%.*s>", static_cast<int>(name.size()), name.data());
+  size_t a = scope.find(open);
+  if (a == std::string_view::npos) return false;
+  a += name.size() + 2;
+  size_t b = scope.find(close, a);
+  if (b == std::string_view::npos) return false;
+  *text = scope.substr(a, b - a);
+  return true;
+}
+
+bool xml_field(std::string_view scope, std::string_view name, char* out, size_t cap, bool required, char* err,
+               size_t err_cap) {
+  std::string_view text;
+  if (!xml_element(scope, name, &text)) {
+    out[0] = '\0';
+    if (required) put(err, err_cap, "the answer has no <%.*s> in <Credentials>", static_cast<int>(name.size()), name.data());
+    return !required;
+  }
+  size_t len = 0;
+  if (!xml_decode(text, out, cap, &len)) {
+    put(err, err_cap, "<%.*s> is malformed or longer than %zu bytes", static_cast<int>(name.size()), name.data(),
+        cap - 1);
+    return false;
+  }
+  return true;
+}
+
+bool json_field(std::string_view obj, std::string_view key, char* out, size_t cap, bool required, char* err,
+                size_t err_cap) {
+  auto v = json::find(obj, key);
+  if (!v) {
+    out[0] = '\0';
+    if (required) put(err, err_cap, "the answer has no \"%.*s\"", static_cast<int>(key.size()), key.data());
+    return !required;
+  }
+  if (json::kind_of(*v) != json::Kind::kString) {
+    put(err, err_cap, "\"%.*s\" is not a string", static_cast<int>(key.size()), key.data());
+    return false;
+  }
+  long n = json::decode_string(*v, out, cap - 1);
+  if (n < 0) {
+    put(err, err_cap, "\"%.*s\" is malformed or longer than %zu bytes", static_cast<int>(key.size()), key.data(),
+        cap - 1);
+    return false;
+  }
+  out[n] = '\0';
+  return true;
+}
+
+// Checks the decoded fields are usable in headers and the signer.
+bool check_creds(const Creds& c, char* err, size_t cap) {
+  if (c.access_key_id[0] == '\0' || !visible(c.access_key_id)) {
+    put(err, cap, "the access key id is empty or has spaces / control characters");
+    return false;
+  }
+  if (c.secret_access_key[0] == '\0' || !visible(c.secret_access_key)) {
+    put(err, cap, "the secret access key is empty or has spaces / control characters");
+    return false;
+  }
+  if (!visible(c.session_token)) {
+    put(err, cap, "the session token has spaces / control characters");
+    return false;
+  }
+  return true;
+}
+
+// Reads the token file (re-read at every fetch: EKS rotates it). Trailing whitespace (a final
+// newline) is dropped; any other control byte is an error.
+bool read_token_file(const char* path, char* out, size_t cap, char* err, size_t err_cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    put(err, err_cap, "cannot open AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", path, strerror(errno));
+    return false;
+  }
+  size_t n = 0;
+  for (;;) {
+    if (n + 1 >= cap) {
+      close(fd);
+      crypto::secure_wipe(out, cap);
+      put(err, err_cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is larger than %zu bytes", path, cap - 1);
+      return false;
+    }
+    ssize_t r = read(fd, out + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      put(err, err_cap, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", path, strerror(errno));
+      close(fd);
+      crypto::secure_wipe(out, cap);
+      return false;
+    }
+    if (r == 0) break;
+    n += static_cast<size_t>(r);
+  }
+  close(fd);
+  while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t')) --n;
+  out[n] = '\0';
+  for (size_t i = 0; i < n; ++i) {
+    auto u = static_cast<unsigned char>(out[i]);
+    if (u < 0x20 || u == 0x7f) {
+      crypto::secure_wipe(out, cap);
+      put(err, err_cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s holds control characters", path);
+      return false;
+    }
+  }
+  if (n == 0) {
+    put(err, err_cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is empty", path);
+    return false;
+  }
+  return true;
+}
+
+// Plain http is allowed only to addresses that never leave the host / task (AWS SDK rule).
+bool allowed_plain_http_host(std::string_view host) {
+  if (host == "localhost" || host == "[::1]" || host == "169.254.170.2" || host == "169.254.170.23" ||
+      host == "[fd00:ec2::23]")
+    return true;
+  if (host.substr(0, 4) != "127.") return false;
+  // 127.0.0.0/8: four dotted decimal parts.
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') ++dots;
+    else if (c < '0' || c > '9') return false;
+  }
+  return dots == 3;
+}
+
+bool valid_session_name(std::string_view s) {
+  if (s.size() < 2 || s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::strchr("_+=,.@-", c) != nullptr;
+    if (!ok || c == '\0') return false;
+  }
+  return true;
+}
+
+uint64_t default_clock(void*) { return loop::wall_ms(); }
+
+}  // namespace
+
+const char* source_name(Source s) {
+  switch (s) {
+    case Source::kNone: return "none";
+    case Source::kEnvironment: return "environment";
+    case Source::kContainer: return "container endpoint";
+    case Source::kAssumeRole: return "AssumeRole";
+  }
+  return "none";
+}
+
+// ---- decoders
+
+bool parse_iso8601_ms(std::string_view t, uint64_t* epoch_ms) {
+  uint32_t y, mo, d, h, mi, s;
+  if (!digits(t, 0, 4, &y) || t.size() < 19 || t[4] != '-' || !digits(t, 5, 2, &mo) || t[7] != '-' ||
+      !digits(t, 8, 2, &d) || (t[10] != 'T' && t[10] != 't') || !digits(t, 11, 2, &h) || t[13] != ':' ||
+      !digits(t, 14, 2, &mi) || t[16] != ':' || !digits(t, 17, 2, &s))
+    return false;
+  static constexpr uint8_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1) return false;
+  if (d > kDays[mo - 1] + ((mo == 2 && leap(y)) ? 1u : 0u)) return false;
+  if (h > 23 || mi > 59 || s > 60) return false;  // 60: a leap second, counted as :59 + 1 s
+  size_t pos = 19;
+  uint64_t frac_ms = 0;
+  if (pos < t.size() && t[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    uint64_t scale = 100;
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
+      frac_ms += static_cast<uint64_t>(t[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start || pos - start > 9) return false;
+  }
+  int64_t offset_s = 0;
+  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+    ++pos;
+  } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
+    uint32_t oh, om;
+    if (!digits(t, pos + 1, 2, &oh) || pos + 3 >= t.size() || t[pos + 3] != ':' || !digits(t, pos + 4, 2, &om) ||
+        oh > 23 || om > 59)
+      return false;
+    offset_s = static_cast<int64_t>(oh * 3600 + om * 60) * (t[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return false;
+  }
+  if (pos != t.size()) return false;
+  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
+  if (secs < 0) return false;
+  *epoch_ms = static_cast<uint64_t>(secs) * 1000 + frac_ms;
+  return true;
+}
+
+size_t form_encode(std::string_view in, char* out, size_t cap) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (char c : in) {
+    auto u = static_cast<unsigned char>(c);
+    bool keep = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' || u == '.' ||
+                u == '_' || u == '~';
+    size_t need = keep ? 1 : 3;
+    if (n + need >= cap) return 0;
+    if (keep) {
+      out[n++] = c;
+    } else {
+      out[n++] = '%';
+      out[n++] = kHex[u >> 4];
+      out[n++] = kHex[u & 15];
+    }
+  }
+  if (cap == 0) return 0;
+  out[n] = '\0';
+  return n;
+}
+
+bool parse_container_json(std::string_view body, Creds& out, char* err, size_t cap) {
+  json::ValidateResult v = json::validate(body);
+  if (v.error != json::Error::kNone) {
+    put(err, cap, "the answer is not valid JSON (%s at byte %zu)", json::error_message(v.error), v.offset);
+    return false;
+  }
+  if (json::kind_of(body) != json::Kind::kObject) {
+    put(err, cap, "the answer is not a JSON object");
+    return false;
+  }
+  Creds c{};
+  char expiration[64];
+  bool ok = json_field(body, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, true, err, cap) &&
+            json_field(body, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, true, err, cap) &&
+            json_field(body, "Token", c.session_token, sizeof c.session_token, false, err, cap) &&
+            json_field(body, "Expiration", expiration, sizeof expiration, false, err, cap) &&
+            check_creds(c, err, cap);
+  if (ok && expiration[0] != '\0' && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
+    put(err, cap, "\"Expiration\" is not an ISO 8601 date-time: \"%s\"", expiration);
+    ok = false;
+  }
+  if (ok) out = c;
+  crypto::secure_wipe(&c, sizeof c);
+  return ok;
+}
+
+bool parse_assume_role_xml(std::string_view body, Creds& out, char* err, size_t cap) {
+  std::string_view scope;
+  if (!xml_element(body, "Credentials", &scope)) {
+    put(err, cap, "the answer has no <Credentials> element");
+    return false;
+  }
+  Creds c{};
+  char expiration[64];
+  bool ok = xml_field(scope, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, true, err, cap) &&
+            xml_field(scope, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, true, err, cap) &&
+            xml_field(scope, "SessionToken", c.session_token, sizeof c.session_token, true, err, cap) &&
+            xml_field(scope, "Expiration", expiration, sizeof expiration, true, err, cap) && check_creds(c, err, cap);
+  if (ok && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
+    put(err, cap, "<Expiration> is not an ISO 8601 date-time: \"%s\"", expiration);
+    ok = false;
+  }
+  if (ok) out = c;
+  crypto::secure_wipe(&c, sizeof c);
+  return ok;
+}
+
+bool parse_sts_error_xml(std::string_view body, char* out, size_t cap) {
+  std::string_view scope;
+  if (cap == 0 || !xml_element(body, "Error", &scope)) return false;
+  char code[128] = "", message[384] = "";
+  std::string_view t;
+  size_t len = 0;
+  if (xml_element(scope, "Code", &t) && !xml_decode(t, code, sizeof code, &len)) quote_body(t, code, sizeof code);
+  if (xml_element(scope, "Message", &t) && !xml_decode(t, message, sizeof message, &len))
+    quote_body(t, message, sizeof message);
+  // Decoded text may hold control characters from &#10; etc.: keep the error one line.
+  for (char* p = message; *p != '\0'; ++p)
+    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+  for (char* p = code; *p != '\0'; ++p)
+    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+  if (code[0] == '\0' && message[0] == '\0') return false;
+  if (code[0] != '\0' && message[0] != '\0') snprintf(out, cap, "%s: %s", code, message);
+  else snprintf(out, cap, "%s", code[0] != '\0' ? code : message);
+  return true;
+}
+
+// ---- Provider
+
+Provider::~Provider() {
+  if (base_ != nullptr) base_->cancel(this);
+  if (client_ != nullptr && request_.valid()) client_->cancel(request_);
+  if (loop_ != nullptr) {
+    loop_->cancel_timer(deliver_timer_);
+    loop_->cancel_timer(deadline_timer_);
+  }
+  crypto::secure_wipe(&cached_, sizeof cached_);
+  crypto::secure_wipe(auth_token_, sizeof auth_token_);
+}
+
+uint64_t Provider::wall_now_ms() const { return clock_ != nullptr ? clock_(clock_ctx_) : default_clock(nullptr); }
+
+bool Provider::cache_fresh() const {
+  if (!have_cached_) return false;
+  if (cached_.expires_epoch_ms == 0) return true;
+  return wall_now_ms() < refresh_at_ms_;
+}
+
+bool Provider::cache_usable() const {
+  if (!have_cached_) return false;
+  if (cached_.expires_epoch_ms == 0) return true;
+  return wall_now_ms() + kMinRemainingMs < cached_.expires_epoch_ms;
+}
+
+bool Provider::init_from_settings(loop::Loop* lp, http_client::Client* client, const settings::Settings& s, char* err,
+                                  size_t cap) {
+  loop_ = lp;
+  client_ = client;
+  const bool has_key = !s.access_key_id.empty(), has_secret = !s.secret_access_key.empty();
+  if (has_key != has_secret) {
+    put(err, cap, "partial credentials in the environment: %s is set but %s is not",
+        has_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY", has_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    return false;
+  }
+  if (has_key) {
+    Creds c{};
+    if (!copy_str(s.access_key_id, c.access_key_id, sizeof c.access_key_id) || !visible(s.access_key_id)) {
+      put(err, cap, "AWS_ACCESS_KEY_ID is longer than %zu bytes or has spaces / control characters", kMaxKeyBytes - 1);
+      return false;
+    }
+    if (!copy_str(s.secret_access_key, c.secret_access_key, sizeof c.secret_access_key) ||
+        !visible(s.secret_access_key)) {
+      crypto::secure_wipe(&c, sizeof c);
+      put(err, cap, "AWS_SECRET_ACCESS_KEY (value hidden) is longer than %zu bytes or has spaces / control characters",
+          kMaxKeyBytes - 1);
+      return false;
+    }
+    if (!copy_str(s.session_token, c.session_token, sizeof c.session_token) || !visible(s.session_token)) {
+      crypto::secure_wipe(&c, sizeof c);
+      put(err, cap, "AWS_SESSION_TOKEN (value hidden) is longer than %zu bytes or has spaces / control characters",
+          kMaxTokenBytes - 1);
+      return false;
+    }
+    c.expires_epoch_ms = 0;
+    store(c);
+    crypto::secure_wipe(&c, sizeof c);
+    source_ = Source::kEnvironment;
+    return true;
+  }
+  std::string_view target;
+  if (!s.container_credentials_full_uri.empty()) {
+    char why[160];
+    if (!endpoints::parse_url_target(s.container_credentials_full_uri, endpoint_, &target, why, sizeof why)) {
+      put(err, cap, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not usable: %s", why);
+      return false;
+    }
+    if (!endpoint_.tls && !allowed_plain_http_host(endpoint_.host)) {
+      put(err, cap,
+          "AWS_CONTAINER_CREDENTIALS_FULL_URI uses http:// to %s: plain http is allowed only to loopback, "
+          "169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; use https://",
+          endpoint_.host);
+      return false;
+    }
+  } else if (!s.container_credentials_relative_uri.empty()) {
+    std::string_view rel = s.container_credentials_relative_uri;
+    if (rel.front() != '/' || !visible(rel)) {
+      put(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/' and have no spaces");
+      return false;
+    }
+    copy_str(kEcsHost, endpoint_.host, sizeof endpoint_.host);
+    endpoint_.port = 80;
+    endpoint_.tls = false;
+    target = rel;
+  } else {
+    source_ = Source::kNone;
+    return true;
+  }
+  if (!copy_str(target, target_, sizeof target_)) {
+    put(err, cap, "the container credentials URI is longer than %zu bytes", kMaxTargetBytes - 1);
+    return false;
+  }
+  // The SDKs prefer the token file over the token variable when both are set.
+  if (!s.container_authorization_token_file.empty()) {
+    if (!copy_str(s.container_authorization_token_file, auth_token_file_, sizeof auth_token_file_)) {
+      put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is longer than %zu bytes", sizeof auth_token_file_ - 1);
+      return false;
+    }
+  } else if (!s.container_authorization_token.empty()) {
+    for (char c : s.container_authorization_token) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) has control characters");
+        return false;
+      }
+    }
+    if (!copy_str(s.container_authorization_token, auth_token_, sizeof auth_token_)) {
+      put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) is longer than %zu bytes", kMaxTokenBytes - 1);
+      return false;
+    }
+  }
+  source_ = Source::kContainer;
+  return true;
+}
+
+bool Provider::init_assume_role(loop::Loop* lp, http_client::Client* client, Provider* base,
+                                std::string_view role_arn, std::string_view external_id,
+                                std::string_view session_name, uint32_t duration_s, const endpoints::Endpoint& sts,
+                                char* err, size_t cap) {
+  loop_ = lp;
+  client_ = client;
+  if (base == nullptr || base == this) {
+    put(err, cap, "AssumeRole needs a base credentials provider");
+    return false;
+  }
+  if (role_arn.size() < 20 || role_arn.size() > 2048 || role_arn.substr(0, 4) != "arn:" || !visible(role_arn)) {
+    put(err, cap, "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
+        static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
+    return false;
+  }
+  if (!external_id.empty() && (external_id.size() < 2 || external_id.size() > 1224 || !visible(external_id))) {
+    put(err, cap, "role external ID (value hidden) must be 2 to 1224 visible characters");
+    return false;
+  }
+  char name[65];
+  if (session_name.empty()) {
+    uint8_t rnd[kSessionRandomBytes] = {};
+    if (getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) {
+      // No entropy is no reason to fail: the name only has to be unique enough for CloudTrail.
+      uint64_t t = loop::monotonic_ms() ^ (loop::wall_ms() << 16) ^ static_cast<uint64_t>(getpid());
+      memcpy(rnd, &t, sizeof rnd);
+    }
+    memcpy(name, "appconfig-extension-", 20);
+    crypto::hex_lower(rnd, sizeof rnd, name + 20);
+    name[20 + 2 * sizeof rnd] = '\0';
+    session_name = std::string_view(name, 20 + 2 * sizeof rnd);
+  } else if (!valid_session_name(session_name)) {
+    put(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
+        static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
+    return false;
+  }
+  if (duration_s != 0 && (duration_s < kMinDurationS || duration_s > kMaxDurationS)) {
+    put(err, cap, "credentials duration %u s is out of range: %u to %u seconds", duration_s, kMinDurationS,
+        kMaxDurationS);
+    return false;
+  }
+  // Form body, built once (RFC 1866 §8.2.1 form encoding with RFC 3986 unreserved bytes kept).
+  size_t n = 0;
+  auto append = [&](std::string_view literal) {
+    if (n + literal.size() >= sizeof form_) return false;
+    memcpy(form_ + n, literal.data(), literal.size());
+    n += literal.size();
+    form_[n] = '\0';
+    return true;
+  };
+  auto append_value = [&](std::string_view v) {
+    size_t w = form_encode(v, form_ + n, sizeof form_ - n);
+    if (w == 0 && !v.empty()) return false;
+    n += w;
+    return true;
+  };
+  bool ok = append("Action=AssumeRole&Version=2011-06-15&RoleArn=") && append_value(role_arn) &&
+            append("&RoleSessionName=") && append_value(session_name);
+  if (ok && !external_id.empty()) ok = append("&ExternalId=") && append_value(external_id);
+  if (ok && duration_s != 0) {
+    char num[16];
+    snprintf(num, sizeof num, "%u", duration_s);
+    ok = append("&DurationSeconds=") && append(num);
+  }
+  if (!ok) {
+    put(err, cap, "the AssumeRole request body is longer than %zu bytes", kMaxFormBytes);
+    return false;
+  }
+  form_len_ = n;
+  copy_str(role_arn, role_arn_, sizeof role_arn_);
+  endpoint_ = sts;
+  base_ = base;
+  source_ = Source::kAssumeRole;
+  return true;
+}
+
+bool Provider::get(Callback cb, void* ctx, uint64_t timeout_ms) {
+  if (num_waiters_ >= kMaxWaiters || cb == nullptr || loop_ == nullptr) return false;
+  uint64_t deadline = timeout_ms == 0 ? 0 : loop_->now_ms() + timeout_ms;
+  waiters_[num_waiters_++] = Waiter{cb, ctx, deadline};
+  if (source_ == Source::kNone) {
+    fail("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    return true;
+  }
+  if (cache_fresh()) {
+    arm_deliver();
+    return true;
+  }
+  if (deadline != 0) arm_deadline();
+  if (!fetching_) start_fetch(timeout_ms);
+  return true;
+}
+
+void Provider::cancel(void* ctx) {
+  size_t j = 0;
+  for (size_t i = 0; i < num_waiters_; ++i)
+    if (waiters_[i].ctx != ctx) waiters_[j++] = waiters_[i];
+  num_waiters_ = j;
+}
+
+void Provider::start_fetch(uint64_t timeout_ms) {
+  fetching_ = true;
+  last_failed_ = false;
+  ++fetches_;
+  fetch_timeout_ms_ = timeout_ms != 0 ? timeout_ms : kDefaultFetchTimeoutMs;
+  if (source_ == Source::kContainer) fetch_container(fetch_timeout_ms_);
+  else fetch_assume_role(fetch_timeout_ms_);
+}
+
+void Provider::fetch_container(uint64_t timeout_ms) {
+  char why[kMaxErrorBytes / 2];
+  const char* token = auth_token_;
+  char file_token[kMaxTokenBytes];
+  if (auth_token_file_[0] != '\0') {
+    if (!read_token_file(auth_token_file_, file_token, sizeof file_token, why, sizeof why)) {
+      fail("container credentials: %s", why);
+      return;
+    }
+    token = file_token;
+  }
+  char host[endpoints::kMaxHostBytes + 8];
+  endpoints::host_header(endpoint_, host, sizeof host);
+  http_client::Header headers[3];
+  size_t nh = 0;
+  headers[nh++] = {"Host", host};
+  headers[nh++] = {"Accept", "application/json"};
+  if (token[0] != '\0') headers[nh++] = {"Authorization", token};
+  http_client::Request req{};
+  req.method = "GET";
+  req.target = target_;
+  req.headers = headers;
+  req.num_headers = nh;
+  req.timeout_ms = timeout_ms;
+  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  request_ = client_->send(ep, req, &Provider::on_container_cb, this);
+  if (token == file_token) crypto::secure_wipe(file_token, sizeof file_token);
+  if (!request_.valid()) fail("container credentials: the HTTP client has no free request slot");
+}
+
+void Provider::fetch_assume_role(uint64_t timeout_ms) {
+  // The base calls back from the loop; it keeps its own cache.
+  if (!base_->get(&Provider::on_base_cb, this, timeout_ms))
+    fail("AssumeRole %s: the base credentials provider has too many waiters", role_arn_);
+}
+
+void Provider::on_base_cb(void* ctx, const Creds* creds, const char* error) {
+  static_cast<Provider*>(ctx)->on_base_creds(creds, error);
+}
+
+void Provider::on_base_creds(const Creds* creds, const char* error) {
+  if (creds == nullptr) {
+    fail("AssumeRole %s: no base credentials: %s", role_arn_, error);
+    return;
+  }
+  char host[endpoints::kMaxHostBytes + 8];
+  endpoints::host_header(endpoint_, host, sizeof host);
+  char path[endpoints::kMaxBasePathBytes + 2];
+  snprintf(path, sizeof path, "%s/", endpoint_.base_path);
+  constexpr std::string_view kContentType = "application/x-www-form-urlencoded; charset=utf-8";
+  sigv4::Header sh[2] = {{"Host", host}, {"Content-Type", kContentType}};
+  sigv4::Request sreq{"POST", path, "", sh, 2, std::string_view(form_, form_len_)};
+  sigv4::Credentials sc{creds->access_key_id, creds->secret_access_key, creds->session_token};
+  sigv4::Params params{endpoint_.region, "sts", static_cast<int64_t>(loop::wall_ms() / 1000), true, false, false};
+  char sig_buf[1024];
+  sigv4::Signed signed_headers{};
+  sigv4::Error se = sigv4::sign(sreq, sc, params, sig_buf, sizeof sig_buf, signed_headers);
+  if (se != sigv4::Error::kNone) {
+    fail("AssumeRole %s: cannot sign the request: %s", role_arn_, sigv4::error_message(se));
+    return;
+  }
+  http_client::Header headers[2 + sigv4::kMaxAddedHeaders];
+  size_t nh = 0;
+  headers[nh++] = {"Host", host};
+  headers[nh++] = {"Content-Type", kContentType};
+  for (size_t i = 0; i < signed_headers.num_added; ++i)
+    headers[nh++] = {signed_headers.added[i].name, signed_headers.added[i].value};
+  http_client::Request req{};
+  req.method = "POST";
+  req.target = path;
+  req.headers = headers;
+  req.num_headers = nh;
+  req.body = std::string_view(form_, form_len_);
+  req.timeout_ms = fetch_timeout_ms_;
+  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  request_ = client_->send(ep, req, &Provider::on_sts_cb, this);
+  crypto::secure_wipe(sig_buf, sizeof sig_buf);
+  if (!request_.valid()) fail("AssumeRole %s: the HTTP client has no free request slot", role_arn_);
+}
+
+void Provider::on_container_cb(void* ctx, const http_client::Result& r) {
+  static_cast<Provider*>(ctx)->on_container_response(r);
+}
+void Provider::on_sts_cb(void* ctx, const http_client::Result& r) { static_cast<Provider*>(ctx)->on_sts_response(r); }
+
+void Provider::on_container_response(const http_client::Result& r) {
+  request_ = {};
+  char where[endpoints::kMaxHostBytes + 16];
+  snprintf(where, sizeof where, "%s:%u", endpoint_.host, endpoint_.port);
+  if (r.error != http_client::Error::kNone) {
+    fail("container credentials from %s: %s", where, r.detail[0] != '\0' ? r.detail : http_client::error_message(r.error));
+    return;
+  }
+  const http_client::Response& resp = *r.response;
+  if (resp.status != 200) {
+    char msg[200] = "";
+    bool have = false;
+    if (json::validate(resp.body).error == json::Error::kNone) {
+      for (const char* key : {"Message", "message", "Code", "code"}) {
+        auto v = json::find(resp.body, key);
+        if (v && json::kind_of(*v) == json::Kind::kString) {
+          long n = json::decode_string(*v, msg, sizeof msg - 1);
+          if (n >= 0) {
+            msg[n] = '\0';
+            for (long i = 0; i < n; ++i)
+              if (static_cast<unsigned char>(msg[i]) < 0x20) msg[i] = ' ';
+            have = true;
+            break;
+          }
+        }
+      }
+    }
+    if (!have) quote_body(resp.body, msg, sizeof msg);
+    fail("container credentials from %s: HTTP %d: %s", where, resp.status, msg);
+    return;
+  }
+  Creds c{};
+  char why[kMaxErrorBytes / 2];
+  if (!parse_container_json(resp.body, c, why, sizeof why)) {
+    fail("container credentials from %s: %s", where, why);
+    return;
+  }
+  store(c);
+  crypto::secure_wipe(&c, sizeof c);
+}
+
+void Provider::on_sts_response(const http_client::Result& r) {
+  request_ = {};
+  if (r.error != http_client::Error::kNone) {
+    fail("AssumeRole %s via %s: %s", role_arn_, endpoint_.host,
+         r.detail[0] != '\0' ? r.detail : http_client::error_message(r.error));
+    return;
+  }
+  const http_client::Response& resp = *r.response;
+  if (resp.status != 200) {
+    char msg[400];
+    if (!parse_sts_error_xml(resp.body, msg, sizeof msg)) quote_body(resp.body, msg, sizeof msg);
+    fail("AssumeRole %s via %s: HTTP %d: %s", role_arn_, endpoint_.host, resp.status, msg);
+    return;
+  }
+  Creds c{};
+  char why[kMaxErrorBytes / 2];
+  if (!parse_assume_role_xml(resp.body, c, why, sizeof why)) {
+    fail("AssumeRole %s via %s: %s", role_arn_, endpoint_.host, why);
+    return;
+  }
+  store(c);
+  crypto::secure_wipe(&c, sizeof c);
+}
+
+void Provider::store(const Creds& fresh) {
+  const uint64_t now = wall_now_ms();
+  if (fresh.expires_epoch_ms != 0 && fresh.expires_epoch_ms <= now + kMinRemainingMs) {
+    // Expired on arrival: our clock or theirs is wrong; AWS would reject them anyway.
+    fail("%s credentials expire at %llu ms since the epoch, %lld ms from now: is the clock wrong?",
+         source_name(source_), static_cast<unsigned long long>(fresh.expires_epoch_ms),
+         static_cast<long long>(fresh.expires_epoch_ms) - static_cast<long long>(now));
+    return;
+  }
+  crypto::secure_wipe(&cached_, sizeof cached_);
+  cached_ = fresh;
+  have_cached_ = true;
+  if (fresh.expires_epoch_ms == 0) {
+    refresh_at_ms_ = 0;
+  } else {
+    uint64_t lifetime = fresh.expires_epoch_ms - now;
+    uint64_t margin = lifetime / 2 < kRefreshBeforeExpiryMs ? lifetime / 2 : kRefreshBeforeExpiryMs;
+    refresh_at_ms_ = fresh.expires_epoch_ms - margin;
+  }
+  fetching_ = false;
+  last_failed_ = false;
+  if (source_ != Source::kEnvironment)
+    LOG_DEBUG("credentials: new %s credentials, key %.4s..., valid for %llu s", source_name(source_),
+              cached_.access_key_id,
+              static_cast<unsigned long long>(fresh.expires_epoch_ms == 0 ? 0 : (fresh.expires_epoch_ms - now) / 1000));
+  deliver_all();
+}
+
+void Provider::fail(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(error_, sizeof error_, fmt, ap);
+  va_end(ap);
+  fetching_ = false;
+  request_ = {};
+  if (cache_usable()) {
+    // Still valid for a while: keep serving, try again on the next get().
+    LOG_WARN("credentials: refresh failed, using the current ones until they expire: %s", error_);
+    last_failed_ = false;
+  } else {
+    last_failed_ = true;
+  }
+  // From inside get() (no source, no slot) the callbacks must still come from the loop.
+  arm_deliver();
+}
+
+void Provider::arm_deliver() {
+  if (!deliver_timer_.valid()) deliver_timer_ = loop_->add_timer(0, &Provider::on_deliver_timer, this);
+}
+
+void Provider::on_deliver_timer(void* ctx) {
+  auto* self = static_cast<Provider*>(ctx);
+  self->deliver_timer_ = {};
+  self->deliver_all();
+}
+
+void Provider::deliver_all() {
+  if (num_waiters_ == 0) return;
+  const bool ok = !last_failed_ && cache_usable();
+  if (!ok && !last_failed_) {
+    // Nothing to hand out and no failure: a fetch is (or must be) under way.
+    if (!fetching_) start_fetch(fetch_timeout_ms_ != 0 ? fetch_timeout_ms_ : kDefaultFetchTimeoutMs);
+    return;
+  }
+  // Snapshot: callbacks may call get() / cancel() on this provider.
+  Waiter batch[kMaxWaiters];
+  size_t n = num_waiters_;
+  memcpy(batch, waiters_, n * sizeof(Waiter));
+  num_waiters_ = 0;
+  char error_copy[kMaxErrorBytes];
+  if (!ok) memcpy(error_copy, error_, sizeof error_copy);
+  for (size_t i = 0; i < n; ++i) {
+    if (ok) batch[i].cb(batch[i].ctx, &cached_, nullptr);
+    else batch[i].cb(batch[i].ctx, nullptr, error_copy);
+  }
+  if (num_waiters_ == 0 && deadline_timer_.valid()) loop_->cancel_timer(deadline_timer_);
+}
+
+void Provider::arm_deadline() {
+  uint64_t earliest = 0;
+  for (size_t i = 0; i < num_waiters_; ++i)
+    if (waiters_[i].deadline_ms != 0 && (earliest == 0 || waiters_[i].deadline_ms < earliest))
+      earliest = waiters_[i].deadline_ms;
+  if (earliest == 0) return;
+  if (deadline_timer_.valid() && deadline_armed_ms_ <= earliest) return;
+  loop_->cancel_timer(deadline_timer_);
+  uint64_t now = loop_->now_ms();
+  deadline_timer_ = loop_->add_timer(earliest > now ? earliest - now : 0, &Provider::on_deadline_timer, this);
+  deadline_armed_ms_ = earliest;
+}
+
+void Provider::on_deadline_timer(void* ctx) {
+  auto* self = static_cast<Provider*>(ctx);
+  self->deadline_timer_ = {};
+  self->expire_waiters();
+}
+
+void Provider::expire_waiters() {
+  loop_->refresh_now();
+  const uint64_t now = loop_->now_ms();
+  Waiter expired[kMaxWaiters];
+  size_t ne = 0, j = 0;
+  for (size_t i = 0; i < num_waiters_; ++i) {
+    if (waiters_[i].deadline_ms != 0 && waiters_[i].deadline_ms <= now) expired[ne++] = waiters_[i];
+    else waiters_[j++] = waiters_[i];
+  }
+  num_waiters_ = j;
+  arm_deadline();
+  char msg[kMaxErrorBytes];
+  snprintf(msg, sizeof msg, "timed out waiting for %s credentials%s%.300s", source_name(source_),
+           source_ == Source::kAssumeRole ? " for " : "", source_ == Source::kAssumeRole ? role_arn_ : "");
+  for (size_t i = 0; i < ne; ++i) expired[i].cb(expired[i].ctx, nullptr, msg);
+}
+
+}  // namespace appconfig::credentials

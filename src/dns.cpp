@@ -202,6 +202,9 @@ Resolver::~Resolver() {
     if (queries_[i].phase != Phase::kFree) release(queries_[i]);
   munmap(arena_, arena_bytes_);
   arena_ = nullptr;
+  // A Client that outlives us (wrong member order) then finds a dead hook
+  // and does nothing in its cancel() instead of touching freed memory.
+  for (auto& h : hooks_) h = Hook{};
 }
 
 size_t Resolver::in_flight() const {

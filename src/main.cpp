@@ -44,8 +44,9 @@ struct App {
   bool local_mode = false;
   service::Service svc;
   http_server::Server server;
-  http_client::Client client;
+  // The resolver outlives the client, whose destructor cancels lookups through it.
   dns::Resolver resolver;
+  http_client::Client client;
   credentials::Provider base_creds;
   credentials::Provider role_creds;
   credentials::Provider* creds = nullptr;

@@ -108,6 +108,7 @@ FUZZ       := $(BUILD)/fuzz
 FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer-no-link,address,undefined $(DEFS) $(INCS) $(MBEDTLS_INC)
 FUZZ_BINS  := $(patsubst test/fuzz/%.cpp,$(FUZZ)/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst src/%.cpp,$(FUZZ)/obj/%.o,$(LIB_SRCS))
+.SECONDARY: $(FUZZ_OBJS)
 $(FUZZ)/obj/%.o: src/%.cpp | mbedtls-source
 	@mkdir -p $(@D)
 	@echo "  CXX     $@"
@@ -146,7 +147,7 @@ unit: $(DBG)/unit-tests
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 $(DBG)/unit-tests $(DBG)/$(NAME) $(RELEASE_BINS) $(FUZZ_BINS)
-	@python3 test/run_all.py --build $(BUILD) --name $(NAME)
+	@python3 -u test/run_all.py --build $(BUILD) --name $(NAME)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do echo "== $$f ($(FUZZ_SECONDS) s)"; \

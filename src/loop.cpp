@@ -48,7 +48,8 @@ bool Loop::init() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
-  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return false;
+  if (sigprocmask(SIG_BLOCK, &set, &saved_mask_) != 0) return false;
+  mask_saved_ = true;
   signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (signal_fd_ < 0) return false;
   now_ms_ = monotonic_ms();
@@ -57,6 +58,8 @@ bool Loop::init() {
 
 Loop::~Loop() {
   if (signal_fd_ >= 0) close(signal_fd_);
+  // Hand the signals back (tests create and destroy loops in one process).
+  if (mask_saved_) sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
   release(slots_, kMaxFd * sizeof(FdSlot));
   release(pollfds_, (kMaxFd + 1) * sizeof(::pollfd));
   release(timers_, kMaxTimers * sizeof(Timer));

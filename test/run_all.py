@@ -20,6 +20,9 @@ import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A hung test must fail the run, not stall CI.
+UNIT_TIMEOUT_S = 900
+FUZZ_TIMEOUT_S = 120
 
 
 class Tally:
@@ -41,8 +44,14 @@ def run_unit(build, tally):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "gtest.json")
         t0 = time.time()
-        proc = subprocess.run([binary, f"--gtest_output=json:{out}", "--gtest_brief=1"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        try:
+            proc = subprocess.run([binary, f"--gtest_output=json:{out}", "--gtest_brief=1"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                  timeout=UNIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired as e:
+            out_text = e.stdout.decode("utf-8", "replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            tally.add("unit", "unit-tests binary", False, f"no result after {UNIT_TIMEOUT_S} s\n{out_text[-3000:]}")
+            return
         sys.stdout.write(proc.stdout[-20000:])
         if not os.path.exists(out):
             tally.add("unit", "unit-tests binary", False, f"exit {proc.returncode}, no report")
@@ -86,10 +95,14 @@ def run_fuzz(build, tally):
         name = os.path.basename(binary)
         corpus = os.path.join(build, "fuzz", "corpus", name)
         os.makedirs(corpus, exist_ok=True)
-        proc = subprocess.run([binary, f"-max_total_time={seconds}", "-print_final_stats=0", corpus],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        ok = proc.returncode == 0
-        tally.add("fuzz", name, ok, proc.stdout[-3000:])
+        try:
+            proc = subprocess.run([binary, f"-max_total_time={seconds}", "-print_final_stats=0", corpus],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  errors="replace", timeout=seconds + FUZZ_TIMEOUT_S)
+            ok, text = proc.returncode == 0, proc.stdout
+        except subprocess.TimeoutExpired:
+            ok, text = False, "did not stop"
+        tally.add("fuzz", name, ok, text[-3000:])
         print(f"fuzz/{name}: {'ok' if ok else 'FAILED'} ({seconds} s)")
 
 

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <csignal>
 #include <poll.h>
 
 namespace appconfig::loop {
@@ -87,6 +88,8 @@ class Loop {
   size_t timer_high_ = 0;            // slots [0, timer_high_) may be armed
   uint32_t timer_generation_ = 0;
   int signal_fd_ = -1;
+  sigset_t saved_mask_;
+  bool mask_saved_ = false;
   SignalCallback signal_cb_ = nullptr;
   void* signal_ctx_ = nullptr;
   uint64_t now_ms_ = 0;

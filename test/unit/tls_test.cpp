@@ -53,6 +53,11 @@ struct Peer {
     if (pipe(fds) != 0) return;
     pid = fork();
     if (pid == 0) {
+      // A loop::Loop elsewhere in this process blocks SIGTERM (it reads signals
+      // from a signalfd); the mask is inherited, so unblock it for the peer.
+      sigset_t all;
+      sigfillset(&all);
+      sigprocmask(SIG_UNBLOCK, &all, nullptr);
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);

@@ -32,6 +32,11 @@ constexpr size_t kConnBufBytes = round_up_page(kMaxResponseHeaderBytes + kMaxRes
 // larger file is truncated here, which only loses names past this point.
 constexpr size_t kMaxHostsFileBytes = 1024 * 1024;
 constexpr const char* kHostsPath = "/etc/hosts";
+// While tunnelling, the CONNECT request is built in the connection's response
+// buffer past the largest response head, so the proxy's answer (read from
+// offset 0) never overlaps it and no other memory is needed.
+constexpr size_t kConnectOffset = kMaxResponseHeaderBytes;
+static_assert(kConnectOffset + kMaxConnectRequestBytes <= kConnBufBytes);
 
 bool is_tchar(unsigned char c) {
   // RFC 9110 §5.6.2 token characters.
@@ -92,9 +97,265 @@ struct Writer {
 
 bool bracketless_v6(std::string_view host) { return host.find(':') != std::string_view::npos && host[0] != '['; }
 
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && http_parse::iequals(s.substr(0, prefix.size()), prefix);
+}
+bool iends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && http_parse::iequals(s.substr(s.size() - suffix.size()), suffix);
+}
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+std::string_view strip_brackets(std::string_view h) {
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') return h.substr(1, h.size() - 2);
+  return h;
+}
+std::string_view strip_trailing_dot(std::string_view h) {
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
+  return h;
+}
+bool parse_port(std::string_view s, uint16_t* out) {
+  if (s.empty() || s.size() > 5) return false;
+  uint32_t v = 0;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  *out = static_cast<uint16_t>(v);
+  return true;
+}
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+// RFC 3986 §2.1 percent-decoding of userinfo; false on a malformed escape or overflow.
+bool percent_decode(std::string_view in, char* out, size_t cap, size_t* len) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    char ch = in[i];
+    if (ch == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      ch = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (*len >= cap) return false;
+    out[(*len)++] = ch;
+  }
+  return true;
+}
+// RFC 4648 §4 base64 with padding. out must hold 4 * ceil(n / 3) bytes.
+size_t base64_encode(const unsigned char* in, size_t n, char* out) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = uint32_t{in[i]} << 16;
+    if (i + 1 < n) v |= uint32_t{in[i + 1]} << 8;
+    if (i + 2 < n) v |= in[i + 2];
+    out[o++] = kAlphabet[(v >> 18) & 63];
+    out[o++] = kAlphabet[(v >> 12) & 63];
+    out[o++] = i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
+    out[o++] = i + 2 < n ? kAlphabet[v & 63] : '=';
+  }
+  return o;
+}
+// Hosts that never go through a proxy: the proxy cannot reach this sandbox's
+// loopback (Runtime API, local credential endpoints) or link-local addresses
+// (169.254.170.2 container credentials, fe80::/10).
+bool always_direct(std::string_view host) {
+  std::string_view h = strip_trailing_dot(strip_brackets(host));
+  if (http_parse::iequals(h, "localhost") || iends_with(h, ".localhost")) return true;
+  dns_wire::Address a;
+  if (!dns_wire::parse_ip_literal(h, a)) return false;
+  if (a.family == AF_INET) return a.bytes[0] == 127 || (a.bytes[0] == 169 && a.bytes[1] == 254);
+  static constexpr uint8_t kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (std::memcmp(a.bytes, kLoop6, 16) == 0) return true;
+  if (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80) return true;
+  // IPv4-mapped loopback / link-local (::ffff:a.b.c.d).
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(a.bytes, kMapped, 12) == 0)
+    return a.bytes[12] == 127 || (a.bytes[12] == 169 && a.bytes[13] == 254);
+  return false;
+}
+bool prefix_equal(const uint8_t* a, const uint8_t* b, unsigned bits) {
+  unsigned full = bits / 8;
+  if (std::memcmp(a, b, full) != 0) return false;
+  unsigned rest = bits % 8;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a[full] & mask) == (b[full] & mask);
+}
+
 }  // namespace
 
-enum class Client::Phase : uint8_t { kFree, kResolving, kConnecting, kHandshake, kActive, kIdle, kDelivering };
+// ---------------------------------------------------------------- proxy helpers
+
+const char* proxy_error_message(ProxyError e) {
+  switch (e) {
+    case ProxyError::kNone: return "no error";
+    case ProxyError::kNotInitialised: return "the HTTP client is not initialised";
+    case ProxyError::kBadUrl:
+      return "is not a valid proxy URL: use http://[user:password@]host[:port] (no path, query or other scheme)";
+    case ProxyError::kHttpsProxy:
+      return "uses https://, which is not supported: TLS to the proxy would need TLS inside TLS for HTTPS targets; "
+             "use an http:// proxy URL (the tunnelled traffic is still TLS end to end)";
+    case ProxyError::kBadCredentials: return "has a malformed percent-escape or over-long user:password";
+    case ProxyError::kBadHeader: return "proxy headers: a name is not a token, a value has CR/LF/NUL, or too many/long";
+    case ProxyError::kNoProxyTooLong: return "NO_PROXY is longer than 4096 bytes";
+  }
+  return "unknown proxy error";
+}
+
+ProxyError parse_proxy_url(std::string_view url, ProxyUrl& out) {
+  out = ProxyUrl{};
+  std::string_view rest = url;
+  out.port = 80;
+  if (istarts_with(rest, "http://")) {
+    rest.remove_prefix(7);
+  } else if (istarts_with(rest, "https://")) {
+    rest.remove_prefix(8);
+    out.tls = true;
+    out.port = 443;
+  } else if (rest.find("://") != std::string_view::npos) {
+    return ProxyError::kBadUrl;  // socks5:// and friends
+  }
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  if (end != std::string_view::npos && rest.substr(end) != "/") return ProxyError::kBadUrl;
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority.remove_prefix(at + 1);
+    size_t colon = userinfo.find(':');
+    out.has_credentials = true;
+    out.user = userinfo.substr(0, colon);
+    out.password = colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
+  }
+  std::string_view host, port;
+  if (!authority.empty() && authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return ProxyError::kBadUrl;
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return ProxyError::kBadUrl;
+      port = after.substr(1);
+      if (port.empty()) return ProxyError::kBadUrl;
+    }
+    dns_wire::Address a;
+    if (!dns_wire::parse_ip_literal(host, a) || a.family != AF_INET6) return ProxyError::kBadUrl;
+  } else {
+    size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return ProxyError::kBadUrl;
+    }
+  }
+  if (!is_host_text(host) || host.find_first_of("[]") != std::string_view::npos) return ProxyError::kBadUrl;
+  if (!port.empty() && !parse_port(port, &out.port)) return ProxyError::kBadUrl;
+  out.host = host;
+  return ProxyError::kNone;
+}
+
+bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
+  std::string_view h = strip_trailing_dot(strip_brackets(host));
+  if (h.empty()) return false;
+  dns_wire::Address host_ip;
+  bool host_is_ip = dns_wire::parse_ip_literal(h, host_ip);
+  while (!no_proxy.empty()) {
+    size_t comma = no_proxy.find(',');
+    std::string_view e = trim_blanks(no_proxy.substr(0, comma));
+    no_proxy = comma == std::string_view::npos ? std::string_view() : no_proxy.substr(comma + 1);
+    if (e.empty()) continue;
+    if (e == "*") return true;
+    // Ports are ignored: "[v6]:p", "[v6]", "name:p", "a.b.c.d:p"; a bare v6 has several colons.
+    if (e[0] == '[') {
+      size_t close = e.find(']');
+      if (close == std::string_view::npos) continue;
+      e = e.substr(1, close - 1);
+    } else if (size_t c = e.find(':'); c != std::string_view::npos && e.find(':', c + 1) == std::string_view::npos) {
+      e = e.substr(0, c);
+    }
+    // CIDR range (Go's NO_PROXY accepts them; curl since 7.86).
+    if (size_t slash = e.find('/'); slash != std::string_view::npos) {
+      dns_wire::Address net;
+      uint16_t bits = 0;
+      std::string_view len = e.substr(slash + 1);
+      if (!host_is_ip || !dns_wire::parse_ip_literal(e.substr(0, slash), net) || net.family != host_ip.family)
+        continue;
+      if (len == "0") return true;
+      if (!parse_port(len, &bits) || bits > (net.family == AF_INET ? 32 : 128)) continue;
+      if (prefix_equal(net.bytes, host_ip.bytes, bits)) return true;
+      continue;
+    }
+    dns_wire::Address ip;
+    if (dns_wire::parse_ip_literal(e, ip)) {
+      if (host_is_ip && ip.family == host_ip.family &&
+          std::memcmp(ip.bytes, host_ip.bytes, ip.family == AF_INET ? 4 : 16) == 0)
+        return true;
+      continue;
+    }
+    if (host_is_ip) continue;  // a name entry never matches an address
+    if (e.size() >= 2 && e[0] == '*' && e[1] == '.') e.remove_prefix(1);
+    if (!e.empty() && e[0] == '.') e.remove_prefix(1);
+    e = strip_trailing_dot(e);
+    if (e.empty()) continue;
+    if (http_parse::iequals(h, e)) return true;
+    if (h.size() > e.size() && h[h.size() - e.size() - 1] == '.' && iends_with(h, e)) return true;
+  }
+  return false;
+}
+
+ProxyChoice choose_proxy(const char* const* envp, std::string_view configured) {
+  auto get = [envp](std::string_view name) -> std::string_view {
+    for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
+      std::string_view kv(*e);
+      if (kv.size() > name.size() && kv[name.size()] == '=' && kv.substr(0, name.size()) == name)
+        return kv.substr(name.size() + 1);
+    }
+    return std::string_view();
+  };
+  ProxyChoice c{};
+  if (!configured.empty()) {
+    c.url = configured;
+  } else {
+    c.url = get("HTTPS_PROXY");
+    if (c.url.empty()) c.url = get("https_proxy");
+    c.from_environment = !c.url.empty();
+  }
+  c.no_proxy = get("NO_PROXY");
+  if (c.no_proxy.empty()) c.no_proxy = get("no_proxy");
+  return c;
+}
+
+enum class Client::Phase : uint8_t {
+  kFree, kResolving, kConnecting, kHandshake, kActive, kIdle, kDelivering,
+  kTunnel,  // CONNECT sent to the proxy, waiting for its 2xx (RFC 9110 §9.3.6)
+};
+
+struct Client::Proxy {
+  bool enabled = false;
+  bool local_direct = true;
+  uint16_t port = 0;
+  size_t host_len = 0;
+  char host[kMaxHostBytes + 1] = {};
+  size_t auth_len = 0;      // "Basic <base64>" (RFC 7617), or 0
+  char auth[16 + (kMaxProxyCredentialBytes + 2) / 3 * 4] = {};
+  Header headers[kMaxProxyHeaders] = {};  // views into header_bytes
+  size_t num_headers = 0;
+  char header_bytes[kMaxProxyHeaderBytes] = {};
+  size_t no_proxy_len = 0;
+  char no_proxy[kMaxNoProxyBytes] = {};
+  std::string_view name() const { return std::string_view(host, host_len); }
+  std::string_view no_proxy_list() const { return std::string_view(no_proxy, no_proxy_len); }
+};
 
 struct Client::Conn {
   Client* owner = nullptr;
@@ -107,6 +368,9 @@ struct Client::Conn {
   bool got_byte = false;   // a response byte arrived for the current request
   bool head_done = false;
   bool close_after_delivery = false;  // close_idle() ran inside this connection's callback
+  bool via_proxy = false;  // TCP goes to the proxy (fixed when the connection opens)
+  size_t connect_len = 0;  // CONNECT request bytes at buf + kConnectOffset while tunnelling
+  size_t connect_sent = 0;
   int interim = 0;
   dns_wire::Address addrs[dns_wire::kMaxAddresses];
   size_t num_addrs = 0;
@@ -147,6 +411,7 @@ struct Client::Slot {
 struct Client::Ep {
   bool in_use = false;
   bool tls = false;
+  bool via_proxy = false;  // new connections go through the proxy
   uint16_t port = 0;
   size_t host_len = 0;
   char host[kMaxHostBytes + 1] = {};
@@ -168,6 +433,7 @@ const char* error_message(Error e) {
     case Error::kProtocol: return "malformed response";
     case Error::kTooLarge: return "response too large";
     case Error::kNoSlot: return "no free request slot";
+    case Error::kProxy: return "proxy refused or broke the tunnel";
   }
   return "unknown error";
 }
@@ -189,7 +455,7 @@ bool Client::init(loop::Loop* lp, size_t max_connections_per_endpoint) {
                       : max_connections_per_endpoint > kMaxConnections ? kMaxConnections
                                                                        : max_connections_per_endpoint;
   const size_t tables = round_up_page(kMaxConnections * sizeof(Conn) + kMaxRequests * sizeof(Slot) +
-                                      kMaxEndpoints * sizeof(Ep) + 64);
+                                      kMaxEndpoints * sizeof(Ep) + sizeof(Proxy) + 64);
   arena_bytes_ = tables + kMaxRequests * kMaxRequestBytes + kMaxConnections * kConnBufBytes;
   // One reservation; MAP_NORESERVE + untouched pages cost no RSS, so the
   // buffers "grow" page by page as responses arrive and never touch the heap.
@@ -207,6 +473,9 @@ bool Client::init(loop::Loop* lp, size_t max_connections_per_endpoint) {
   cur += kMaxRequests * sizeof(Slot);
   cur = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(cur) + 15) & ~uintptr_t{15});
   eps_ = reinterpret_cast<Ep*>(cur);
+  cur += kMaxEndpoints * sizeof(Ep);
+  cur = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(cur) + 15) & ~uintptr_t{15});
+  proxy_ = new (cur) Proxy{};
   char* bufs = arena_ + tables;
   for (size_t i = 0; i < kMaxRequests; ++i) {
     Slot* s = new (&slots_[i]) Slot{};
@@ -236,6 +505,7 @@ Client::~Client() {
   }
   for (size_t i = 0; i < kMaxRequests; ++i)
     if (slots_[i].in_use) loop_->cancel_timer(slots_[i].timer);
+  explicit_bzero(proxy_, sizeof(Proxy));  // Proxy-Authorization carries a password
   munmap(arena_, arena_bytes_);
   arena_ = nullptr;
 }
@@ -257,6 +527,90 @@ int Client::host_port(int ep, char* out, size_t cap) const {
   bool br = bracketless_v6(e.name());
   return std::snprintf(out, cap, "%s%.*s%s:%u", br ? "[" : "", static_cast<int>(e.host_len), e.host, br ? "]" : "",
                        static_cast<unsigned>(e.port));
+}
+
+ProxyError Client::set_proxy(const ProxyConfig& cfg) {
+  if (arena_ == nullptr) return ProxyError::kNotInitialised;
+  Proxy next{};
+  if (!cfg.url.empty()) {
+    ProxyUrl u;
+    ProxyError pe = parse_proxy_url(cfg.url, u);
+    if (pe != ProxyError::kNone) return pe;
+    // tls::Session drives its own fd; it cannot run the target's session
+    // inside a session to the proxy, so https:// proxies are refused here,
+    // at configuration time, rather than failing every request later.
+    if (u.tls) return ProxyError::kHttpsProxy;
+    next.enabled = true;
+    next.port = u.port;
+    next.host_len = u.host.size();
+    std::memcpy(next.host, u.host.data(), u.host.size());
+    if (u.has_credentials) {
+      // RFC 7617 §2: base64(user-id ":" password), after percent-decoding the
+      // URL's userinfo (RFC 3986 §3.2.1).
+      char plain[kMaxProxyCredentialBytes];
+      size_t n = 0;
+      bool ok = percent_decode(u.user, plain, sizeof plain, &n) && n < sizeof plain;
+      if (ok) plain[n++] = ':';
+      ok = ok && percent_decode(u.password, plain, sizeof plain, &n);
+      // RFC 7617 §2: the user-id cannot contain a colon; CR/LF/NUL would break the header.
+      for (size_t i = 0; ok && i < n; ++i) ok = plain[i] != '\r' && plain[i] != '\n' && plain[i] != '\0';
+      if (ok) {
+        std::memcpy(next.auth, "Basic ", 6);
+        next.auth_len = 6 + base64_encode(reinterpret_cast<const unsigned char*>(plain), n, next.auth + 6);
+      }
+      explicit_bzero(plain, sizeof plain);
+      if (!ok) {
+        explicit_bzero(&next, sizeof next);
+        return ProxyError::kBadCredentials;
+      }
+    }
+    if (cfg.num_headers > kMaxProxyHeaders || (cfg.num_headers > 0 && cfg.headers == nullptr)) {
+      explicit_bzero(&next, sizeof next);
+      return ProxyError::kBadHeader;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < cfg.num_headers; ++i) {
+      const Header& h = cfg.headers[i];
+      bool ok = is_token(h.name) && is_field_value(h.value) && !http_parse::iequals(h.name, "Host") &&
+                !http_parse::iequals(h.name, "Content-Length") &&
+                !http_parse::iequals(h.name, "Transfer-Encoding") &&
+                h.name.size() + h.value.size() <= sizeof next.header_bytes - used;
+      if (!ok) {
+        explicit_bzero(&next, sizeof next);
+        return ProxyError::kBadHeader;
+      }
+      char* p = next.header_bytes + used;
+      std::memcpy(p, h.name.data(), h.name.size());
+      std::memcpy(p + h.name.size(), h.value.data(), h.value.size());
+      next.headers[i] = Header{std::string_view(p, h.name.size()), std::string_view(p + h.name.size(), h.value.size())};
+      used += h.name.size() + h.value.size();
+    }
+    next.num_headers = cfg.num_headers;
+  }
+  if (cfg.no_proxy.size() > sizeof next.no_proxy) {
+    explicit_bzero(&next, sizeof next);
+    return ProxyError::kNoProxyTooLong;
+  }
+  std::memcpy(next.no_proxy, cfg.no_proxy.data(), cfg.no_proxy.size());
+  next.local_direct = cfg.local_always_direct;
+  next.no_proxy_len = cfg.no_proxy.size();
+  explicit_bzero(proxy_, sizeof(Proxy));
+  std::memcpy(static_cast<void*>(proxy_), &next, sizeof next);
+  // Header views must point into *proxy_, not into the local copy.
+  for (size_t i = 0; i < proxy_->num_headers; ++i) {
+    const Header& h = next.headers[i];
+    proxy_->headers[i] = Header{std::string_view(proxy_->header_bytes + (h.name.data() - next.header_bytes), h.name.size()),
+                                std::string_view(proxy_->header_bytes + (h.value.data() - next.header_bytes), h.value.size())};
+  }
+  explicit_bzero(&next, sizeof next);
+  for (size_t i = 0; i < kMaxEndpoints; ++i)
+    if (eps_[i].in_use) eps_[i].via_proxy = uses_proxy(eps_[i].name());
+  return ProxyError::kNone;
+}
+
+bool Client::uses_proxy(std::string_view host) const {
+  if (arena_ == nullptr || !proxy_->enabled) return false;
+  return !(proxy_->local_direct && always_direct(host)) && !no_proxy_matches(proxy_->no_proxy_list(), host);
 }
 
 int Client::find_or_add_endpoint(const Endpoint& ep) {
@@ -287,6 +641,7 @@ int Client::find_or_add_endpoint(const Endpoint& ep) {
   e.port = ep.port;
   e.host_len = ep.host.size();
   std::memcpy(e.host, ep.host.data(), ep.host.size());
+  e.via_proxy = uses_proxy(e.name());
   return free_ix;
 }
 
@@ -355,6 +710,20 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
   Writer w{s.req, kMaxRequestBytes};
   w.put(req.method);
   w.put(" ");
+  // Plain HTTP through a proxy: absolute-form (RFC 9112 §3.2.2), so the proxy
+  // knows where to forward; HTTPS goes through a CONNECT tunnel instead.
+  const bool absolute = eps_[ei].via_proxy && !ep.tls && req.target[0] == '/';
+  if (absolute) {
+    bool br = bracketless_v6(ep.host);
+    w.put("http://");
+    if (br) w.put("[");
+    w.put(ep.host);
+    if (br) w.put("]");
+    if (ep.port != 80) {
+      w.put(":");
+      w.put_u64(ep.port);
+    }
+  }
   w.put(req.target);
   w.put(" HTTP/1.1\r\n");
   bool have_host = false;
@@ -389,6 +758,21 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
       w.put_u64(ep.port);
     }
     w.put("\r\n");
+  }
+  if (absolute) {
+    // The proxy is the next hop: its credentials and extra headers go here
+    // (RFC 9110 §11.7.2), exactly as on a CONNECT.
+    if (proxy_->auth_len > 0) {
+      w.put("Proxy-Authorization: ");
+      w.put(std::string_view(proxy_->auth, proxy_->auth_len));
+      w.put("\r\n");
+    }
+    for (size_t i = 0; i < proxy_->num_headers; ++i) {
+      w.put(proxy_->headers[i].name);
+      w.put(": ");
+      w.put(proxy_->headers[i].value);
+      w.put("\r\n");
+    }
   }
   // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
   // send 0 for methods that define one when there is none.
@@ -483,6 +867,9 @@ bool Client::start_conn(int si) {
   c->ep = s.ep;
   c->reused = false;
   c->close_after_delivery = false;
+  c->via_proxy = e.via_proxy;
+  c->connect_len = 0;
+  c->connect_sent = 0;
   c->num_addrs = 0;
   c->next_addr = 0;
   c->last_errno = 0;
@@ -496,8 +883,12 @@ bool Client::start_conn(int si) {
 
 void Client::begin_connect(Conn& c) {
   const Ep& e = eps_[c.ep];
+  // Through a proxy only the proxy's name is resolved here; the proxy
+  // resolves the target (it may be a name only the proxy's network knows).
+  const std::string_view name = c.via_proxy ? proxy_->name() : e.name();
+  const char* via = c.via_proxy ? "proxy " : "";
   dns_wire::Address a;
-  if (dns_wire::parse_ip_literal(e.name(), a)) {
+  if (dns_wire::parse_ip_literal(name, a)) {
     c.addrs[0] = a;
     c.num_addrs = 1;
     connect_next(c);
@@ -505,8 +896,8 @@ void Client::begin_connect(Conn& c) {
   }
   if (has_resolver_) {
     uint64_t token = (uint64_t{static_cast<uint32_t>(&c - conns_)} << 32) | c.gen;
-    if (!resolver_.start(resolver_.ctx, e.name(), token)) {
-      fail(c.slot, Error::kResolve, "resolver refused the name");
+    if (!resolver_.start(resolver_.ctx, name, token)) {
+      fail(c.slot, Error::kResolve, "resolver refused the %sname %.*s", via, static_cast<int>(name.size()), name.data());
       return;
     }
     c.phase = Phase::kResolving;
@@ -525,9 +916,10 @@ void Client::begin_connect(Conn& c) {
     close(fd);
   }
   if (len > c.high_water) c.high_water = len;
-  c.num_addrs = dns_wire::lookup_hosts(std::string_view(c.buf, len), e.name(), c.addrs, dns_wire::kMaxAddresses);
+  c.num_addrs = dns_wire::lookup_hosts(std::string_view(c.buf, len), name, c.addrs, dns_wire::kMaxAddresses);
   if (c.num_addrs == 0) {
-    fail(c.slot, Error::kResolve, "name not found in %s (no DNS resolver configured)", kHostsPath);
+    fail(c.slot, Error::kResolve, "%sname %.*s not found in %s (no DNS resolver configured)", via,
+         static_cast<int>(name.size()), name.data(), kHostsPath);
     return;
   }
   connect_next(c);
@@ -539,7 +931,7 @@ void Client::resolved(uint64_t token, const dns_wire::Address* addrs, size_t n) 
   Conn& c = conns_[ci];
   if (c.phase != Phase::kResolving || c.gen != static_cast<uint32_t>(token)) return;
   if (n == 0 || addrs == nullptr) {
-    fail(c.slot, Error::kResolve, "name did not resolve");
+    fail(c.slot, Error::kResolve, "%sname did not resolve", c.via_proxy ? "proxy " : "");
     return;
   }
   c.num_addrs = n < dns_wire::kMaxAddresses ? n : dns_wire::kMaxAddresses;
@@ -550,7 +942,7 @@ void Client::resolved(uint64_t token, const dns_wire::Address* addrs, size_t n) 
 // Tries the remaining addresses in order (both families, as resolved) until a
 // non-blocking connect is in progress; the deadline covers all attempts.
 void Client::connect_next(Conn& c) {
-  const Ep& e = eps_[c.ep];
+  const uint16_t port = c.via_proxy ? proxy_->port : eps_[c.ep].port;
   while (c.next_addr < c.num_addrs) {
     const dns_wire::Address& a = c.addrs[c.next_addr];
     sockaddr_storage ss{};
@@ -558,13 +950,13 @@ void Client::connect_next(Conn& c) {
     if (a.family == AF_INET) {
       auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
       sin->sin_family = AF_INET;
-      sin->sin_port = htons(e.port);
+      sin->sin_port = htons(port);
       std::memcpy(&sin->sin_addr, a.bytes, 4);
       sl = sizeof(sockaddr_in);
     } else {
       auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
       sin6->sin6_family = AF_INET6;
-      sin6->sin6_port = htons(e.port);
+      sin6->sin6_port = htons(port);
       std::memcpy(&sin6->sin6_addr, a.bytes, 16);
       sl = sizeof(sockaddr_in6);
     }
@@ -592,6 +984,13 @@ void Client::connect_next(Conn& c) {
     }
     c.fd = fd;
     c.phase = Phase::kConnecting;
+    return;
+  }
+  if (c.via_proxy) {
+    bool br = bracketless_v6(proxy_->name());
+    fail(c.slot, Error::kConnect, "connect to proxy %s%s%s:%u failed: %s (%zu address%s tried)", br ? "[" : "",
+         proxy_->host, br ? "]" : "", static_cast<unsigned>(port), std::strerror(c.last_errno), c.num_addrs,
+         c.num_addrs == 1 ? "" : "es");
     return;
   }
   fail(c.slot, Error::kConnect, "connect failed: %s (%zu address%s tried)", std::strerror(c.last_errno), c.num_addrs,
@@ -643,6 +1042,9 @@ void Client::io(Conn& c, short revents) {
     case Phase::kHandshake:
       handshake_step(c);
       return;
+    case Phase::kTunnel:
+      tunnel_io(c, revents);
+      return;
     case Phase::kIdle: {
       // An idle connection has nothing to say: EOF, a reset or stray bytes
       // leave it unusable. Over TLS the readable bytes may be a record without
@@ -680,6 +1082,15 @@ void Client::connected(Conn& c) {
     do_write(c);
     return;
   }
+  if (c.via_proxy) {
+    start_tunnel(c);
+    return;
+  }
+  start_tls(c);
+}
+
+void Client::start_tls(Conn& c) {
+  const Ep& e = eps_[c.ep];
   tls::Error err;
   if (!tls::global_init(err)) {  // idempotent; cheap after the first call
     fail(c.slot, Error::kTls, "%s", err.message);
@@ -697,6 +1108,125 @@ void Client::connected(Conn& c) {
   }
   c.phase = Phase::kHandshake;
   handshake_step(c);
+}
+
+// HTTPS through the proxy: ask it for a tunnel (RFC 9110 §9.3.6), with the
+// target in authority-form (RFC 9112 §3.2.3: host:port, port always given).
+void Client::start_tunnel(Conn& c) {
+  char authority[kMaxHostBytes + 8];
+  host_port(c.ep, authority, sizeof authority);
+  Writer w{c.buf + kConnectOffset, kMaxConnectRequestBytes};
+  w.put("CONNECT ");
+  w.put(authority);
+  w.put(" HTTP/1.1\r\nHost: ");
+  w.put(authority);
+  w.put("\r\n");
+  if (proxy_->auth_len > 0) {
+    w.put("Proxy-Authorization: ");
+    w.put(std::string_view(proxy_->auth, proxy_->auth_len));
+    w.put("\r\n");
+  }
+  for (size_t i = 0; i < proxy_->num_headers; ++i) {
+    w.put(proxy_->headers[i].name);
+    w.put(": ");
+    w.put(proxy_->headers[i].value);
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+  c.connect_len = w.len;  // set even if !ok, so the partial bytes are wiped
+  if (!w.ok) {            // unreachable: kMaxConnectRequestBytes covers every part
+    fail(c.slot, Error::kBadRequest, "CONNECT request over %zu bytes", kMaxConnectRequestBytes);
+    return;
+  }
+  if (kConnectOffset + w.len > c.high_water) c.high_water = kConnectOffset + w.len;
+  c.connect_sent = 0;
+  c.fill = 0;
+  c.interim = 0;
+  c.phase = Phase::kTunnel;
+  loop_->set_events(c.fd, POLLOUT | POLLIN);
+  tunnel_io(c, POLLOUT);
+}
+
+void Client::tunnel_io(Conn& c, short revents) {
+  char proxy[kMaxHostBytes + 8];
+  bool br = bracketless_v6(proxy_->name());
+  std::snprintf(proxy, sizeof proxy, "%s%s%s:%u", br ? "[" : "", proxy_->host, br ? "]" : "",
+                static_cast<unsigned>(proxy_->port));
+  while (c.connect_sent < c.connect_len) {
+    ssize_t n = ::send(c.fd, c.buf + kConnectOffset + c.connect_sent, c.connect_len - c.connect_sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      fail(c.slot, Error::kProxy, "proxy %s: sending CONNECT failed: %s", proxy, std::strerror(errno));
+      return;
+    }
+    c.connect_sent += static_cast<size_t>(n);
+  }
+  loop_->set_events(c.fd, static_cast<short>(POLLIN | (c.connect_sent < c.connect_len ? POLLOUT : 0)));
+  if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) return;
+  // One recv per readiness, like plain reads. The answer's head is all we
+  // need; it lands at the start of the buffer, below the CONNECT bytes.
+  size_t cap = kMaxResponseHeaderBytes - c.fill;
+  ssize_t n;
+  do n = recv(c.fd, c.buf + c.fill, cap, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) {
+    fail(c.slot, Error::kProxy, "proxy %s closed the connection during CONNECT (%s, %zu answer bytes)", proxy,
+         n == 0 ? "EOF" : std::strerror(errno), c.fill);
+    return;
+  }
+  c.fill += static_cast<size_t>(n);
+  if (c.fill > c.high_water) c.high_water = c.fill;
+  for (;;) {
+    // request_was_head = true: a 2xx CONNECT answer has no content (RFC 9110
+    // §9.3.6: Content-Length / Transfer-Encoding in it are ignored), and for a
+    // refusal only the status matters -- the connection is closed.
+    http_parse::Result r = http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, true,
+                                                      kMaxResponseHeaderBytes);
+    if (r.status == http_parse::Status::kIncomplete) {
+      if (c.fill == kMaxResponseHeaderBytes)
+        fail(c.slot, Error::kProxy, "proxy %s: answer to CONNECT over %zu bytes", proxy, kMaxResponseHeaderBytes);
+      return;
+    }
+    if (r.status == http_parse::Status::kError) {
+      fail(c.slot, Error::kProxy, "proxy %s: malformed answer to CONNECT: %s at byte %zu", proxy,
+           http_parse::error_message(r.error), r.error_offset);
+      return;
+    }
+    if (c.resp.status < 200) {
+      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses) {
+        fail(c.slot, Error::kProxy, "proxy %s: unexpected interim answer %d to CONNECT", proxy, c.resp.status);
+        return;
+      }
+      std::memmove(c.buf, c.buf + r.consumed, c.fill - r.consumed);
+      c.fill -= r.consumed;
+      continue;
+    }
+    if (c.resp.status >= 300) {
+      fail(c.slot, Error::kProxy, "proxy %s refused CONNECT: %d %.*s", proxy, c.resp.status,
+           static_cast<int>(c.resp.reason.size() > 60 ? 60 : c.resp.reason.size()), c.resp.reason.data());
+      return;
+    }
+    // The target speaks TLS first from our side (ClientHello); bytes before
+    // it mean the proxy is not a transparent tunnel.
+    if (r.consumed != c.fill) {
+      fail(c.slot, Error::kProxy, "proxy %s sent %zu unexpected bytes after its %d answer to CONNECT", proxy,
+           c.fill - r.consumed, c.resp.status);
+      return;
+    }
+    wipe_connect(c);
+    c.fill = 0;
+    start_tls(c);
+    return;
+  }
+}
+
+void Client::wipe_connect(Conn& c) {
+  // The CONNECT request may carry Proxy-Authorization: do not leave it in memory.
+  if (c.connect_len > 0) explicit_bzero(c.buf + kConnectOffset, c.connect_len);
+  c.connect_len = 0;
+  c.connect_sent = 0;
 }
 
 void Client::handshake_step(Conn& c) {
@@ -1034,8 +1564,9 @@ void Client::on_timer(void* ctx) {
     got = c.fill;
     switch (c.phase) {
       case Phase::kResolving: where = "resolving"; break;
-      case Phase::kConnecting: where = "connecting"; break;
+      case Phase::kConnecting: where = c.via_proxy ? "connecting to the proxy" : "connecting"; break;
       case Phase::kHandshake: where = "TLS handshake"; break;
+      case Phase::kTunnel: where = "proxy CONNECT"; break;
       default: where = c.sent < s.req_len ? "sending the request" : c.got_byte ? "reading the response" : "waiting for the response";
     }
   }
@@ -1057,6 +1588,7 @@ void Client::close_conn(Conn& c) {
       }
     }
   }
+  wipe_connect(c);
   if (c.tls.started()) {
     // Best effort, one non-blocking attempt (RFC 8446 §6.1); a dead peer
     // makes it fail quietly.

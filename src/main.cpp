@@ -184,6 +184,25 @@ bool init_remote(App& app, char* err, size_t cap) {
     return false;
   }
   app.client.set_resolver(app.resolver.client_hook(&app.client));
+  // Proxy: ours, else HTTPS_PROXY/https_proxy; NO_PROXY either way. Local peers stay direct.
+  http_client::ProxyChoice pc = http_client::choose_proxy(environ, cfg.proxy_url);
+  if (!pc.url.empty()) {
+    http_client::Header hs[settings::kMaxProxyHeaders];
+    for (size_t i = 0; i < cfg.num_proxy_headers; ++i) hs[i] = {cfg.proxy_headers[i].name, cfg.proxy_headers[i].value};
+    http_client::ProxyConfig pcfg;
+    pcfg.url = pc.url;
+    pcfg.headers = hs;
+    pcfg.num_headers = cfg.num_proxy_headers;
+    pcfg.no_proxy = pc.no_proxy;
+    http_client::ProxyError pe = app.client.set_proxy(pcfg);
+    if (pe != http_client::ProxyError::kNone) {
+      // Never echo the URL: it may hold a password.
+      snprintf(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
+               http_client::proxy_error_message(pe));
+      return false;
+    }
+    LOG_INFO("upstream requests go through a proxy (%s)", pc.from_environment ? "HTTPS_PROXY" : "PROXY_URL");
+  }
   if (!app.base_creds.init_from_settings(&app.loop, &app.client, cfg, err, cap)) return false;
   app.creds = &app.base_creds;
   if (!cfg.role_arn.empty()) {

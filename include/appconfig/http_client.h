@@ -9,6 +9,9 @@
 // committed only as touched and handed back with MADV_DONTNEED after large
 // responses).
 // TLS is delegated to tls::Session on the same socket (https endpoints).
+// Proxying (set_proxy): HTTPS targets through an http:// proxy's CONNECT
+// tunnel, plain-HTTP targets in absolute form; NO_PROXY matching. https://
+// proxies are refused at configuration time (no TLS inside TLS).
 // Knows nothing of AWS, signing, credentials or what the bytes mean. Name
 // resolution is an IP literal or /etc/hosts unless a Resolver is plugged in.
 // Single-threaded: everything runs inside loop callbacks.
@@ -93,6 +96,7 @@ enum class Error : uint8_t {
   kProtocol,    // the response is not valid HTTP/1.1
   kTooLarge,    // response head > kMaxResponseHeaderBytes or body > kMaxResponseBodyBytes
   kNoSlot,      // request, endpoint or timer table full: never delivered; send() returns an invalid id
+  kProxy,       // the proxy refused the CONNECT (non-2xx; detail names proxy and status) or broke the tunnel
 };
 // One short lowercase phrase. Never null.
 const char* error_message(Error e);
@@ -111,6 +115,75 @@ struct Result {
 };
 
 using Callback = void (*)(void* ctx, const Result& r);
+
+// ---------------------------------------------------------------- proxy (spec §2)
+
+// Extra proxy headers: as many as settings accepts (settings::kMaxProxyHeaders).
+constexpr size_t kMaxProxyHeaders = 16;
+// Bytes of those headers (names + values) copied by set_proxy; real ones are
+// a token or two.
+constexpr size_t kMaxProxyHeaderBytes = 4096;
+// Decoded "user:password" for Basic auth (RFC 7617); longer is a misconfiguration.
+constexpr size_t kMaxProxyCredentialBytes = 512;
+// NO_PROXY text copied by set_proxy (a few dozen host names).
+constexpr size_t kMaxNoProxyBytes = 4096;
+// Serialised CONNECT request: line + Host + Proxy-Authorization + the extra
+// headers above always fit.
+constexpr size_t kMaxConnectRequestBytes = 2 * kMaxHostBytes + 1024 + kMaxProxyCredentialBytes * 4 / 3 + 4 +
+                                           kMaxProxyHeaderBytes + 4 * kMaxProxyHeaders;
+
+// A proxy URL taken apart; views into the URL text (percent-encoded as given).
+struct ProxyUrl {
+  bool tls;                   // https:// (refused by set_proxy)
+  std::string_view host;      // name or IP literal, IPv6 without brackets
+  uint16_t port;              // default: 80 for http://, 443 for https://
+  bool has_credentials;       // user[:password]@ present
+  std::string_view user, password;  // still percent-encoded
+};
+
+enum class ProxyError : uint8_t {
+  kNone,
+  kNotInitialised,    // set_proxy() before init()
+  kBadUrl,            // not [http://][user[:password]@]host[:port][/]
+  kHttpsProxy,        // https:// to the proxy: unsupported (see docs/http-client.md)
+  kBadCredentials,    // bad percent-encoding, or longer than kMaxProxyCredentialBytes
+  kBadHeader,         // an extra header name is not a token / value has CR, LF, NUL / too many / too long
+  kNoProxyTooLong,    // NO_PROXY over kMaxNoProxyBytes
+};
+// One sentence, never containing the URL (it may carry a password). Never null.
+const char* proxy_error_message(ProxyError e);
+
+// Parses "http://[user[:password]@]host[:port][/]" (scheme case-insensitive;
+// no scheme means http://, as curl does; https:// parses with tls = true).
+ProxyError parse_proxy_url(std::string_view url, ProxyUrl& out);
+
+// NO_PROXY matching (curl/Go conventions): comma-separated entries, blanks
+// trimmed, case-insensitive; "*" matches everything; "example.com",
+// ".example.com" and "*.example.com" all match example.com and its
+// subdomains; IP literals match exactly (by value: "::1" = "0::1"); a.b.c.d/n
+// and v6/n CIDR ranges match IP literal hosts; ":port" suffixes are ignored.
+bool no_proxy_matches(std::string_view no_proxy, std::string_view host);
+
+// Which proxy applies: `configured` (AWS_APPCONFIG_EXTENSION_PROXY_URL, from
+// settings) if non-empty, else HTTPS_PROXY, else https_proxy (all our AWS
+// traffic is HTTPS, so HTTP_PROXY is not read). NO_PROXY, else no_proxy, is
+// honoured in both cases. Empty values count as unset. Views point into envp.
+struct ProxyChoice {
+  std::string_view url;       // "" = no proxy
+  std::string_view no_proxy;
+  bool from_environment;      // url came from HTTPS_PROXY / https_proxy
+};
+ProxyChoice choose_proxy(const char* const* envp, std::string_view configured);
+
+struct ProxyConfig {
+  std::string_view url;            // "" turns proxying off
+  const Header* headers = nullptr; // extra headers for the proxy (on CONNECT, and on
+  size_t num_headers = 0;          // absolute-form plain-HTTP requests)
+  std::string_view no_proxy;       // NO_PROXY syntax, see no_proxy_matches()
+  // Loopback / link-local literals and localhost never use the proxy. Tests
+  // turn this off to tunnel to a local peer; production never should.
+  bool local_always_direct = true;
+};
 
 // generation 0 = invalid (send() failed with kNoSlot; no callback will come).
 struct RequestId {
@@ -138,6 +211,16 @@ class Client {
   // Reserves the buffers (one mmap). max_connections_per_endpoint is clamped
   // to [1, kMaxConnections] (AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS).
   bool init(loop::Loop* lp, size_t max_connections_per_endpoint);
+  // Routes later requests through a proxy (copied; the views may die). Call
+  // after init() and before the first send(): connections already open keep
+  // their route. Loopback and link-local IP literals, "localhost" and
+  // *.localhost always go direct (unless cfg.local_always_direct is false) (the Runtime API, container credentials), as
+  // does any host matching cfg.no_proxy. On error
+  // the previous proxy setting is kept. Credentials are never logged.
+  ProxyError set_proxy(const ProxyConfig& cfg);
+  // True when requests to `host` would go through the proxy.
+  bool uses_proxy(std::string_view host) const;
+
   // Without a resolver, names are looked up in /etc/hosts only.
   void set_resolver(const Resolver& r) { resolver_ = r; has_resolver_ = true; }
   // Completes a Resolver::start(); n == 0 means the name did not resolve.
@@ -160,6 +243,7 @@ class Client {
   struct Conn;
   struct Slot;
   struct Ep;
+  struct Proxy;
   enum class Phase : uint8_t;
 
   static void on_fd(void* ctx, int fd, short revents);
@@ -175,6 +259,10 @@ class Client {
   void io(Conn& c, short revents);
   void connected(Conn& c);
   void handshake_step(Conn& c);
+  void start_tls(Conn& c);
+  void start_tunnel(Conn& c);
+  void tunnel_io(Conn& c, short revents);
+  void wipe_connect(Conn& c);
   void update_interest(Conn& c);
   void do_write(Conn& c);
   void do_read(Conn& c);
@@ -195,6 +283,7 @@ class Client {
   Conn* conns_ = nullptr;  // kMaxConnections, inside arena_
   Slot* slots_ = nullptr;  // kMaxRequests, inside arena_
   Ep* eps_ = nullptr;      // kMaxEndpoints, inside arena_
+  Proxy* proxy_ = nullptr; // inside arena_
   uint64_t next_seq_ = 1;
   uint32_t generation_ = 0;
   int api_depth_ = 0;      // > 0 while inside send(): failures are deferred

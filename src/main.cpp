@@ -325,6 +325,8 @@ int main(int argc, char** argv) {
   sc.remote = app.remote_mode ? &app.remote : nullptr;
   sc.server = &app.server;
   sc.loop = &app.loop;
+  if (cfg.require_token) sc.required_secrets_token = cfg.session_token;
+  sc.access_token = cfg.access_token;
   app.svc.init(sc);
 
   LOG_INFO("appconfig-extension %s listening on %s port %u%s%.*s", APPCONFIG_VERSION,

@@ -68,6 +68,14 @@ bool is_dotdot_component(std::string_view seg) {
 
 }  // namespace
 
+bool constant_time_equals(std::string_view a, std::string_view b) {
+  // The length is not secret (tokens have public formats); the bytes are.
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  size_t n = a.size() < b.size() ? a.size() : b.size();
+  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* used, PathKey& key, char* err,
                       size_t err_cap) {
   if (path == "/ping") return PathResult::kPing;
@@ -178,6 +186,7 @@ void Service::answer(http_server::Exchange& ex) {
     ex.text(400, "%s", err);
     return;
   }
+  if (pr == PathResult::kConfig && !authorized(ex)) return;
   if (pr == PathResult::kPing) {
     int n = snprintf(ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
                      "{\"version\":\"%.*s\"}", static_cast<int>(cfg_.version.size()), cfg_.version.data());
@@ -188,6 +197,29 @@ void Service::answer(http_server::Exchange& ex) {
     return;
   }
   answer_config(ex, key, query);
+}
+
+bool Service::authorized(http_server::Exchange& ex) {
+  const hp::Request& req = *ex.request;
+  if (!cfg_.required_secrets_token.empty()) {
+    std::string_view got = hp::find_header(req.headers, req.num_headers, "X-Aws-Parameters-Secrets-Token");
+    if (got.data() == nullptr || !constant_time_equals(got, cfg_.required_secrets_token)) {
+      ex.text(401, "missing or wrong X-Aws-Parameters-Secrets-Token header: send the function's AWS_SESSION_TOKEN");
+      return false;
+    }
+  }
+  if (!cfg_.access_token.empty()) {
+    std::string_view got = hp::find_header(req.headers, req.num_headers, "Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    bool ok = got.size() > kBearer.size() && hp::iequals(got.substr(0, kBearer.size()), kBearer) &&
+              constant_time_equals(got.substr(kBearer.size()), cfg_.access_token);
+    if (!ok) {
+      ex.text(401, "missing or wrong Authorization header: send \"Authorization: Bearer <ACCESS_TOKEN>\"");
+      ex.reply.add_header("WWW-Authenticate", "Bearer");
+      return false;
+    }
+  }
+  return true;
 }
 
 void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {

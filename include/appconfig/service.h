@@ -30,7 +30,14 @@ struct Config {
   retrieval::Retriever* remote = nullptr;  // set when configurations come from AWS AppConfig
   http_server::Server* server = nullptr;   // to complete parked reads
   loop::Loop* loop = nullptr;
+  // AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN=true: X-Aws-Parameters-Secrets-Token must equal this (AWS_SESSION_TOKEN).
+  std::string_view required_secrets_token;
+  // Agent ACCESS_TOKEN: `Authorization: Bearer <token>` must carry this.
+  std::string_view access_token;
 };
+
+// Equality that takes the same time wherever the first difference is.
+bool constant_time_equals(std::string_view a, std::string_view b);
 
 // Splits and percent-decodes a configuration path (the part before '?').
 // Returns 0 on success, else the HTTP status and a message in err.
@@ -50,6 +57,7 @@ class Service {
   void answer(http_server::Exchange& ex);
   static void on_fetched(void* ctx, http_server::ExchangeRef ref, int status, const char* message);
   void answer_config(http_server::Exchange& ex, const PathKey& key, std::string_view query);
+  bool authorized(http_server::Exchange& ex);
   Config cfg_;
 };
 

@@ -435,3 +435,31 @@ class Settings(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TokenChecks(unittest.TestCase):
+    def run_agent(self, env):
+        d = make_dir()
+        self.addCleanup(shutil.rmtree, d, True)
+        a = Agent(local_dir=d, env=env).start()
+        self.addCleanup(lambda: self.assertEqual(a.stop(), 0))
+        return a
+
+    def test_access_token_bearer(self):
+        a = self.run_agent({"ACCESS_TOKEN": "s3cret-token"})
+        self.assertEqual(a.get(BASE + "/Settings")[0], 401)
+        status, h, body = a.get(BASE + "/Settings", headers={"Authorization": "Bearer wrong"})
+        self.assertEqual(status, 401)
+        self.assertIn(b"Authorization", body)
+        self.assertEqual(h["www-authenticate"], "Bearer")
+        self.assertEqual(a.get(BASE + "/Settings", headers={"Authorization": "Bearer s3cret-token"})[0], 200)
+        self.assertEqual(a.get(BASE + "/Settings", headers={"Authorization": "bearer s3cret-token"})[0], 200)
+        self.assertEqual(a.get(BASE + "/Settings", headers={"Authorization": "Bearer s3cret-tokenX"})[0], 401)
+        self.assertEqual(a.get("/ping")[0], 200)  # health checks stay open
+
+    def test_require_secrets_token(self):
+        a = self.run_agent({"AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN": "true", "AWS_SESSION_TOKEN": "tok/+="})
+        self.assertEqual(a.get(BASE + "/Settings")[0], 401)
+        self.assertEqual(a.get(BASE + "/Settings", headers={"X-Aws-Parameters-Secrets-Token": "tok"})[0], 401)
+        status, _, _ = a.get(BASE + "/Settings", headers={"X-Aws-Parameters-Secrets-Token": "tok/+="})
+        self.assertEqual(status, 200)

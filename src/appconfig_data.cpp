@@ -239,6 +239,10 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
   size_t nh = 0;
   if (!body.empty() || method == "POST") hh[nh++] = {"Content-Type", "application/json"};
   hh[nh++] = {"User-Agent", user_agent_};
+  // Multi-variant flag profiles then come as binary Ion with their rules
+  // (third-party evidence, spec §4); every other profile is unaffected.
+  if (method == "GET")
+    hh[nh++] = {"Accept", "application/ion;type=AWS.AppConfig.FeatureFlags;q=1.0,*/*;q=0.1"};
   for (size_t i = 0; i < sig.num_added; ++i) hh[nh++] = {sig.added[i].name, sig.added[i].value};
   char target[sizeof full_path + kMaxTokenBytes * 3 + 64];
   int tl = query.empty() ? snprintf(target, sizeof target, "%.*s", static_cast<int>(spath.size()), spath.data())

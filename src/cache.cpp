@@ -57,6 +57,7 @@ struct Entry {
   uint32_t next_free;           // free slots only
   SlotState state;
   bool feature_flags;
+  bool variants;
 };
 
 uint64_t hash_bytes(std::string_view bytes) { return fnv_update(kFnvOffset, bytes); }
@@ -386,6 +387,7 @@ View Cache::view(const Entry* e) const {
   v.stored_ms = e->stored_ms;
   v.generation = e->generation;
   v.feature_flags = e->feature_flags;
+  v.variants = e->variants;
   v.content_hash = e->content_hash;
   return v;
 }
@@ -541,6 +543,7 @@ PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
   e.next_free = kNone;
   e.state = SlotState::kLive;
   e.feature_flags = v.feature_flags;
+  e.variants = v.variants;
 
   if (old == kNone) {
     index_insert(s);

@@ -495,7 +495,7 @@ void Server::reply_error(Conn& c, int status, const char* message) {
   Exchange& ex = c.ex;
   ex.request = nullptr;
   ex.scratch_used = 0;
-  ex.reply = Reply{};
+  ex.reply.reset();
   ex.parked = false;
   ex.text(status, "%s", message);
   ex.reply.close = true;
@@ -529,7 +529,7 @@ void Server::dispatch(Conn& c, const hp::Request& req, size_t head_len) {
   ex.request = &c.req;
   ex.ref = ExchangeRef{static_cast<uint32_t>(&c - conns_), c.generation};
   ex.scratch_used = 0;
-  ex.reply = Reply{};
+  ex.reply.reset();
   ex.parked = false;
   handler_(handler_ctx_, ex);
   if (ex.parked) {

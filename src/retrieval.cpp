@@ -6,6 +6,7 @@
 
 #include "appconfig/flags.h"
 #include "appconfig/log.h"
+#include "appconfig/variants.h"
 
 namespace appconfig::retrieval {
 
@@ -249,10 +250,41 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
       std::string_view ct = r.content_type.empty() ? std::string_view("application/octet-stream") : r.content_type;
       bool is_json = ct.substr(0, 16) == "application/json";
       cache::Value v{r.bytes, ct, r.version_label, is_json && flags::is_flag_document(r.bytes)};
-      cache::PutResult pr = r.bytes.size() > cache::kMaxConfigBytes
-                                ? cache::PutResult{cache::PutStatus::kTooLarge, r.bytes.size(), 0, 0}
-                                : self.cache_->put(key, v, now);
-      if (pr.status != cache::PutStatus::kStored) {
+      // Multi-variant flags arrive as Ion (binary when we asked with Accept):
+      // compile once here, evaluate per read.
+      void* blob = nullptr;
+      size_t blob_cap = 0;
+      bool compiled_ok = true;
+      if (ct.substr(0, 15) == "application/ion") {
+        blob_cap = variants::compile_capacity_hint(r.bytes.size());
+        blob = mmap(nullptr, blob_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        variants::CompileResult cr{};
+        if (blob != MAP_FAILED)
+          cr = variants::looks_like_ion_binary(r.bytes)
+                   ? variants::compile_ion_binary(r.bytes, static_cast<uint8_t*>(blob), blob_cap)
+                   : variants::compile_ion_text(r.bytes, static_cast<uint8_t*>(blob), blob_cap);
+        if (blob == MAP_FAILED || !cr.ok) {
+          compiled_ok = false;
+          snprintf(message, sizeof message,
+                   "%.*s:%.*s:%.*s: AWS AppConfig answered a feature flag profile this extension cannot read (%.*s): %s",
+                   k.app_len, k.app, k.env_len, k.env, k.prof_len, k.prof, static_cast<int>(ct.size()), ct.data(),
+                   blob == MAP_FAILED ? "out of memory" : cr.message);
+        } else {
+          v = cache::Value{std::string_view(static_cast<const char*>(blob), cr.blob_len), "application/json",
+                           r.version_label, false, true};
+        }
+      }
+      cache::PutResult pr{};
+      if (compiled_ok)
+        pr = r.bytes.size() > cache::kMaxConfigBytes ? cache::PutResult{cache::PutStatus::kTooLarge, r.bytes.size(), 0, 0}
+                                                     : self.cache_->put(key, v, now);
+      if (blob != nullptr && blob != MAP_FAILED) munmap(blob, blob_cap);
+      if (!compiled_ok) {
+        // The previous good version (if any) stays in service; readers without one get 502.
+        if (self.cache_->find(key, now) == nullptr) status = 502;
+        LOG_ERROR("%s", message);
+        k.session.reset();  // an empty "unchanged" answer must not hide the next good version
+      } else if (pr.status != cache::PutStatus::kStored) {
         status = 507;
         snprintf(message, sizeof message,
                  "%.*s:%.*s:%.*s: the cache cannot hold this %zu-byte configuration (%s; arena %zu bytes, %zu free): "

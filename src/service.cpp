@@ -6,6 +6,7 @@
 #include "appconfig/flags.h"
 #include "appconfig/log.h"
 #include "appconfig/settings.h"
+#include "appconfig/variants.h"
 
 namespace appconfig::service {
 
@@ -132,7 +133,7 @@ void Service::on_fetched(void* ctx, http_server::ExchangeRef ref, int status, co
   auto* self = static_cast<Service*>(ctx);
   http_server::Exchange* ex = self->cfg_.server->parked(ref);
   if (ex == nullptr) return;  // the reader went away
-  ex->reply = http_server::Reply{};
+  ex->reply.reset();
   ex->parked = false;
   if (status == 0) {
     self->answer(*ex);  // now a cache hit (or parked again if it was evicted at once)
@@ -222,6 +223,59 @@ bool Service::authorized(http_server::Exchange& ex) {
   return true;
 }
 
+// A multi-variant flag profile: evaluate each flag's variants for the
+// request's Context (spec §6), then filter by ?flag= like plain flags.
+bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, const std::string_view* keys,
+                              size_t num_keys) {
+  const hp::Request& req = *ex.request;
+  std::string_view values[variants::kMaxContextPairs];
+  size_t n = 0;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    if (!hp::iequals(req.headers[i].name, "Context")) continue;
+    if (n == variants::kMaxContextPairs) {
+      ex.text(400, "too many Context headers: at most %zu", variants::kMaxContextPairs);
+      return false;
+    }
+    values[n++] = req.headers[i].value;
+  }
+  // Large (4 KiB of decoded pairs); one request is evaluated at a time.
+  static variants::Context context;
+  char err[300];
+  if (!variants::parse_context(values, n, context, err, sizeof err)) {
+    ex.text(400, "bad Context header: %s", err);
+    return false;
+  }
+  flags::Filtered f;
+  size_t bad = 0;
+  char* scratch = ex.scratch + ex.scratch_used;
+  size_t cap = http_server::kScratchBytes - ex.scratch_used;
+  variants::EvalError ee =
+      variants::evaluate(v.bytes, context, std::span<const std::string_view>(keys, num_keys), scratch, cap, f, &bad);
+  switch (ee) {
+    case variants::EvalError::kNone: break;
+    case variants::EvalError::kUnknownFlag:
+      ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key", static_cast<int>(keys[bad].size()),
+              keys[bad].data());
+      return false;
+    case variants::EvalError::kTooManyKeys:
+      ex.text(400, "too many flag parameters: at most %zu per request", flags::kMaxFlagKeys);
+      return false;
+    default:
+      ex.text(500, "cannot evaluate the feature flags: %s", variants::eval_error_message(ee));
+      return false;
+  }
+  for (size_t i = 0; i < f.num_pieces; ++i) {
+    const char* p = f.pieces[i].data;
+    if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
+      size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
+      if (end > ex.scratch_used) ex.scratch_used = end;
+    }
+    ex.reply.add_piece(p, f.pieces[i].len);
+  }
+  ex.reply.content_type = kJson;
+  return true;
+}
+
 void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
   // Collect ?flag= keys (decoded into scratch).
   std::string_view flag_keys[flags::kMaxFlagKeys];
@@ -263,7 +317,7 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
       case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return;
       case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return;
       case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return;
-      case localdev::Status::kUnsupported: ex.text(501, "%s", out.message); return;
+      case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return;
       case localdev::Status::kIoError: ex.text(500, "%s", out.message); return;
     }
   }
@@ -288,7 +342,9 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
   cache::View v = cfg_.cache->view(e);
   http_server::Reply& r = ex.reply;
   r.status = 200;
-  if (num_flags > 0) {
+  if (v.variants) {
+    if (!answer_variants(ex, v, flag_keys, num_flags)) return;
+  } else if (num_flags > 0) {
     if (!v.feature_flags) {
       ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
                    "feature flag format",

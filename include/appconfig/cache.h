@@ -40,6 +40,8 @@ struct Key {
 struct Value {
   std::string_view bytes, content_type, version_label;
   bool feature_flags = false;
+  // bytes are a compiled multi-variant flag blob (module variants), evaluated per request
+  bool variants = false;
 };
 
 struct Entry;  // opaque
@@ -49,6 +51,7 @@ struct View {
   uint64_t stored_ms;      // now_ms given to the put() that stored it
   uint64_t generation;     // unique per put(), strictly increasing (1, 2, ...)
   bool feature_flags;
+  bool variants;
   uint64_t content_hash;   // hash_bytes(bytes), computed at put
 };
 

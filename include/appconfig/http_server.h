@@ -28,8 +28,10 @@ constexpr size_t kMaxConnections = 256;
 // Input buffer per connection: one request head at its maximum plus room for
 // pipelined requests behind it.
 constexpr size_t kInBufferBytes = http_parse::kDefaultMaxHeaderBytes + 4096;
-// Scratch per connection for generated bodies (errors, /ping, flag keys).
-constexpr size_t kScratchBytes = 4096;
+// Scratch per connection for generated bodies (errors, /ping, flag keys, and
+// evaluated multi-variant flags that do not fit in the piece list). Reserved
+// address space: a connection touches only the pages it writes.
+constexpr size_t kScratchBytes = 64 * 1024;
 // Response head (status line + headers) per connection.
 constexpr size_t kHeadBytes = 1024;
 // We never need a request body; small ones are read and discarded so the
@@ -66,6 +68,16 @@ struct Reply {
   void* release_ctx = nullptr;
   bool close = false;  // send Connection: close and close after writing
 
+  // Cheaper than `= Reply{}`, which would zero every piece slot per request.
+  void reset() {
+    status = 200;
+    content_type = {};
+    num_headers = 0;
+    num_pieces = 0;
+    release = nullptr;
+    release_ctx = nullptr;
+    close = false;
+  }
   void add_header(std::string_view name, std::string_view value) {
     if (num_headers < kMaxExtraHeaders) headers[num_headers++] = {name, value};
   }

@@ -8,6 +8,9 @@
 // `.type%subtype` -> type/subtype (a further `%` becomes `;`, for parameters);
 // any other extension -> application/octet-stream. An exact name wins over a
 // name with an extension; among extensions the first in byte order wins.
+// `.application%ion%type=AWS.AppConfig.FeatureFlags` files (multi-variant flags
+// in Ion text) are compiled into a variants blob once per change; a version that
+// does not compile leaves the previous good one in service.
 // Files are mapped read-only just long enough to copy them into the cache.
 #pragma once
 #include <cstddef>
@@ -31,7 +34,7 @@ enum class Status : uint8_t {
   kTooLarge,     // over cache::kMaxConfigBytes
   kIoError,      // could not read the directory or the file
   kNoSpace,      // the cache could not hold it (see Outcome::put)
-  kUnsupported,  // a multi-variant Ion flag file (not handled by this version)
+  kInvalid,      // a multi-variant flag file that does not compile (message names flag and offset)
 };
 
 struct Outcome {

@@ -1,0 +1,76 @@
+// regex: a small regular-expression engine with linear-time matching, for the
+// `matches` operator of feature-flag rules (spec §6).
+//
+// Owns: compiling a pattern into a compact, self-contained program (bytes that
+// may be copied anywhere, e.g. into a flag blob) and searching text with it
+// using a Pike VM (Thompson NFA simulation). Matching costs at most
+// O(len(text) × program size) steps whatever the pattern: no backtracking, so
+// hostile patterns such as (a*)*b cannot blow up.
+// Knows nothing of rules, Ion or HTTP.
+//
+// Syntax (a common subset of RE2/ECMAScript, documented in docs/feature-flags.md):
+// literals (UTF-8), `.` (any code point but \n), classes `[a-z]`, `[^…]`,
+// escapes \d \D \w \W \s \S \n \t \r \f \v \0 \xHH \uHHHH and escaped
+// punctuation, anchors ^ $ (whole text), groups ( ) and (?: ), alternation |,
+// quantifiers * + ? {n} {n,} {n,m} and their lazy forms (laziness does not
+// change whether a match exists). Not supported (rejected with an error, never
+// silently misread): backreferences, lookaround, \b \B, inline flags (?i).
+//
+// Semantics: search() is an unanchored search (true when the pattern matches
+// any substring); anchor with ^…$ for a whole-text match.
+//
+// Lifetimes: a program is plain bytes with no pointers; search() reads it in
+// place and keeps no state between calls. No allocation anywhere.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace appconfig::regex {
+
+// Pattern bytes. Rule patterns are short; this bounds compile work.
+constexpr size_t kMaxPatternBytes = 1024;
+// Program instructions. Bounds the Pike VM's per-step work and its thread
+// lists, which live on the stack of search() (about 8 bytes per instruction).
+// Counted repeats expand in the program, so a{1000} is rejected here.
+constexpr size_t kMaxInsts = 1024;
+// Character-class ranges per program (each class adds its ranges).
+constexpr size_t kMaxRanges = 512;
+// Group nesting; the parser recurses once per level.
+constexpr size_t kMaxNesting = 32;
+// Largest n or m in {n,m}; larger counts are a program-size problem anyway.
+constexpr size_t kMaxRepeat = 1000;
+// Bytes a compiled program can occupy at most (header + insts + ranges).
+constexpr size_t kMaxProgramBytes = 8 + kMaxInsts * 8 + kMaxRanges * 8;
+
+enum class Error : uint8_t {
+  kNone,
+  kTooLong,          // pattern longer than kMaxPatternBytes
+  kTooComplex,       // program over kMaxInsts / kMaxRanges, or nesting over kMaxNesting
+  kBadEscape,        // unknown or unsupported escape (\b, \1, \q …)
+  kUnbalancedParen,  // ( without ) or ) without (
+  kBadClass,         // unterminated [..], reversed range z-a
+  kBadRepeat,        // malformed {n,m}, n > m, count over kMaxRepeat
+  kNothingToRepeat,  // quantifier with nothing before it, or two quantifiers in a row
+  kUnsupported,      // (?=…), (?i) and other group extensions
+  kBadUtf8,          // the pattern is not valid UTF-8
+  kOutOfSpace,       // the caller's buffer is smaller than the program
+};
+const char* error_message(Error error);
+
+struct CompileResult {
+  Error error;
+  size_t offset;       // pattern byte offset of the problem (kNone: 0)
+  size_t program_len;  // bytes written to `out` (kNone only)
+};
+
+// Compiles `pattern` into out[0..program_len). cap >= kMaxProgramBytes always suffices.
+CompileResult compile(std::string_view pattern, uint8_t* out, size_t cap);
+
+// True when `program` matches somewhere in `text`. Text is decoded as UTF-8;
+// an invalid byte is a code point of its own that only `.` and negated
+// classes match. A corrupt program makes it return false. When `steps` is not
+// null it receives the number of VM steps taken (for tests that prove linear time).
+bool search(std::string_view program, std::string_view text, uint64_t* steps = nullptr);
+
+}  // namespace appconfig::regex

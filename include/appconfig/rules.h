@@ -1,0 +1,94 @@
+// rules: the multi-variant feature-flag rule language (spec §6): compile an
+// Ion s-expression once, at store time, into a compact position-independent
+// form; evaluate it per request against Context pairs with no allocation.
+//
+// Owns: operator and argument checking, operand typing (strings, 64-bit ints,
+// doubles, timestamps, booleans, $context keys, lists), the comparison rules
+// for context strings, `split` hashing, and calling the regex engine.
+// Knows nothing of HTTP, Context header syntax, flags or variants, and nothing
+// of Ion encodings: it reads the ion::Node tree.
+//
+// Semantics (docs/feature-flags.md has the full table):
+// - Operands compare numerically when both sides are numbers (a context value
+//   or string literal counts when it parses as one), else as timestamps when
+//   both are timestamps, else as strings (bytewise, i.e. code point order).
+// - A missing $key makes eq/gt/gte/lt/lte/begins_with/ends_with/contains/in/
+//   matches/split false ((not …) of that is true).
+// - split: fnv1a_32(by ‖ seed) % 100000 < pct × 1000 (i.e. (hash % 100000) /
+//   1000 < pct, third-party claim). Variants are checked in order, so several
+//   splits over the same key are cumulative thresholds.
+//
+// Lifetimes: compiled rules live in the caller's Writer buffer, addressed by
+// offsets; evaluate() reads them in place (the buffer may be moved or copied
+// as a whole). Context pairs are only read during evaluate().
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "appconfig/ion.h"
+
+namespace appconfig::rules {
+
+// Nesting of operators in one rule. Evaluation recurses once per level (on
+// the request path), so this bounds its stack use; real rules nest 2-4 deep.
+constexpr size_t kMaxRuleDepth = 32;
+// Compiled nodes per rule (operators, operands, list items). Bounds per-request
+// work together with the regex and list limits.
+constexpr size_t kMaxRuleNodes = 4096;
+// Longest context value/literal we try to read as a number; longer strings
+// compare as strings (no double has more significant digits than this).
+constexpr size_t kMaxNumberText = 64;
+
+struct ContextPair {
+  std::string_view key;
+  std::string_view value;
+};
+
+// Append-only output buffer (the flag blob under construction). `limit`
+// is the first byte the writer may not touch (a parse tree may live above it).
+struct Writer {
+  uint8_t* data;
+  size_t limit;
+  size_t len;
+  // Appends bytes at `align`-byte alignment (relative to data); returns the
+  // offset or SIZE_MAX when out of room.
+  size_t append(const void* bytes, size_t n, size_t align = 1);
+};
+
+enum class Error : uint8_t {
+  kNone,
+  kNotARule,           // the rule is not an s-expression or boolean
+  kUnknownOperator,    // first element is not one of the documented operators
+  kArity,              // wrong number of operands
+  kBadOperand,         // operand of a type the operator cannot use (null, struct, bare symbol…)
+  kBadArgument,        // unknown or repeated annotation (in::, pattern::, key::, pct::, by::, seed::)
+  kBadPattern,         // `matches` pattern does not compile (message says why)
+  kBadPercent,         // split pct outside 0..100
+  kTooDeep,            // nesting beyond kMaxRuleDepth
+  kTooLarge,           // more than kMaxRuleNodes nodes
+  kOutOfSpace,         // the Writer is full
+};
+const char* error_message(Error error);
+
+struct CompileResult {
+  Error error;
+  size_t offset;       // input byte offset (ion::Node::offset) of the offending value
+  uint32_t root;       // offset of the compiled rule in the writer (kNone only)
+  char message[160];   // one line: what is wrong and where, e.g. "unknown operator 'eqq'"
+};
+
+// Compiles one rule (an s-expression, or the literal true/false).
+CompileResult compile(const ion::Node& rule, Writer& w);
+
+enum class Result : uint8_t { kFalse, kTrue, kCorrupt };
+
+// Evaluates the rule at `root` in `blob`. Later pairs win over earlier ones
+// with the same key. kCorrupt when the blob does not hold a valid rule there.
+Result evaluate(std::string_view blob, uint32_t root, std::span<const ContextPair> context);
+
+// FNV-1a 32-bit over a then b (the split hash; exposed for tests).
+uint32_t fnv1a_32(std::string_view a, std::string_view b);
+
+}  // namespace appconfig::rules

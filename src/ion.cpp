@@ -1,0 +1,1510 @@
+// ion: Ion 1.0 text and binary readers. See include/appconfig/ion.h.
+//
+// References: Amazon Ion 1.0 specification (amazon-ion.github.io/ion-docs):
+// "Text Encoding", "Binary Encoding" (type descriptors, VarUInt/VarInt/UInt/
+// Int fields), "Symbols" (local symbol tables, imports, system symbols 1-9).
+#include "appconfig/ion.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace appconfig::ion {
+namespace {
+
+using Byte = unsigned char;
+
+// Ion 1.0 system symbol table, symbol IDs 1-9.
+constexpr std::string_view kSystemSymbols[] = {
+    "$ion", "$ion_1_0", "$ion_symbol_table", "name", "version", "imports", "symbols", "max_id",
+    "$ion_shared_symbol_table",
+};
+constexpr size_t kNumSystemSymbols = 9;
+constexpr uint32_t kSidSymbolTable = 3;
+
+constexpr Byte kVersionMarker[4] = {0xE0, 0x01, 0x00, 0xEA};
+
+// Longest numeric token we convert with strtod (digits of a double and an
+// exponent fit many times over; longer spellings are rejected).
+constexpr size_t kMaxNumberToken = 128;
+
+bool is_digit(Byte c) { return c >= '0' && c <= '9'; }
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  // Howard Hinnant's algorithm (proleptic Gregorian calendar).
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+unsigned days_in_month(unsigned y, unsigned m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+  return kDays[m - 1];
+}
+
+struct Fields {
+  unsigned year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
+  uint32_t nanos = 0;
+  int offset_min = 0;
+  Precision precision = Precision::kYear;
+};
+
+bool fields_valid(const Fields& f) {
+  return f.year >= 1 && f.year <= 9999 && f.month >= 1 && f.month <= 12 && f.day >= 1 &&
+         f.day <= days_in_month(f.year, f.month) && f.hour <= 23 && f.minute <= 59 && f.second <= 59 &&
+         f.offset_min > -24 * 60 && f.offset_min < 24 * 60;
+}
+
+// fields are local time at offset_min when `local`, else UTC.
+Timestamp to_timestamp(const Fields& f, bool local) {
+  int64_t s = days_from_civil(f.year, f.month, f.day) * 86400 + f.hour * 3600 + f.minute * 60 + f.second;
+  if (local) s -= static_cast<int64_t>(f.offset_min) * 60;
+  return Timestamp{s, f.nanos, static_cast<int16_t>(f.offset_min), f.precision};
+}
+
+// Decodes one UTF-8 scalar at s[i]; returns its length or 0 (RFC 3629 §4).
+size_t utf8_len(const Byte* s, size_t n, size_t i) {
+  const Byte c = s[i];
+  if (c < 0x80) return 1;
+  size_t len;
+  uint32_t cp, min;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, cp = c & 0x1F, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, cp = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > n) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((s[i + k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i + k] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+bool valid_utf8(const Byte* s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    const size_t len = utf8_len(s, n, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+size_t put_utf8(uint32_t cp, char* out) {
+  if (cp < 0x80) {
+    out[0] = static_cast<char>(cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (cp >> 6));
+    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (cp >> 12));
+    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (cp >> 18));
+  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+int hex_value(Byte c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') return (c | 0x20) - 'a' + 10;
+  return -1;
+}
+
+Node* new_node(Arena& arena, Type type, size_t offset) {
+  void* mem = arena.alloc(sizeof(Node), alignof(Node));
+  if (mem == nullptr) return nullptr;
+  Node* n = static_cast<Node*>(mem);
+  std::memset(static_cast<void*>(n), 0, sizeof(Node));
+  n->type = type;
+  n->offset = static_cast<uint32_t>(offset);
+  return n;
+}
+
+bool copy_annotations(Arena& arena, Node* n, const std::string_view* annots, size_t count) {
+  if (count == 0) return true;
+  void* mem = arena.alloc(sizeof(std::string_view) * count, alignof(std::string_view));
+  if (mem == nullptr) return false;
+  auto* dst = static_cast<std::string_view*>(mem);
+  for (size_t i = 0; i < count; ++i) dst[i] = annots[i];
+  n->annotations = dst;
+  n->num_annotations = static_cast<uint8_t>(count);
+  return true;
+}
+
+// ---------------------------------------------------------------- text reader
+
+class TextReader {
+ public:
+  TextReader(std::string_view text, Arena& arena)
+      : s_(reinterpret_cast<const Byte*>(text.data())), n_(text.size()), arena_(arena) {}
+
+  ParseResult run(Document& out) {
+    out = Document{nullptr, 0};
+    Node* last = nullptr;
+    for (;;) {
+      if (!skip_ws()) return result_;
+      if (pos_ >= n_) break;
+      Node* v = value(0, false);
+      if (v == nullptr) return result_;
+      if (v->type == Type::kSymbol && !v->is_null && v->num_annotations == 0 && v->text == "$ion_1_0") continue;
+      if (last == nullptr) {
+        out.first = v;
+      } else {
+        last->next_sibling = v;
+      }
+      last = v;
+      ++out.num_values;
+    }
+    return result_;
+  }
+
+ private:
+  const Byte* s_;
+  size_t n_;
+  size_t pos_ = 0;
+  Arena& arena_;
+  ParseResult result_{Error::kNone, 0, 0, {}};
+
+  std::nullptr_t fail(Error e, size_t at) {
+    if (result_.error == Error::kNone) {
+      result_.error = e;
+      result_.offset = at < n_ ? at : n_;
+    }
+    return nullptr;
+  }
+
+  bool at(size_t i, Byte c) const { return i < n_ && s_[i] == c; }
+  bool starts(size_t i, std::string_view lit) const {
+    return i + lit.size() <= n_ && std::memcmp(s_ + i, lit.data(), lit.size()) == 0;
+  }
+
+  static bool is_ws(Byte c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+  static bool ident_start(Byte c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? true : c == '_' || c == '$'; }
+  static bool ident_char(Byte c) { return ident_start(c) || is_digit(c); }
+  static bool operator_char(Byte c) { return c != 0 && std::strchr("!#%&*+-./;<=>?@^`|~", c) != nullptr; }
+
+  // Skips whitespace and comments. False (error set) on an unterminated block comment.
+  bool skip_ws() {
+    while (pos_ < n_) {
+      if (is_ws(s_[pos_])) {
+        ++pos_;
+      } else if (starts(pos_, "//")) {
+        while (pos_ < n_ && s_[pos_] != '\n') ++pos_;
+      } else if (starts(pos_, "/*")) {
+        const size_t start = pos_;
+        pos_ += 2;
+        while (pos_ < n_ && !starts(pos_, "*/")) ++pos_;
+        if (pos_ >= n_) {
+          fail(Error::kTruncated, start);
+          return false;
+        }
+        pos_ += 2;
+      } else {
+        break;
+      }
+    }
+    return true;
+  }
+
+  // Writes decoded text at the top of the arena; commit() makes it permanent.
+  struct Sink {
+    char* base;
+    size_t cap;
+    size_t len;
+    bool put(const char* p, size_t k) {
+      if (len + k > cap) return false;
+      std::memcpy(base + len, p, k);
+      len += k;
+      return true;
+    }
+  };
+  Sink begin_sink() {
+    return Sink{reinterpret_cast<char*>(arena_.base + arena_.used), arena_.cap - arena_.used, 0};
+  }
+  std::string_view commit(const Sink& sink) {
+    arena_.used += sink.len;
+    return std::string_view(sink.base, sink.len);
+  }
+
+  // Decodes one quoted segment starting after its opening delimiter; `quote`
+  // is '"' (short string), '\'' (quoted symbol) or 0 for a ''' long string.
+  // On success pos_ is after the closing delimiter.
+  bool quoted(Sink& sink, Byte quote, bool ascii_only) {
+    const size_t start = pos_;
+    for (;;) {
+      if (pos_ >= n_) {
+        fail(Error::kTruncated, start);
+        return false;
+      }
+      const Byte c = s_[pos_];
+      if (quote == 0 && starts(pos_, "'''")) {
+        pos_ += 3;
+        return true;
+      }
+      if (quote != 0 && c == quote) {
+        ++pos_;
+        return true;
+      }
+      if (c == '\\') {
+        if (!escape(sink, ascii_only)) return false;
+        continue;
+      }
+      if (c < 0x20 && !(quote == 0 && is_ws(c)) && c != '\t') {
+        fail(Error::kBadString, pos_);
+        return false;
+      }
+      if (ascii_only && c >= 0x80) {
+        fail(Error::kBadBlob, pos_);
+        return false;
+      }
+      const size_t len = utf8_len(s_, n_, pos_);
+      if (len == 0) {
+        fail(Error::kBadUtf8, pos_);
+        return false;
+      }
+      if (!sink.put(reinterpret_cast<const char*>(s_ + pos_), len)) {
+        fail(Error::kOutOfMemory, pos_);
+        return false;
+      }
+      pos_ += len;
+    }
+  }
+
+  bool escape(Sink& sink, bool ascii_only) {
+    const size_t start = pos_;
+    ++pos_;  // backslash
+    if (pos_ >= n_) {
+      fail(Error::kTruncated, start);
+      return false;
+    }
+    const Byte c = s_[pos_++];
+    char ch;
+    switch (c) {
+      case '0': ch = 0; break;
+      case 'a': ch = '\a'; break;
+      case 'b': ch = '\b'; break;
+      case 't': ch = '\t'; break;
+      case 'n': ch = '\n'; break;
+      case 'f': ch = '\f'; break;
+      case 'r': ch = '\r'; break;
+      case 'v': ch = '\v'; break;
+      case '"': ch = '"'; break;
+      case '\'': ch = '\''; break;
+      case '?': ch = '?'; break;
+      case '\\': ch = '\\'; break;
+      case '/': ch = '/'; break;
+      case '\n': return true;  // line continuation
+      case '\r':
+        if (at(pos_, '\n')) ++pos_;
+        return true;
+      case 'x':
+      case 'u':
+      case 'U': {
+        const size_t digits = c == 'x' ? 2 : c == 'u' ? 4 : 8;
+        if (ascii_only && c != 'x') {
+          fail(Error::kBadBlob, start);
+          return false;
+        }
+        uint32_t cp = 0;
+        for (size_t k = 0; k < digits; ++k) {
+          const int h = pos_ < n_ ? hex_value(s_[pos_]) : -1;
+          if (h < 0) {
+            fail(Error::kBadString, start);
+            return false;
+          }
+          cp = cp * 16 + static_cast<uint32_t>(h);
+          ++pos_;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF && c == 'u' && starts(pos_, "\\u")) {
+          uint32_t lo = 0;
+          bool ok = pos_ + 6 <= n_;
+          for (size_t k = 2; ok && k < 6; ++k) {
+            const int h = hex_value(s_[pos_ + k]);
+            ok = h >= 0;
+            lo = lo * 16 + static_cast<uint32_t>(h < 0 ? 0 : h);
+          }
+          if (ok && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            pos_ += 6;
+          }
+        }
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+          fail(Error::kBadString, start);
+          return false;
+        }
+        char buf[4];
+        size_t len;
+        if (c == 'x' && ascii_only) {
+          buf[0] = static_cast<char>(cp);
+          len = 1;
+        } else {
+          len = put_utf8(cp, buf);
+        }
+        if (!sink.put(buf, len)) {
+          fail(Error::kOutOfMemory, start);
+          return false;
+        }
+        return true;
+      }
+      default: fail(Error::kBadString, start); return false;
+    }
+    if (!sink.put(&ch, 1)) {
+      fail(Error::kOutOfMemory, start);
+      return false;
+    }
+    return true;
+  }
+
+  // One or more ''' segments separated by whitespace/comments (concatenated).
+  bool long_string(Sink& sink, bool ascii_only) {
+    while (starts(pos_, "'''")) {
+      pos_ += 3;
+      if (!quoted(sink, 0, ascii_only)) return false;
+      const size_t save = pos_;
+      if (!skip_ws()) return false;
+      if (!starts(pos_, "'''")) {
+        pos_ = save;
+        break;
+      }
+    }
+    return true;
+  }
+
+  // Reads a symbol token usable as an annotation or field name: identifier,
+  // 'quoted' or $N. Returns false (no error) when none is here.
+  bool symbol_token(std::string_view& text, bool& ok) {
+    ok = true;
+    if (pos_ >= n_) return false;
+    const Byte c = s_[pos_];
+    if (c == '\'' && !starts(pos_, "'''")) {
+      ++pos_;
+      Sink sink = begin_sink();
+      if (!quoted(sink, '\'', false)) {
+        ok = false;
+        return false;
+      }
+      text = commit(sink);
+      return true;
+    }
+    if (ident_start(c)) {
+      const size_t start = pos_;
+      while (pos_ < n_ && ident_char(s_[pos_])) ++pos_;
+      text = std::string_view(reinterpret_cast<const char*>(s_ + start), pos_ - start);
+      if (!resolve_sid(text, start)) {
+        ok = false;
+        return false;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  // $N (digits only) is a symbol ID: text resolves against the system table.
+  bool resolve_sid(std::string_view& text, size_t at_offset) {
+    if (text.size() < 2 || text[0] != '$') return true;
+    uint64_t sid = 0;
+    for (size_t i = 1; i < text.size(); ++i) {
+      if (!is_digit(static_cast<Byte>(text[i]))) return true;
+      sid = sid * 10 + static_cast<uint64_t>(text[i] - '0');
+      if (sid > 0xFFFFFFFFull) sid = 0xFFFFFFFFull;
+    }
+    if (sid >= 1 && sid <= kNumSystemSymbols) {
+      text = kSystemSymbols[sid - 1];
+      return true;
+    }
+    fail(Error::kUnknownSymbol, at_offset);
+    result_.symbol_id = static_cast<uint32_t>(sid);
+    std::snprintf(result_.detail, sizeof result_.detail, "text has no local symbol table");
+    return false;
+  }
+
+  Node* value(size_t depth, bool in_sexp) {
+    std::string_view annots[kMaxAnnotations];
+    size_t num_annots = 0;
+    for (;;) {
+      const size_t save = pos_;
+      std::string_view text;
+      bool ok;
+      if (!symbol_token(text, ok)) {
+        if (!ok) return nullptr;
+        break;
+      }
+      if (!skip_ws()) return nullptr;
+      if (!starts(pos_, "::")) {
+        pos_ = save;
+        break;
+      }
+      if (num_annots == kMaxAnnotations) return fail(Error::kTooManyAnnotations, save);
+      annots[num_annots++] = text;
+      pos_ += 2;
+      if (!skip_ws()) return nullptr;
+    }
+    Node* n = bare_value(depth, in_sexp);
+    if (n == nullptr) return nullptr;
+    if (!copy_annotations(arena_, n, annots, num_annots)) return fail(Error::kOutOfMemory, pos_);
+    return n;
+  }
+
+  Node* alloc(Type type, size_t at_offset) {
+    Node* n = new_node(arena_, type, at_offset);
+    if (n == nullptr) return fail(Error::kOutOfMemory, at_offset);
+    return n;
+  }
+
+  Node* bare_value(size_t depth, bool in_sexp) {
+    if (pos_ >= n_) return fail(Error::kTruncated, pos_);
+    const size_t start = pos_;
+    const Byte c = s_[pos_];
+    if (c == '[' || c == '(') return sequence(depth, c == '[' ? Type::kList : Type::kSexp);
+    if (c == '{') return starts(pos_, "{{") ? lob() : structure(depth);
+    if (c == '"' || starts(pos_, "'''")) {
+      Node* n = alloc(Type::kString, start);
+      if (n == nullptr) return nullptr;
+      Sink sink = begin_sink();
+      if (c == '"') {
+        ++pos_;
+        if (!quoted(sink, '"', false)) return nullptr;
+      } else if (!long_string(sink, false)) {
+        return nullptr;
+      }
+      n->text = commit(sink);
+      return n;
+    }
+    if (c == '\'') {
+      std::string_view text;
+      bool ok;
+      if (!symbol_token(text, ok)) return nullptr;
+      Node* n = alloc(Type::kSymbol, start);
+      if (n != nullptr) n->text = text;
+      return n;
+    }
+    if (is_digit(c) || (c == '-' && pos_ + 1 < n_ && is_digit(s_[pos_ + 1]))) return number();
+    if ((c == '+' || c == '-') && starts(pos_ + 1, "inf") && stop_at(pos_ + 4)) {
+      Node* n = alloc(Type::kFloat, start);
+      if (n == nullptr) return nullptr;
+      n->float_value = c == '+' ? __builtin_huge_val() : -__builtin_huge_val();
+      pos_ += 4;
+      return n;
+    }
+    if (ident_start(c)) return keyword_or_symbol();
+    if (in_sexp && operator_char(c)) {
+      while (pos_ < n_ && operator_char(s_[pos_]) && !starts(pos_, "//") && !starts(pos_, "/*")) ++pos_;
+      Node* n = alloc(Type::kSymbol, start);
+      if (n != nullptr) n->text = std::string_view(reinterpret_cast<const char*>(s_ + start), pos_ - start);
+      return n;
+    }
+    return fail(Error::kUnexpected, start);
+  }
+
+  // Ion's numeric stop characters: what may follow a number or keyword.
+  bool stop_at(size_t i) const {
+    if (i >= n_) return true;
+    const Byte c = s_[i];
+    if (is_ws(c)) return true;
+    if (c != 0 && std::strchr(",]}){[(\"'", c) != nullptr) return true;
+    return starts(i, "//") || starts(i, "/*");
+  }
+
+  Node* keyword_or_symbol() {
+    const size_t start = pos_;
+    while (pos_ < n_ && ident_char(s_[pos_])) ++pos_;
+    std::string_view word(reinterpret_cast<const char*>(s_ + start), pos_ - start);
+    if (word == "null") {
+      Type type = Type::kNull;
+      if (at(pos_, '.')) {
+        const size_t t0 = ++pos_;
+        while (pos_ < n_ && ident_char(s_[pos_])) ++pos_;
+        const std::string_view t(reinterpret_cast<const char*>(s_ + t0), pos_ - t0);
+        static constexpr std::string_view kNames[] = {"null", "bool", "int", "float", "decimal", "timestamp",
+                                                      "symbol", "string", "clob", "blob", "list", "sexp", "struct"};
+        bool found = false;
+        for (size_t i = 0; i < 13 && !found; ++i) {
+          if (t == kNames[i]) {
+            type = static_cast<Type>(i);
+            found = true;
+          }
+        }
+        if (!found) return fail(Error::kUnexpected, t0);
+      }
+      Node* n = alloc(type, start);
+      if (n != nullptr) n->is_null = true;
+      return n;
+    }
+    if (word == "true" || word == "false") {
+      Node* n = alloc(Type::kBool, start);
+      if (n != nullptr) n->bool_value = word == "true";
+      return n;
+    }
+    if (word == "nan") {
+      Node* n = alloc(Type::kFloat, start);
+      if (n != nullptr) n->float_value = __builtin_nan("");
+      return n;
+    }
+    if (!resolve_sid(word, start)) return nullptr;
+    Node* n = alloc(Type::kSymbol, start);
+    if (n != nullptr) n->text = word;
+    return n;
+  }
+
+  Node* number() {
+    const size_t start = pos_;
+    while (pos_ < n_ && (ident_char(s_[pos_]) || s_[pos_] == '.' || s_[pos_] == '+' || s_[pos_] == '-' ||
+                         s_[pos_] == ':')) {
+      if (s_[pos_] == '$') break;
+      ++pos_;
+    }
+    const std::string_view tok(reinterpret_cast<const char*>(s_ + start), pos_ - start);
+    if (!stop_at(pos_)) return fail(Error::kBadNumber, pos_);
+    // Timestamps: four digits then '-' or 'T'.
+    if (tok.size() >= 5 && is_digit(tok[0]) && is_digit(tok[1]) && is_digit(tok[2]) && is_digit(tok[3]) &&
+        (tok[4] == '-' || tok[4] == 'T')) {
+      Timestamp ts;
+      if (!parse_timestamp(tok, ts)) return fail(Error::kBadTimestamp, start);
+      Node* n = alloc(Type::kTimestamp, start);
+      if (n != nullptr) n->timestamp = ts;
+      return n;
+    }
+    size_t i = 0;
+    const bool negative = tok[0] == '-';
+    if (negative) ++i;
+    // Digits with single underscores between them (Ion 1.0 text).
+    auto digits = [&](auto is_ok, char* clean, size_t& cn) {
+      const size_t d0 = i;
+      while (i < tok.size()) {
+        if (is_ok(static_cast<Byte>(tok[i]))) {
+          if (clean != nullptr) clean[cn++] = tok[i];
+          ++i;
+        } else if (tok[i] == '_' && i > d0 && i + 1 < tok.size() && is_ok(static_cast<Byte>(tok[i + 1]))) {
+          ++i;
+        } else {
+          break;
+        }
+      }
+      return i > d0;
+    };
+    if (tok.size() > kMaxNumberToken) return fail(Error::kBadNumber, start);
+    char clean[kMaxNumberToken + 2];
+    size_t cn = 0;
+    if (i + 1 < tok.size() && tok[i] == '0' && (tok[i + 1] | 0x20) != 'x' && (tok[i + 1] | 0x20) == 'b') {
+      i += 2;
+      const size_t d0 = i;
+      size_t dummy = 0;
+      if (!digits([](Byte b) { return b == '0' || b == '1'; }, clean, dummy) || i != tok.size())
+        return fail(Error::kBadNumber, start);
+      return int_node(tok.substr(d0), 2, negative, start);
+    }
+    if (i + 1 < tok.size() && tok[i] == '0' && (tok[i + 1] | 0x20) == 'x') {
+      i += 2;
+      const size_t d0 = i;
+      size_t dummy = 0;
+      if (!digits([](Byte b) { return hex_value(b) >= 0; }, clean, dummy) || i != tok.size())
+        return fail(Error::kBadNumber, start);
+      return int_node(tok.substr(d0), 16, negative, start);
+    }
+    if (negative) clean[cn++] = '-';
+    const size_t int_start = i;
+    if (!digits([](Byte b) { return is_digit(b); }, clean, cn)) return fail(Error::kBadNumber, start);
+    if (tok[int_start] == '0' && i - int_start > 1) return fail(Error::kBadNumber, start);  // leading zero
+    if (i == tok.size()) return int_node(tok.substr(int_start), 10, negative, start);
+    bool is_float = false;
+    if (tok[i] == '.') {
+      clean[cn++] = '.';
+      ++i;
+      if (i < tok.size() && is_digit(static_cast<Byte>(tok[i]))) digits([](Byte b) { return is_digit(b); }, clean, cn);
+    }
+    if (i < tok.size() && ((tok[i] | 0x20) == 'e' || (tok[i] | 0x20) == 'd')) {
+      is_float = (tok[i] | 0x20) == 'e';
+      clean[cn++] = 'e';
+      ++i;
+      if (i < tok.size() && (tok[i] == '+' || tok[i] == '-')) clean[cn++] = tok[i++];
+      if (!digits([](Byte b) { return is_digit(b); }, clean, cn)) return fail(Error::kBadNumber, start);
+    }
+    if (i != tok.size()) return fail(Error::kBadNumber, start);
+    clean[cn] = 0;
+    Node* n = alloc(is_float ? Type::kFloat : Type::kDecimal, start);
+    if (n != nullptr) n->float_value = std::strtod(clean, nullptr);
+    return n;
+  }
+
+  // An integer from digits (underscores allowed) in `base`.
+  Node* int_node(std::string_view digits, int base, bool negative, size_t start) {
+    uint64_t mag = 0;
+    for (const char ch : digits) {
+      if (ch == '_') continue;
+      const uint64_t d = static_cast<uint64_t>(hex_value(static_cast<Byte>(ch)));
+      if (mag > (UINT64_MAX - d) / static_cast<uint64_t>(base)) return fail(Error::kIntOutOfRange, start);
+      mag = mag * static_cast<uint64_t>(base) + d;
+    }
+    const uint64_t limit = negative ? (uint64_t{1} << 63) : (uint64_t{1} << 63) - 1;
+    if (mag > limit) return fail(Error::kIntOutOfRange, start);
+    Node* n = alloc(Type::kInt, start);
+    if (n != nullptr) n->int_value = negative ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
+    return n;
+  }
+
+  Node* sequence(size_t depth, Type type) {
+    const size_t start = pos_;
+    if (depth + 1 > kMaxDepth) return fail(Error::kTooDeep, start);
+    const Byte close = type == Type::kList ? ']' : ')';
+    ++pos_;
+    Node* n = alloc(type, start);
+    if (n == nullptr) return nullptr;
+    Node* last = nullptr;
+    for (;;) {
+      if (!skip_ws()) return nullptr;
+      if (pos_ >= n_) return fail(Error::kTruncated, start);
+      if (s_[pos_] == close) {
+        ++pos_;
+        return n;
+      }
+      Node* child = value(depth + 1, type == Type::kSexp);
+      if (child == nullptr) return nullptr;
+      if (last == nullptr) {
+        n->first_child = child;
+      } else {
+        last->next_sibling = child;
+      }
+      last = child;
+      ++n->num_children;
+      if (type == Type::kList) {
+        if (!skip_ws()) return nullptr;
+        if (at(pos_, ',')) {
+          ++pos_;
+        } else if (!at(pos_, ']')) {
+          return pos_ >= n_ ? fail(Error::kTruncated, start) : fail(Error::kUnexpected, pos_);
+        }
+      }
+    }
+  }
+
+  Node* structure(size_t depth) {
+    const size_t start = pos_;
+    if (depth + 1 > kMaxDepth) return fail(Error::kTooDeep, start);
+    ++pos_;
+    Node* n = alloc(Type::kStruct, start);
+    if (n == nullptr) return nullptr;
+    Node* last = nullptr;
+    for (;;) {
+      if (!skip_ws()) return nullptr;
+      if (pos_ >= n_) return fail(Error::kTruncated, start);
+      if (s_[pos_] == '}') {
+        ++pos_;
+        return n;
+      }
+      std::string_view name;
+      const size_t name_at = pos_;
+      if (s_[pos_] == '"' || starts(pos_, "'''")) {
+        Sink sink = begin_sink();
+        if (s_[pos_] == '"') {
+          ++pos_;
+          if (!quoted(sink, '"', false)) return nullptr;
+        } else if (!long_string(sink, false)) {
+          return nullptr;
+        }
+        name = commit(sink);
+      } else {
+        bool ok;
+        if (!symbol_token(name, ok)) return ok ? fail(Error::kUnexpected, name_at) : nullptr;
+      }
+      if (!skip_ws()) return nullptr;
+      if (!at(pos_, ':') || at(pos_ + 1, ':')) return fail(Error::kUnexpected, pos_);
+      ++pos_;
+      if (!skip_ws()) return nullptr;
+      Node* child = value(depth + 1, false);
+      if (child == nullptr) return nullptr;
+      child->field_name = name;
+      if (last == nullptr) {
+        n->first_child = child;
+      } else {
+        last->next_sibling = child;
+      }
+      last = child;
+      ++n->num_children;
+      if (!skip_ws()) return nullptr;
+      if (at(pos_, ',')) {
+        ++pos_;
+      } else if (!at(pos_, '}')) {
+        return pos_ >= n_ ? fail(Error::kTruncated, start) : fail(Error::kUnexpected, pos_);
+      }
+    }
+  }
+
+  // {{ base64 }} or {{ "clob" }} / {{ '''clob''' }}.
+  Node* lob() {
+    const size_t start = pos_;
+    pos_ += 2;
+    if (!skip_ws()) return nullptr;
+    Node* n = alloc(Type::kBlob, start);  // before the sink: alloc reuses the arena top
+    if (n == nullptr) return nullptr;
+    Sink sink = begin_sink();
+    Type type = Type::kBlob;
+    if (at(pos_, '"') || starts(pos_, "'''")) {
+      type = Type::kClob;
+      if (at(pos_, '"')) {
+        ++pos_;
+        if (!quoted(sink, '"', true)) return nullptr;
+      } else if (!long_string(sink, true)) {
+        return nullptr;
+      }
+      if (!skip_ws()) return nullptr;
+    } else {
+      // RFC 4648 §4 base64 with padding; whitespace allowed between characters.
+      uint32_t acc = 0;
+      int bits = 0;
+      size_t chars = 0, pad = 0;
+      while (pos_ < n_ && s_[pos_] != '}') {
+        const Byte c = s_[pos_];
+        int v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (is_digit(c)) v = c - '0' + 52;
+        else if (c == '+') v = 62;
+        else if (c == '/') v = 63;
+        else if (c == '=') v = -1;
+        else if (is_ws(c)) { ++pos_; continue; }
+        else return fail(Error::kBadBlob, pos_);
+        if (v < 0) {
+          ++pad;
+        } else {
+          if (pad > 0) return fail(Error::kBadBlob, pos_);
+          acc = (acc << 6) | static_cast<uint32_t>(v);
+          bits += 6;
+          if (bits >= 8) {
+            bits -= 8;
+            const char b = static_cast<char>((acc >> bits) & 0xFF);
+            if (!sink.put(&b, 1)) return fail(Error::kOutOfMemory, pos_);
+          }
+        }
+        ++chars;
+        ++pos_;
+      }
+      if (chars % 4 != 0 || pad > 2) return fail(Error::kBadBlob, start);
+    }
+    if (!starts(pos_, "}}")) return pos_ >= n_ ? fail(Error::kTruncated, start) : fail(Error::kBadBlob, pos_);
+    pos_ += 2;
+    n->type = type;
+    n->text = commit(sink);
+    return n;
+  }
+};
+
+// ---------------------------------------------------------------- binary reader
+
+struct Symbol {
+  std::string_view text;
+  std::string_view table;  // for unknown text: the shared table it came from
+  uint32_t version;
+  bool known;
+};
+
+class BinaryReader {
+ public:
+  BinaryReader(std::string_view bytes, Arena& arena, std::span<const SharedTable> catalogue)
+      : s_(reinterpret_cast<const Byte*>(bytes.data())), n_(bytes.size()), arena_(arena), catalogue_(catalogue) {}
+
+  ParseResult run(Document& out) {
+    out = Document{nullptr, 0};
+    if (!looks_like_binary(std::string_view(reinterpret_cast<const char*>(s_), n_))) {
+      fail(Error::kBadVersionMarker, 0);
+      return result_;
+    }
+    Node* last = nullptr;
+    size_t pos = 0;
+    while (pos < n_) {
+      if (s_[pos] == 0xE0) {
+        if (pos + 4 > n_ || std::memcmp(s_ + pos, kVersionMarker, 4) != 0) {
+          fail(Error::kBadVersionMarker, pos);
+          return result_;
+        }
+        reset_symbols();
+        pos += 4;
+        continue;
+      }
+      if (is_symbol_table(pos)) {
+        if (!load_symbol_table(pos)) return result_;
+        continue;
+      }
+      Node* v = nullptr;
+      if (!read_value(pos, n_, 0, v)) return result_;
+      if (v == nullptr) continue;  // NOP padding
+      if (v->type == Type::kSymbol && !v->is_null && v->num_annotations == 0 && v->text == "$ion_1_0") continue;
+      if (last == nullptr) {
+        out.first = v;
+      } else {
+        last->next_sibling = v;
+      }
+      last = v;
+      ++out.num_values;
+    }
+    return result_;
+  }
+
+ private:
+  const Byte* s_;
+  size_t n_;
+  Arena& arena_;
+  std::span<const SharedTable> catalogue_;
+  ParseResult result_{Error::kNone, 0, 0, {}};
+  const Symbol* symbols_ = nullptr;  // index 0 unused ($0)
+  size_t num_symbols_ = 0;           // highest valid ID + 1
+
+  bool fail(Error e, size_t at) {
+    if (result_.error == Error::kNone) {
+      result_.error = e;
+      result_.offset = at < n_ ? at : n_;
+    }
+    return false;
+  }
+
+  void reset_symbols() {
+    symbols_ = nullptr;
+    num_symbols_ = kNumSystemSymbols + 1;
+  }
+
+  bool symbol_text(uint64_t sid, size_t at, std::string_view& text) {
+    if (sid >= 1 && sid <= kNumSystemSymbols) {
+      text = kSystemSymbols[sid - 1];
+      return true;
+    }
+    if (sid != 0 && sid < num_symbols_ && symbols_ != nullptr && symbols_[sid].known) {
+      text = symbols_[sid].text;
+      return true;
+    }
+    fail(Error::kUnknownSymbol, at);
+    result_.symbol_id = static_cast<uint32_t>(sid > 0xFFFFFFFFu ? 0xFFFFFFFFu : sid);
+    if (sid == 0) {
+      std::snprintf(result_.detail, sizeof result_.detail, "symbol $0 has no text");
+    } else if (sid >= num_symbols_) {
+      std::snprintf(result_.detail, sizeof result_.detail, "beyond the symbol table (%zu symbols)",
+                    num_symbols_ - 1);
+    } else if (!symbols_[sid].table.empty()) {
+      std::snprintf(result_.detail, sizeof result_.detail,
+                    "imported from shared table '%.*s' version %u, whose text is not known",
+                    static_cast<int>(symbols_[sid].table.size() > 40 ? 40 : symbols_[sid].table.size()),
+                    symbols_[sid].table.data(), symbols_[sid].version);
+    } else {
+      std::snprintf(result_.detail, sizeof result_.detail, "local symbol without text");
+    }
+    return false;
+  }
+
+  bool varuint(size_t& pos, size_t end, uint64_t& v) {
+    v = 0;
+    for (;;) {
+      if (pos >= end) return fail(pos >= n_ ? Error::kTruncated : Error::kBadLength, pos);
+      const Byte b = s_[pos++];
+      if (v > (UINT64_MAX >> 7)) return fail(Error::kIntOutOfRange, pos - 1);
+      v = (v << 7) | (b & 0x7F);
+      if (b & 0x80) return true;
+    }
+  }
+
+  // VarInt: sign in bit 6 of the first byte. `negative_zero` reports -0
+  // (the timestamp "unknown offset" encoding).
+  bool varint(size_t& pos, size_t end, int64_t& v, bool* negative_zero = nullptr) {
+    if (pos >= end) return fail(pos >= n_ ? Error::kTruncated : Error::kBadLength, pos);
+    Byte b = s_[pos++];
+    const bool negative = (b & 0x40) != 0;
+    uint64_t mag = b & 0x3F;
+    while (!(b & 0x80)) {
+      if (pos >= end) return fail(pos >= n_ ? Error::kTruncated : Error::kBadLength, pos);
+      b = s_[pos++];
+      if (mag > (uint64_t{INT64_MAX} >> 7)) return fail(Error::kIntOutOfRange, pos - 1);
+      mag = (mag << 7) | (b & 0x7F);
+    }
+    v = negative ? -static_cast<int64_t>(mag) : static_cast<int64_t>(mag);
+    if (negative_zero != nullptr) *negative_zero = negative && mag == 0;
+    return true;
+  }
+
+  // UInt field of len bytes, big-endian; leading zero bytes allowed.
+  bool uint_field(size_t pos, size_t len, uint64_t& v) {
+    v = 0;
+    for (size_t i = 0; i < len; ++i) {
+      if (v >> 56) return fail(Error::kIntOutOfRange, pos + i);
+      v = (v << 8) | s_[pos + i];
+    }
+    return true;
+  }
+
+  // Int field: sign-and-magnitude, sign in the top bit of the first byte.
+  bool int_field(size_t pos, size_t len, int64_t& v) {
+    if (len == 0) {
+      v = 0;
+      return true;
+    }
+    uint64_t mag = s_[pos] & 0x7F;
+    const bool negative = (s_[pos] & 0x80) != 0;
+    for (size_t i = 1; i < len; ++i) {
+      if (mag >> 55) return fail(Error::kIntOutOfRange, pos + i);
+      mag = (mag << 8) | s_[pos + i];
+    }
+    v = negative ? -static_cast<int64_t>(mag) : static_cast<int64_t>(mag);
+    return true;
+  }
+
+  // Reads the type descriptor and length at pos; on success pos is at the
+  // value's body, which spans len bytes. L=15 gives is_null.
+  bool header(size_t& pos, size_t end, Byte& type, size_t& len, bool& is_null) {
+    const size_t at = pos;
+    if (pos >= end) return fail(pos >= n_ ? Error::kTruncated : Error::kBadLength, pos);
+    const Byte td = s_[pos++];
+    type = td >> 4;
+    const Byte l = td & 0x0F;
+    is_null = false;
+    if (type == 0xF) return fail(Error::kBadTypeCode, at);
+    if (l == 15) {
+      if (type == 0xE) return fail(Error::kBadTypeCode, at);
+      is_null = true;
+      len = 0;
+      return true;
+    }
+    if (type == 0x1) {
+      if (l > 1) return fail(Error::kBadTypeCode, at);
+      len = 0;
+      return true;
+    }
+    uint64_t v = l;
+    if (l == 14 || (type == 0xD && l == 1)) {
+      if (!varuint(pos, end, v)) return false;
+      if (type == 0xD && l == 1 && v == 0) return fail(Error::kBadTypeCode, at);  // empty sorted struct
+    }
+    if (type == 0xE && l == 0) return fail(Error::kBadTypeCode, at);
+    if (v > end - pos) return fail(end >= n_ ? Error::kTruncated : Error::kBadLength, at);
+    len = static_cast<size_t>(v);
+    return true;
+  }
+
+  Node* alloc(Type type, size_t at) {
+    Node* n = new_node(arena_, type, at);
+    if (n == nullptr) fail(Error::kOutOfMemory, at);
+    return n;
+  }
+
+  bool read_value(size_t& pos, size_t end, size_t depth, Node*& out) {
+    out = nullptr;
+    const size_t at = pos;
+    Byte type;
+    size_t len;
+    bool is_null;
+    if (!header(pos, end, type, len, is_null)) return false;
+    const size_t body = pos;
+    pos = body + len;
+    if (type == 0xE) {
+      // Annotation wrapper: annot_length, annotation SIDs, exactly one value.
+      size_t p = body;
+      const size_t wrapper_end = body + len;
+      uint64_t annot_len;
+      if (!varuint(p, wrapper_end, annot_len)) return false;
+      if (annot_len == 0 || annot_len > wrapper_end - p) return fail(Error::kBadLength, at);
+      const size_t annot_end = p + static_cast<size_t>(annot_len);
+      std::string_view annots[kMaxAnnotations];
+      size_t num = 0;
+      while (p < annot_end) {
+        uint64_t sid;
+        const size_t sid_at = p;
+        if (!varuint(p, annot_end, sid)) return false;
+        if (num == kMaxAnnotations) return fail(Error::kTooManyAnnotations, sid_at);
+        if (!symbol_text(sid, sid_at, annots[num])) return false;
+        ++num;
+      }
+      if (p >= wrapper_end) return fail(Error::kBadLength, at);
+      const Byte inner = s_[p] >> 4;
+      if (inner == 0xE || (inner == 0x0 && (s_[p] & 0x0F) != 0x0F)) return fail(Error::kBadTypeCode, p);
+      Node* v = nullptr;
+      if (!read_value(p, wrapper_end, depth, v)) return false;
+      if (p != wrapper_end) return fail(Error::kBadLength, p);
+      if (!copy_annotations(arena_, v, annots, num)) return fail(Error::kOutOfMemory, at);
+      out = v;
+      return true;
+    }
+    static constexpr Type kTypes[] = {Type::kNull,      Type::kBool,   Type::kInt,    Type::kInt,
+                                      Type::kFloat,     Type::kDecimal, Type::kTimestamp, Type::kSymbol,
+                                      Type::kString,    Type::kClob,   Type::kBlob,   Type::kList,
+                                      Type::kSexp,      Type::kStruct};
+    if (type == 0x0 && !is_null) return true;  // NOP padding: no value
+    Node* n = alloc(kTypes[type], at);
+    if (n == nullptr) return false;
+    out = n;
+    if (is_null) {
+      n->is_null = true;
+      return true;
+    }
+    switch (type) {
+      case 0x1: n->bool_value = (s_[at] & 0x0F) == 1; return true;
+      case 0x2:
+      case 0x3: {
+        size_t p = body;
+        while (p < body + len && s_[p] == 0) ++p;  // leading zero bytes
+        uint64_t mag;
+        if (body + len - p > 8) return fail(Error::kIntOutOfRange, at);
+        if (!uint_field(p, body + len - p, mag)) return false;
+        if (type == 0x3) {
+          if (mag == 0) return fail(Error::kBadTypeCode, at);  // negative zero is illegal for ints
+          if (mag > (uint64_t{1} << 63)) return fail(Error::kIntOutOfRange, at);
+          n->int_value = static_cast<int64_t>(0 - mag);
+        } else {
+          if (mag > uint64_t{INT64_MAX}) return fail(Error::kIntOutOfRange, at);
+          n->int_value = static_cast<int64_t>(mag);
+        }
+        return true;
+      }
+      case 0x4: {
+        if (len == 0) {
+          n->float_value = 0.0;
+        } else if (len == 4) {
+          uint64_t bits;
+          uint_field(body, 4, bits);
+          const uint32_t b32 = static_cast<uint32_t>(bits);
+          float f;
+          std::memcpy(&f, &b32, 4);
+          n->float_value = f;
+        } else if (len == 8) {
+          uint64_t bits = 0;
+          for (size_t i = 0; i < 8; ++i) bits = (bits << 8) | s_[body + i];
+          std::memcpy(&n->float_value, &bits, 8);
+        } else {
+          return fail(Error::kBadTypeCode, at);
+        }
+        return true;
+      }
+      case 0x5: {
+        if (len == 0) {
+          n->float_value = 0.0;
+          return true;
+        }
+        size_t p = body;
+        int64_t exponent, coefficient;
+        if (!varint(p, body + len, exponent)) return false;
+        if (!int_field(p, body + len - p, coefficient)) return false;
+        if (exponent < -100000 || exponent > 100000) return fail(Error::kIntOutOfRange, at);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%llde%lld", static_cast<long long>(coefficient),
+                      static_cast<long long>(exponent));
+        n->float_value = std::strtod(buf, nullptr);
+        return true;
+      }
+      case 0x6: return timestamp(body, len, at, *n);
+      case 0x7: {
+        uint64_t sid;
+        if (len > 8 || !uint_field(body, len, sid)) return fail(Error::kIntOutOfRange, at);
+        return symbol_text(sid, at, n->text);
+      }
+      case 0x8:
+        if (!valid_utf8(s_ + body, len)) return fail(Error::kBadUtf8, body);
+        n->text = std::string_view(reinterpret_cast<const char*>(s_ + body), len);
+        return true;
+      case 0x9:
+      case 0xA: n->text = std::string_view(reinterpret_cast<const char*>(s_ + body), len); return true;
+      case 0xB:
+      case 0xC:
+      case 0xD: {
+        if (depth + 1 > kMaxDepth) return fail(Error::kTooDeep, at);
+        size_t p = body;
+        const size_t cend = body + len;
+        Node* last = nullptr;
+        while (p < cend) {
+          std::string_view name;
+          if (type == 0xD) {
+            uint64_t sid;
+            const size_t sid_at = p;
+            if (!varuint(p, cend, sid)) return false;
+            // A NOP pad may stand as a field value; its field name is not read.
+            if (p < cend && (s_[p] >> 4) == 0 && (s_[p] & 0x0F) != 0x0F) {
+              Node* pad;
+              if (!read_value(p, cend, depth + 1, pad)) return false;
+              continue;
+            }
+            if (!symbol_text(sid, sid_at, name)) return false;
+          }
+          Node* child;
+          if (!read_value(p, cend, depth + 1, child)) return false;
+          if (child == nullptr) continue;
+          child->field_name = name;
+          if (last == nullptr) {
+            n->first_child = child;
+          } else {
+            last->next_sibling = child;
+          }
+          last = child;
+          ++n->num_children;
+        }
+        return true;
+      }
+      default: return fail(Error::kBadTypeCode, at);
+    }
+  }
+
+  // Ion binary timestamp: offset VarInt, year VarUInt, then optional month,
+  // day, hour+minute, second VarUInts, fraction exponent VarInt and
+  // coefficient Int. Fields are UTC; the offset is metadata.
+  bool timestamp(size_t body, size_t len, size_t at, Node& n) {
+    size_t p = body;
+    const size_t end = body + len;
+    int64_t offset;
+    bool unknown_offset;
+    if (!varint(p, end, offset, &unknown_offset)) return false;
+    Fields f;
+    uint64_t v;
+    if (!varuint(p, end, v)) return false;
+    f.year = static_cast<unsigned>(v > 100000 ? 100000 : v);
+    f.precision = Precision::kYear;
+    auto next = [&](unsigned& field) {
+      if (!varuint(p, end, v)) return false;
+      field = static_cast<unsigned>(v > 100000 ? 100000 : v);
+      return true;
+    };
+    if (p < end) {
+      if (!next(f.month)) return false;
+      f.precision = Precision::kMonth;
+    }
+    if (p < end) {
+      if (!next(f.day)) return false;
+      f.precision = Precision::kDay;
+    }
+    if (p < end) {
+      if (!next(f.hour)) return false;
+      if (p >= end) return fail(Error::kBadTimestamp, at);  // hour without minute
+      if (!next(f.minute)) return false;
+      f.precision = Precision::kMinute;
+    }
+    if (p < end) {
+      if (!next(f.second)) return false;
+      f.precision = Precision::kSecond;
+    }
+    if (p < end) {
+      int64_t exp, coef;
+      if (!varint(p, end, exp)) return false;
+      if (!int_field(p, end - p, coef)) return false;
+      if (coef < 0 || exp > 0 || exp < -100) return fail(Error::kBadTimestamp, at);
+      // coefficient × 10^exp must be < 1; keep nanoseconds.
+      uint64_t c = static_cast<uint64_t>(coef);
+      int64_t e = exp;
+      while (e < -9) {
+        c /= 10;
+        ++e;
+      }
+      for (; e > -9; --e) {
+        if (c > UINT64_MAX / 10) return fail(Error::kBadTimestamp, at);
+        c *= 10;
+      }
+      if (c >= 1000000000u) return fail(Error::kBadTimestamp, at);
+      f.nanos = static_cast<uint32_t>(c);
+      f.precision = Precision::kFraction;
+    }
+    if (!unknown_offset) {
+      if (offset <= -24 * 60 || offset >= 24 * 60) return fail(Error::kBadTimestamp, at);
+      f.offset_min = static_cast<int>(offset);
+    }
+    if (!fields_valid(f)) return fail(Error::kBadTimestamp, at);
+    n.timestamp = to_timestamp(f, false);
+    return true;
+  }
+
+  // A top-level annotation wrapper whose first annotation is $ion_symbol_table
+  // around a struct is a local symbol table (Ion 1.0 "Symbols").
+  bool is_symbol_table(size_t pos) {
+    if (pos >= n_ || (s_[pos] >> 4) != 0xE) return false;
+    Byte type;
+    size_t len;
+    bool is_null;
+    size_t p = pos;
+    const Error before = result_.error;
+    if (!header(p, n_, type, len, is_null)) {
+      result_.error = before;  // let read_value report it
+      return false;
+    }
+    uint64_t annot_len, sid;
+    size_t q = p;
+    if (!varuint(q, p + len, annot_len) || !varuint(q, p + len, sid)) {
+      result_.error = before;
+      return false;
+    }
+    if (sid != kSidSymbolTable) return false;
+    q = p;
+    varuint(q, p + len, annot_len);
+    q += static_cast<size_t>(annot_len);
+    return q < p + len && (s_[q] >> 4) == 0xD;
+  }
+
+  bool load_symbol_table(size_t& pos) {
+    const size_t at = pos;
+    Node* table;
+    if (!read_value(pos, n_, 0, table)) return false;
+    if (table->is_null) {
+      reset_symbols();
+      return true;
+    }
+    const Node* imports = nullptr;
+    const Node* symbols = nullptr;
+    for (const Node* f = table->first_child; f != nullptr; f = f->next_sibling) {
+      if (f->field_name == "imports") {
+        if (imports != nullptr) return fail(Error::kBadSymbolTable, f->offset);
+        imports = f;
+      } else if (f->field_name == "symbols") {
+        if (symbols != nullptr) return fail(Error::kBadSymbolTable, f->offset);
+        symbols = f;
+      }
+    }
+    // Count first, then allocate the table once.
+    size_t count = kNumSystemSymbols + 1;
+    const bool append = imports != nullptr && imports->type == Type::kSymbol && !imports->is_null &&
+                        imports->text == "$ion_symbol_table";
+    if (append) count = num_symbols_;
+    if (imports != nullptr && imports->type == Type::kList && !imports->is_null) {
+      for (const Node* imp = imports->first_child; imp != nullptr; imp = imp->next_sibling) {
+        size_t max_id;
+        if (!import_size(*imp, max_id)) return false;
+        count += max_id;
+        if (count > kMaxSymbols) return fail(Error::kTooManySymbols, imp->offset);
+      }
+    }
+    if (symbols != nullptr && symbols->type == Type::kList && !symbols->is_null) count += symbols->num_children;
+    if (count > kMaxSymbols + kNumSystemSymbols + 1) return fail(Error::kTooManySymbols, at);
+    auto* table_mem = static_cast<Symbol*>(arena_.alloc(sizeof(Symbol) * count, alignof(Symbol)));
+    if (table_mem == nullptr) return fail(Error::kOutOfMemory, at);
+    for (size_t i = 0; i < count; ++i) table_mem[i] = Symbol{};
+    for (size_t i = 1; i <= kNumSystemSymbols; ++i) table_mem[i] = Symbol{kSystemSymbols[i - 1], {}, 0, true};
+    size_t next = kNumSystemSymbols + 1;
+    if (append) {
+      for (; next < num_symbols_; ++next) table_mem[next] = symbols_[next];
+    }
+    if (imports != nullptr && imports->type == Type::kList && !imports->is_null) {
+      for (const Node* imp = imports->first_child; imp != nullptr; imp = imp->next_sibling) {
+        size_t max_id;
+        import_size(*imp, max_id);
+        const SharedTable* known = find_import(*imp);
+        const std::string_view name = import_name(*imp);
+        const uint32_t version = import_version(*imp);
+        for (size_t i = 0; i < max_id; ++i) {
+          Symbol& sym = table_mem[next++];
+          if (known != nullptr && i < known->symbols.size()) {
+            sym = Symbol{known->symbols[i], {}, 0, true};
+          } else {
+            sym = Symbol{{}, name, version, false};
+          }
+        }
+      }
+    }
+    if (symbols != nullptr && symbols->type == Type::kList && !symbols->is_null) {
+      for (const Node* s = symbols->first_child; s != nullptr; s = s->next_sibling) {
+        Symbol& sym = table_mem[next++];
+        if (s->type == Type::kString && !s->is_null) {
+          sym = Symbol{s->text, {}, 0, true};
+        } else {
+          sym = Symbol{{}, {}, 0, false};
+        }
+      }
+    }
+    symbols_ = table_mem;
+    num_symbols_ = next;
+    return true;
+  }
+
+  static std::string_view import_name(const Node& imp) {
+    for (const Node* f = imp.first_child; f != nullptr; f = f->next_sibling) {
+      if (f->field_name == "name" && f->type == Type::kString && !f->is_null) return f->text;
+    }
+    return {};
+  }
+  static uint32_t import_version(const Node& imp) {
+    for (const Node* f = imp.first_child; f != nullptr; f = f->next_sibling) {
+      if (f->field_name == "version" && f->type == Type::kInt && !f->is_null && f->int_value >= 1) {
+        return f->int_value > 0xFFFFFFF ? 0xFFFFFFF : static_cast<uint32_t>(f->int_value);
+      }
+    }
+    return 1;
+  }
+  const SharedTable* find_import(const Node& imp) const {
+    const std::string_view name = import_name(imp);
+    const uint32_t version = import_version(imp);
+    for (const SharedTable& t : catalogue_) {
+      if (t.name == name && t.version == version) return &t;
+    }
+    return nullptr;
+  }
+
+  // Number of symbol IDs an import occupies (Ion 1.0: max_id, or the known
+  // table's size; an unknown table without max_id is an error). Imports
+  // without a usable name (or of $ion) take no IDs.
+  bool import_size(const Node& imp, size_t& max_id) {
+    max_id = 0;
+    if (imp.type != Type::kStruct || imp.is_null) return true;
+    const std::string_view name = import_name(imp);
+    if (name.empty() || name == "$ion") return true;
+    for (const Node* f = imp.first_child; f != nullptr; f = f->next_sibling) {
+      if (f->field_name == "max_id" && f->type == Type::kInt && !f->is_null) {
+        if (f->int_value < 0 || static_cast<uint64_t>(f->int_value) > kMaxSymbols) {
+          return fail(Error::kTooManySymbols, f->offset);
+        }
+        max_id = static_cast<size_t>(f->int_value);
+        return true;
+      }
+    }
+    const SharedTable* known = find_import(imp);
+    if (known == nullptr) {
+      fail(Error::kBadSymbolTable, imp.offset);
+      std::snprintf(result_.detail, sizeof result_.detail, "import of unknown shared table '%.*s' without max_id",
+                    static_cast<int>(name.size() > 40 ? 40 : name.size()), name.data());
+      return false;
+    }
+    max_id = known->symbols.size();
+    return true;
+  }
+};
+
+}  // namespace
+
+void* Arena::alloc(size_t bytes, size_t align) {
+  const uintptr_t top = reinterpret_cast<uintptr_t>(base) + used;
+  const size_t pad = (align - top % align) % align;
+  if (pad > cap - used || bytes > cap - used - pad) return nullptr;
+  void* p = base + used + pad;
+  used += pad + bytes;
+  return p;
+}
+
+const char* type_name(Type type) {
+  static constexpr const char* kNames[] = {"null",   "bool",   "int",  "float", "decimal", "timestamp", "symbol",
+                                           "string", "clob",   "blob", "list",  "sexp",    "struct"};
+  const auto i = static_cast<size_t>(type);
+  return i < 13 ? kNames[i] : "unknown";
+}
+
+const char* error_message(Error error) {
+  switch (error) {
+    case Error::kNone: return "ok";
+    case Error::kOutOfMemory: return "out of space for the parsed document";
+    case Error::kTooDeep: return "nesting too deep";
+    case Error::kTooManyAnnotations: return "too many annotations on one value";
+    case Error::kUnexpected: return "unexpected character";
+    case Error::kTruncated: return "input ends inside a value";
+    case Error::kBadNumber: return "malformed number";
+    case Error::kIntOutOfRange: return "integer beyond 64 bits";
+    case Error::kBadTimestamp: return "malformed timestamp";
+    case Error::kBadString: return "malformed string or escape";
+    case Error::kBadUtf8: return "invalid UTF-8";
+    case Error::kBadBlob: return "malformed blob or clob";
+    case Error::kBadVersionMarker: return "missing or unsupported Ion binary version marker";
+    case Error::kBadTypeCode: return "illegal type descriptor";
+    case Error::kBadLength: return "length runs past its container";
+    case Error::kBadSymbolTable: return "malformed local symbol table";
+    case Error::kUnknownSymbol: return "unknown symbol";
+    case Error::kTooManySymbols: return "symbol table too large";
+  }
+  return "unknown Ion error";
+}
+
+int compare(const Timestamp& a, const Timestamp& b) {
+  if (a.epoch_s != b.epoch_s) return a.epoch_s < b.epoch_s ? -1 : 1;
+  if (a.nanos != b.nanos) return a.nanos < b.nanos ? -1 : 1;
+  return 0;
+}
+
+bool parse_timestamp(std::string_view text, Timestamp& out) {
+  const auto* s = reinterpret_cast<const Byte*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  auto num = [&](size_t digits, unsigned& v) {
+    if (i + digits > n) return false;
+    v = 0;
+    for (size_t k = 0; k < digits; ++k) {
+      if (!is_digit(s[i + k])) return false;
+      v = v * 10 + (s[i + k] - '0');
+    }
+    i += digits;
+    return true;
+  };
+  auto lit = [&](Byte c) {
+    if (i < n && s[i] == c) {
+      ++i;
+      return true;
+    }
+    return false;
+  };
+  Fields f;
+  // Date part; each precision may end here, optionally with a trailing T.
+  auto done = [&](Precision p) {
+    f.precision = p;
+    if (i == n || (i + 1 == n && s[i] == 'T')) {
+      if (!fields_valid(f)) return false;
+      out = to_timestamp(f, false);
+      return true;
+    }
+    return false;
+  };
+  if (!num(4, f.year)) return false;
+  if (done(Precision::kYear)) return true;
+  if (!lit('-') || !num(2, f.month)) return false;
+  if (done(Precision::kMonth)) return true;
+  if (!lit('-') || !num(2, f.day)) return false;
+  if (done(Precision::kDay)) return true;
+  if (!lit('T') || !num(2, f.hour) || !lit(':') || !num(2, f.minute)) return false;
+  f.precision = Precision::kMinute;
+  if (lit(':')) {
+    if (!num(2, f.second)) return false;
+    f.precision = Precision::kSecond;
+    if (lit('.')) {
+      const size_t d0 = i;
+      uint32_t nanos = 0;
+      size_t k = 0;
+      while (i < n && is_digit(s[i])) {
+        if (k < 9) nanos = nanos * 10 + (s[i] - '0');
+        ++k;
+        ++i;
+      }
+      if (i == d0) return false;
+      for (; k < 9; ++k) nanos *= 10;
+      f.nanos = nanos;
+      f.precision = Precision::kFraction;
+    }
+  }
+  if (lit('Z')) {
+    f.offset_min = 0;
+  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+    const bool negative = s[i] == '-';
+    ++i;
+    unsigned oh, om;
+    if (!num(2, oh) || !lit(':') || !num(2, om) || oh > 23 || om > 59) return false;
+    f.offset_min = static_cast<int>(oh * 60 + om) * (negative ? -1 : 1);
+  } else {
+    return false;
+  }
+  if (i != n || !fields_valid(f)) return false;
+  out = to_timestamp(f, true);
+  return true;
+}
+
+bool looks_like_binary(std::string_view bytes) {
+  return bytes.size() >= 4 && std::memcmp(bytes.data(), kVersionMarker, 4) == 0;
+}
+
+ParseResult parse_text(std::string_view text, Arena& arena, Document& out) {
+  TextReader reader(text, arena);
+  return reader.run(out);
+}
+
+ParseResult parse_binary(std::string_view bytes, Arena& arena, Document& out, std::span<const SharedTable> catalogue) {
+  BinaryReader reader(bytes, arena, catalogue);
+  return reader.run(out);
+}
+
+}  // namespace appconfig::ion

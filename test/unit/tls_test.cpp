@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +119,20 @@ class Env : public ::testing::Environment {
   }
 };
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
+
+// The trust store is process-wide and other suites in the same binary (the
+// HTTP client's) point it elsewhere; every test of this file starts from ours.
+class TrustOurCa : public ::testing::EmptyTestEventListener {
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    std::string_view file = info.file();
+    if (file.size() >= 12 && file.substr(file.size() - 12) == "tls_test.cpp" && !g_dir.empty())
+      tls::set_ca_search_path_for_tests(path("ca.crt").c_str());
+  }
+};
+[[maybe_unused]] const bool g_listener = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new TrustOurCa);
+  return true;
+}();
 
 int connect_nb(int port, int sndbuf = 0, int rcvbuf = 0) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -1,0 +1,483 @@
+// backup: atomic writes and the checksummed backup store.
+#include "appconfig/backup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace appconfig::backup {
+namespace {
+
+// Backup header layout (all integers little-endian, so files move between x86_64 and arm64):
+//   0  8  magic "ACFGBKUP"
+//   8  4  format version (kFormatVersion)
+//  12  2  application length      14  2  environment length   16  2  profile length
+//  18  2  content type length     20  2  version label length 22  2  reserved, 0
+//  24  8  configuration byte length
+//  32  8  FNV-1a 64 of header bytes [0, 32) followed by every byte after the header
+//  40  ...application, environment, profile, content type, version label, configuration bytes
+constexpr char kMagic[8] = {'A', 'C', 'F', 'G', 'B', 'K', 'U', 'P'};
+constexpr size_t kChecksumOffset = 32;
+static_assert(kHeaderBytes == kChecksumOffset + 8);
+
+// Attempts at a fresh temp name when one is left over (a crash between open and rename).
+constexpr unsigned kTempNameAttempts = 16;
+// Part of the target's base name kept in its temp name, so the temp name fits NAME_MAX (255).
+constexpr size_t kTempBaseBytes = 200;
+// Warning lines: a path and a file name (each up to kMaxPathBytes) and a reason; never cut.
+constexpr size_t kMessageBytes = 2 * kMaxPathBytes + 1024;
+
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+
+uint64_t fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+void put_u16(unsigned char* p, uint16_t v) {
+  p[0] = static_cast<unsigned char>(v);
+  p[1] = static_cast<unsigned char>(v >> 8);
+}
+void put_u32(unsigned char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+void put_u64(unsigned char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+uint16_t get_u16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint32_t get_u32(const unsigned char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t get_u64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+__attribute__((format(printf, 3, 4))) bool fail(char* err, size_t cap, const char* fmt, ...) {
+  if (err != nullptr && cap > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+  }
+  return false;
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t w = write(fd, bytes.data(), bytes.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(w));
+  }
+  return true;
+}
+
+// mkdir -p with mode 0755 for every missing component of dir (a NUL-terminated copy we may edit).
+bool make_dirs(char* dir, const char* path, char* err, size_t cap) {
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    return fail(err, cap, "write %s: parent %s is not a directory", path, dir);
+  }
+  size_t len = strlen(dir);
+  for (size_t i = 1; i <= len; ++i) {
+    if (i < len && dir[i] != '/') continue;
+    char saved = dir[i];
+    dir[i] = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+      int e = errno;
+      fail(err, cap, "write %s: cannot create directory %s: %s", path, dir, strerror(e));
+      dir[i] = saved;
+      return false;
+    }
+    dir[i] = saved;
+  }
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    return fail(err, cap, "write %s: parent %s is not a directory", path, dir);
+  return true;
+}
+
+// write_atomic over several parts written back to back (save() writes header, names and body
+// without assembling them in one buffer).
+bool write_atomic_parts(const char* path, const std::string_view* parts, size_t num_parts, char* err, size_t cap) {
+  if (err != nullptr && cap > 0) err[0] = '\0';
+  if (path == nullptr || path[0] == '\0') return fail(err, cap, "write: empty path");
+  size_t len = strlen(path);
+  if (len > kMaxPathBytes) return fail(err, cap, "write %.64s...: path is longer than %zu bytes", path, kMaxPathBytes);
+  const char* slash = strrchr(path, '/');
+  const char* base = slash == nullptr ? path : slash + 1;
+  size_t base_len = strlen(base);
+  if (base_len == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    return fail(err, cap, "write %s: the path does not name a file", path);
+
+  char dir[kMaxPathBytes + 1];
+  if (slash == nullptr) {
+    memcpy(dir, ".", 2);
+  } else if (slash == path) {
+    memcpy(dir, "/", 2);
+  } else {
+    size_t dlen = static_cast<size_t>(slash - path);
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+  }
+  if (!make_dirs(dir, path, err, cap)) return false;
+
+  // Keep the mode of the regular file being replaced (an operator may have tightened it);
+  // a new file gets 0644 whatever the umask: other local processes are meant to read it.
+  mode_t mode = 0644;
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
+
+  static unsigned counter = 0;  // single-threaded by design; only makes names unique per call
+  char tmp[kMaxPathBytes + 64 + kTempBaseBytes];
+  int fd = -1;
+  for (unsigned attempt = 0; attempt < kTempNameAttempts && fd < 0; ++attempt) {
+    int base_shown = static_cast<int>(base_len < kTempBaseBytes ? base_len : kTempBaseBytes);
+    snprintf(tmp, sizeof tmp, "%s%s.%.*s.tmp.%ld.%u", slash == nullptr ? "" : dir,
+             slash == nullptr ? "" : (slash == path ? "" : "/"), base_shown, base, static_cast<long>(getpid()),
+             counter++);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST)
+      return fail(err, cap, "write %s: cannot create temp file %s: %s", path, tmp, strerror(errno));
+  }
+  if (fd < 0) return fail(err, cap, "write %s: no free temp file name after %u attempts", path, kTempNameAttempts);
+
+  auto abandon = [&](const char* step) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    return fail(err, cap, "write %s: %s: %s", path, step, strerror(e));
+  };
+  if (fchmod(fd, mode) != 0) return abandon("fchmod of the temp file failed");
+  for (size_t i = 0; i < num_parts; ++i)
+    if (!write_all(fd, parts[i])) return abandon("write failed");
+  // fsync before rename: otherwise a crash can leave the new name pointing at an empty file.
+  if (fsync(fd) != 0) return abandon("fsync failed");
+  int rc = close(fd);
+  fd = -1;
+  if (rc != 0) return abandon("close failed");
+  if (rename(tmp, path) != 0) return abandon("rename over the target failed");
+
+  // The rename is durable only once the directory entry is on disk.
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return fail(err, cap, "write %s: written, but cannot open %s to fsync it: %s", path, dir, strerror(errno));
+  if (fsync(dfd) != 0 && errno != EINVAL) {
+    int e = errno;
+    close(dfd);
+    return fail(err, cap, "write %s: written, but fsync of directory %s failed: %s", path, dir, strerror(e));
+  }
+  close(dfd);
+  return true;
+}
+
+bool is_safe_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+bool valid_name(std::string_view s) { return !s.empty() && s.size() <= kMaxNameBytes; }
+
+bool same_key(const cache::Key& a, const cache::Key& b) {
+  return a.application == b.application && a.environment == b.environment && a.profile == b.profile;
+}
+
+// Reads a whole regular file (not a symlink, not a FIFO) of at most kMaxFileBytes into a fresh
+// malloc'ed buffer (*buf; the caller frees it).
+bool read_file(int dirfd, const char* name, const char* shown, char** buf, size_t* len, char* err, size_t cap) {
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ELOOP) return fail(err, cap, "backup %s: is a symbolic link, not read", shown);
+    return fail(err, cap, "backup %s: cannot open: %s", shown, strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return fail(err, cap, "backup %s: cannot stat: %s", shown, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(err, cap, "backup %s: is not a regular file", shown);
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    close(fd);
+    return fail(err, cap, "backup %s: %lld bytes is larger than any backup (%zu)", shown,
+                static_cast<long long>(st.st_size), kMaxFileBytes);
+  }
+  size_t want = static_cast<size_t>(st.st_size);
+  char* b = static_cast<char*>(malloc(want + 1));  // +1: detects a file that grew meanwhile
+  if (b == nullptr) {
+    close(fd);
+    return fail(err, cap, "backup %s: cannot allocate %zu bytes", shown, want + 1);
+  }
+  size_t got = 0;
+  while (got < want + 1) {
+    ssize_t r = read(fd, b + got, want + 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      free(b);
+      close(fd);
+      return fail(err, cap, "backup %s: read failed: %s", shown, strerror(e));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  close(fd);
+  if (got != want) {
+    free(b);
+    return fail(err, cap, "backup %s: changed size while being read", shown);
+  }
+  *buf = b;
+  *len = got;
+  return true;
+}
+
+}  // namespace
+
+bool write_atomic(const char* path, std::string_view bytes, char* err, size_t err_cap) {
+  return write_atomic_parts(path, &bytes, 1, err, err_cap);
+}
+
+size_t file_name(const cache::Key& key, char* out, size_t cap) {
+  if (!valid_name(key.application) || !valid_name(key.environment) || !valid_name(key.profile)) return 0;
+  if (cap < kMaxFileNameBytes + 1) return 0;
+  // Worst case encoded length: 3 names x 128 bytes x 3 + 2 separators + suffix.
+  char enc[3 * 3 * kMaxNameBytes + 2 + 8];
+  size_t n = 0;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const std::string_view names[3] = {key.application, key.environment, key.profile};
+  for (size_t i = 0; i < 3; ++i) {
+    if (i > 0) enc[n++] = ':';
+    for (size_t j = 0; j < names[i].size(); ++j) {
+      unsigned char c = static_cast<unsigned char>(names[i][j]);
+      bool hidden_dot = n == 0 && c == '.';  // a leading '.' would make a hidden (temp-like) file
+      if (is_safe_byte(c) && !hidden_dot) {
+        enc[n++] = static_cast<char>(c);
+      } else {
+        enc[n++] = '%';
+        enc[n++] = kHex[c >> 4];
+        enc[n++] = kHex[c & 15];
+      }
+    }
+  }
+  if (n + kFileSuffix.size() <= kMaxFileNameBytes) {
+    memcpy(out, enc, n);
+    memcpy(out + n, kFileSuffix.data(), kFileSuffix.size());
+    n += kFileSuffix.size();
+    out[n] = '\0';
+    return n;
+  }
+  // Too long for NAME_MAX: keep a readable prefix (never splitting a %XX escape) and add a hash of
+  // the key with its lengths, so different keys get different names with overwhelming likelihood;
+  // a collision would still be caught by the key check on load.
+  constexpr size_t kHashPart = 1 + 16;
+  size_t keep = kMaxFileNameBytes - kHashPart - kFileSuffix.size();
+  if (keep >= 1 && enc[keep - 1] == '%') keep -= 1;
+  else if (keep >= 2 && enc[keep - 2] == '%') keep -= 2;
+  uint64_t h = kFnvOffset;
+  for (std::string_view s : names) {
+    unsigned char lenb[2];
+    put_u16(lenb, static_cast<uint16_t>(s.size()));
+    h = fnv1a(h, std::string_view(reinterpret_cast<const char*>(lenb), 2));
+    h = fnv1a(h, s);
+  }
+  memcpy(out, enc, keep);
+  int w = snprintf(out + keep, cap - keep, "~%016llx%.*s", static_cast<unsigned long long>(h),
+                   static_cast<int>(kFileSuffix.size()), kFileSuffix.data());
+  return keep + static_cast<size_t>(w);
+}
+
+bool decode(std::string_view file, Loaded& out, char* err, size_t err_cap) {
+  if (err != nullptr && err_cap > 0) err[0] = '\0';
+  if (file.size() < kHeaderBytes)
+    return fail(err, err_cap, "truncated: %zu bytes, shorter than the %zu-byte header", file.size(), kHeaderBytes);
+  const unsigned char* h = reinterpret_cast<const unsigned char*>(file.data());
+  if (memcmp(h, kMagic, sizeof kMagic) != 0) return fail(err, err_cap, "not a backup file (bad magic)");
+  uint32_t version = get_u32(h + 8);
+  if (version != kFormatVersion)
+    return fail(err, err_cap, "format version %u is not supported (expected %u)", version, kFormatVersion);
+  size_t app = get_u16(h + 12), env = get_u16(h + 14), prof = get_u16(h + 16);
+  size_t ctype = get_u16(h + 18), label = get_u16(h + 20);
+  uint64_t body = get_u64(h + 24);
+  if (get_u16(h + 22) != 0) return fail(err, err_cap, "reserved header field is not zero");
+  if (app == 0 || app > kMaxNameBytes || env == 0 || env > kMaxNameBytes || prof == 0 || prof > kMaxNameBytes)
+    return fail(err, err_cap, "key name lengths %zu/%zu/%zu outside 1..%zu", app, env, prof, kMaxNameBytes);
+  if (ctype > kMaxContentTypeBytes)
+    return fail(err, err_cap, "content type length %zu over %zu", ctype, kMaxContentTypeBytes);
+  if (label > kMaxVersionLabelBytes)
+    return fail(err, err_cap, "version label length %zu over %zu", label, kMaxVersionLabelBytes);
+  if (body > kMaxBytes)
+    return fail(err, err_cap, "configuration length %llu over %zu", static_cast<unsigned long long>(body), kMaxBytes);
+  size_t total = kHeaderBytes + app + env + prof + ctype + label + static_cast<size_t>(body);
+  if (total > file.size())
+    return fail(err, err_cap, "truncated: the header describes %zu bytes, the file has %zu", total, file.size());
+  if (total < file.size())
+    return fail(err, err_cap, "%zu unexpected bytes after the %zu the header describes", file.size() - total, total);
+  uint64_t sum = fnv1a(kFnvOffset, file.substr(0, kChecksumOffset));
+  sum = fnv1a(sum, file.substr(kHeaderBytes));
+  if (sum != get_u64(h + kChecksumOffset)) return fail(err, err_cap, "checksum mismatch (corrupt file)");
+  size_t at = kHeaderBytes;
+  auto take = [&](size_t n) {
+    std::string_view s = file.substr(at, n);
+    at += n;
+    return s;
+  };
+  out.key.application = take(app);
+  out.key.environment = take(env);
+  out.key.profile = take(prof);
+  out.content_type = take(ctype);
+  out.version_label = take(label);
+  out.bytes = take(static_cast<size_t>(body));
+  return true;
+}
+
+bool save(const char* dir, const cache::Key& key, std::string_view content_type, std::string_view version_label,
+          std::string_view bytes, char* err, size_t err_cap) {
+  if (err != nullptr && err_cap > 0) err[0] = '\0';
+  if (!valid_name(key.application) || !valid_name(key.environment) || !valid_name(key.profile))
+    return fail(err, err_cap, "backup: key names must be 1..%zu bytes", kMaxNameBytes);
+  if (content_type.size() > kMaxContentTypeBytes)
+    return fail(err, err_cap, "backup: content type is %zu bytes, over %zu", content_type.size(), kMaxContentTypeBytes);
+  if (version_label.size() > kMaxVersionLabelBytes)
+    return fail(err, err_cap, "backup: version label is %zu bytes, over %zu", version_label.size(),
+                kMaxVersionLabelBytes);
+  if (bytes.size() > kMaxBytes)
+    return fail(err, err_cap, "backup: configuration is %zu bytes, over %zu", bytes.size(), kMaxBytes);
+  if (dir == nullptr || dir[0] == '\0') return fail(err, err_cap, "backup: empty directory");
+  char name[kMaxFileNameBytes + 1];
+  size_t name_len = file_name(key, name, sizeof name);
+  size_t dir_len = strlen(dir);
+  if (name_len == 0 || dir_len + 1 + name_len > kMaxPathBytes)
+    return fail(err, err_cap, "backup: directory path %s is too long", dir);
+  char path[kMaxPathBytes + 1];
+  snprintf(path, sizeof path, "%s%s%s", dir, dir[dir_len - 1] == '/' ? "" : "/", name);
+
+  unsigned char header[kHeaderBytes];
+  memcpy(header, kMagic, sizeof kMagic);
+  put_u32(header + 8, kFormatVersion);
+  put_u16(header + 12, static_cast<uint16_t>(key.application.size()));
+  put_u16(header + 14, static_cast<uint16_t>(key.environment.size()));
+  put_u16(header + 16, static_cast<uint16_t>(key.profile.size()));
+  put_u16(header + 18, static_cast<uint16_t>(content_type.size()));
+  put_u16(header + 20, static_cast<uint16_t>(version_label.size()));
+  put_u16(header + 22, 0);
+  put_u64(header + 24, bytes.size());
+  const std::string_view parts[] = {
+      std::string_view(reinterpret_cast<const char*>(header), kHeaderBytes),
+      key.application, key.environment, key.profile, content_type, version_label, bytes};
+  uint64_t sum = fnv1a(kFnvOffset, parts[0].substr(0, kChecksumOffset));
+  for (size_t i = 1; i < sizeof parts / sizeof parts[0]; ++i) sum = fnv1a(sum, parts[i]);
+  put_u64(header + kChecksumOffset, sum);
+  return write_atomic_parts(path, parts, sizeof parts / sizeof parts[0], err, err_cap);
+}
+
+size_t load_all(const char* dir, LoadCallback cb, WarnCallback warn, void* ctx) {
+  char msg[kMessageBytes];
+  DIR* d = opendir(dir);
+  if (d == nullptr) {
+    if (errno != ENOENT && warn != nullptr) {
+      snprintf(msg, sizeof msg, "backup directory %s: cannot open: %s", dir, strerror(errno));
+      warn(ctx, msg);
+    }
+    return 0;
+  }
+  size_t loaded = 0;
+  while (true) {
+    errno = 0;
+    struct dirent* de = readdir(d);
+    if (de == nullptr) {
+      if (errno != 0 && warn != nullptr) {
+        snprintf(msg, sizeof msg, "backup directory %s: readdir failed: %s", dir, strerror(errno));
+        warn(ctx, msg);
+      }
+      break;
+    }
+    std::string_view name(de->d_name);
+    // Hidden names are ours in flight (write_atomic temp files) or not ours; other suffixes are
+    // foreign files an operator keeps there. Neither is a backup: no warning.
+    if (name.empty() || name.front() == '.') continue;
+    if (name.size() <= kFileSuffix.size() || name.substr(name.size() - kFileSuffix.size()) != kFileSuffix) continue;
+    char shown[kMaxPathBytes + 1];
+    snprintf(shown, sizeof shown, "%s/%s", dir, de->d_name);
+    char* buf = nullptr;
+    size_t len = 0;
+    if (!read_file(dirfd(d), de->d_name, shown, &buf, &len, msg, sizeof msg)) {
+      if (warn != nullptr) warn(ctx, msg);
+      continue;
+    }
+    Loaded b;
+    char why[256];
+    if (!decode(std::string_view(buf, len), b, why, sizeof why)) {
+      if (warn != nullptr) {
+        snprintf(msg, sizeof msg, "backup %s: skipped: %s", shown, why);
+        warn(ctx, msg);
+      }
+      free(buf);
+      continue;
+    }
+    char expected[kMaxFileNameBytes + 1];
+    if (file_name(b.key, expected, sizeof expected) == 0 || name != expected) {
+      if (warn != nullptr) {
+        snprintf(msg, sizeof msg, "backup %s: skipped: it holds another key (expected file name %s)", shown, expected);
+        warn(ctx, msg);
+      }
+      free(buf);
+      continue;
+    }
+    cb(ctx, b);
+    free(buf);
+    ++loaded;
+  }
+  closedir(d);
+  return loaded;
+}
+
+bool load_one(const char* dir, const cache::Key& key, LoadCallback cb, void* ctx, char* err, size_t err_cap) {
+  if (err != nullptr && err_cap > 0) err[0] = '\0';
+  char name[kMaxFileNameBytes + 1];
+  if (file_name(key, name, sizeof name) == 0)
+    return fail(err, err_cap, "backup: key names must be 1..%zu bytes", kMaxNameBytes);
+  char shown[kMaxPathBytes + 1];
+  snprintf(shown, sizeof shown, "%s/%s", dir, name);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return fail(err, err_cap, "backup directory %s: cannot open: %s", dir, strerror(errno));
+  char* buf = nullptr;
+  size_t len = 0;
+  bool ok = read_file(dfd, name, shown, &buf, &len, err, err_cap);
+  close(dfd);
+  if (!ok) return false;
+  Loaded b;
+  char why[256];
+  if (!decode(std::string_view(buf, len), b, why, sizeof why)) {
+    free(buf);
+    return fail(err, err_cap, "backup %s: not used: %s", shown, why);
+  }
+  if (!same_key(b.key, key)) {
+    free(buf);
+    return fail(err, err_cap, "backup %s: not used: it holds another key", shown);
+  }
+  cb(ctx, b);
+  free(buf);
+  return true;
+}
+
+}  // namespace appconfig::backup

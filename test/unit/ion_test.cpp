@@ -1,0 +1,644 @@
+// Tests for the Ion readers: text grammar table, hand-built binary fixtures
+// (test/data/ion/*.hex) covering every type code and length form, symbol
+// tables and imports, text -> binary round trips through a small test-side
+// encoder, and truncated/corrupt input at every prefix.
+#ifndef TEST_DATA_DIR
+#define TEST_DATA_DIR "test/data"
+#endif
+#include "appconfig/ion.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace appconfig::ion;
+
+struct Parsed {
+  std::vector<uint8_t> mem = std::vector<uint8_t>(1 << 20);
+  Arena arena{mem.data(), mem.size(), 0};
+  Document doc{};
+  ParseResult result{};
+};
+
+std::string esc(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+// Canonical dump of a tree, used to compare readers and state expectations.
+std::string dump(const Node& n) {
+  std::string out;
+  for (size_t i = 0; i < n.num_annotations; ++i) out += std::string(n.annotations[i]) + "::";
+  if (n.is_null) return out + "null." + type_name(n.type);
+  char buf[96];
+  switch (n.type) {
+    case Type::kNull: return out + "null.null";
+    case Type::kBool: return out + (n.bool_value ? "true" : "false");
+    case Type::kInt: return out + std::to_string(n.int_value);
+    case Type::kFloat: std::snprintf(buf, sizeof buf, "%.17ge0", n.float_value); return out + buf;
+    case Type::kDecimal: std::snprintf(buf, sizeof buf, "%.17gd0", n.float_value); return out + buf;
+    case Type::kTimestamp:
+      std::snprintf(buf, sizeof buf, "ts(%lld.%09u,p%d)", static_cast<long long>(n.timestamp.epoch_s),
+                    n.timestamp.nanos, static_cast<int>(n.timestamp.precision));
+      return out + buf;
+    case Type::kSymbol: return out + "'" + esc(n.text) + "'";
+    case Type::kString: return out + "\"" + esc(n.text) + "\"";
+    case Type::kClob: return out + "clob\"" + esc(n.text) + "\"";
+    case Type::kBlob: return out + "blob\"" + esc(n.text) + "\"";
+    case Type::kList:
+    case Type::kSexp:
+    case Type::kStruct: {
+      const char open = n.type == Type::kList ? '[' : n.type == Type::kSexp ? '(' : '{';
+      const char close = n.type == Type::kList ? ']' : n.type == Type::kSexp ? ')' : '}';
+      out += open;
+      size_t count = 0;
+      for (const Node* c = n.first_child; c != nullptr; c = c->next_sibling, ++count) {
+        if (count > 0) out += n.type == Type::kSexp ? " " : ",";
+        if (n.type == Type::kStruct) out += std::string(c->field_name) + ":";
+        out += dump(*c);
+      }
+      EXPECT_EQ(count, n.num_children);
+      return out + close;
+    }
+  }
+  return out + "?";
+}
+
+std::string dump(const Document& d) {
+  std::string out;
+  size_t count = 0;
+  for (const Node* n = d.first; n != nullptr; n = n->next_sibling, ++count) {
+    if (!out.empty()) out += " ";
+    out += dump(*n);
+  }
+  EXPECT_EQ(count, d.num_values);
+  return out;
+}
+
+std::unique_ptr<Parsed> text(std::string_view t) {
+  auto p = std::make_unique<Parsed>();
+  p->result = parse_text(t, p->arena, p->doc);
+  return p;
+}
+std::unique_ptr<Parsed> binary(std::string_view b, std::span<const SharedTable> catalogue = {}) {
+  auto p = std::make_unique<Parsed>();
+  p->result = parse_binary(b, p->arena, p->doc, catalogue);
+  return p;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// .hex fixture: hex byte pairs, '#' comments.
+std::string read_hex(const std::string& name) {
+  const std::string src = read_file(std::string(TEST_DATA_DIR) + "/ion/" + name);
+  std::string out;
+  std::istringstream lines(src);
+  std::string line;
+  while (std::getline(lines, line)) {
+    line = line.substr(0, line.find('#'));
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w) out += static_cast<char>(std::stoi(w, nullptr, 16));
+  }
+  return out;
+}
+
+Timestamp ts(std::string_view s) {
+  Timestamp t{};
+  EXPECT_TRUE(parse_timestamp(s, t)) << s;
+  return t;
+}
+
+// ---------------------------------------------------------------- timestamps
+
+TEST(IonTimestamp, Precisions) {
+  EXPECT_EQ(ts("1970").epoch_s, 0);
+  EXPECT_EQ(ts("1970T").epoch_s, 0);
+  EXPECT_EQ(ts("1970-01").precision, Precision::kMonth);
+  EXPECT_EQ(ts("1970-01-02").epoch_s, 86400);
+  EXPECT_EQ(ts("1970-01-02T").precision, Precision::kDay);
+  EXPECT_EQ(ts("1970-01-01T00:01Z").epoch_s, 60);
+  EXPECT_EQ(ts("1970-01-01T00:00:01Z").precision, Precision::kSecond);
+  EXPECT_EQ(ts("1970-01-01T00:00:01.5Z").nanos, 500000000u);
+  EXPECT_EQ(ts("1970-01-01T00:00:01.123456789123Z").nanos, 123456789u);  // truncated
+  EXPECT_EQ(ts("2012-03-04T05:06:07-08:00").epoch_s, ts("2012-03-04T13:06:07Z").epoch_s);
+  EXPECT_EQ(ts("2012-03-04T05:06:07+01:30").epoch_s, ts("2012-03-04T03:36:07Z").epoch_s);
+  EXPECT_EQ(ts("2012-03-04T05:06:07-00:00").epoch_s, ts("2012-03-04T05:06:07Z").epoch_s);
+  EXPECT_EQ(ts("2000-02-29").epoch_s, 951782400);
+  EXPECT_EQ(ts("9999-12-31T23:59:59Z").epoch_s, 253402300799);
+  EXPECT_EQ(ts("0001-01-01").epoch_s, -62135596800);
+  EXPECT_LT(compare(ts("2024"), ts("2024-01-01T00:00:00.000000001Z")), 0);
+  EXPECT_EQ(compare(ts("2024"), ts("2024-01-01T00:00Z")), 0);
+  const char* bad[] = {"", "202", "20240", "2024-1", "2024-13", "2024-00", "2023-02-29", "1900-02-29", "2024-04-31",
+                       "2024-01-01T10Z", "2024-01-01T10:00", "2024-01-01T24:00Z",
+                       "2024-01-01T10:60Z", "2024-01-01T10:00:60Z", "2024-01-01T10:00:00.Z", "2024-01-01T10:00+1:00",
+                       "2024-01-01T10:00+24:00", "0000", "2024-01-01T10:00Zx", "2024TT", "+2024", "2024-01-01 10:00Z"};
+  for (const char* b : bad) {
+    Timestamp t;
+    EXPECT_FALSE(parse_timestamp(b, t)) << b;
+  }
+}
+
+// ---------------------------------------------------------------- text
+
+TEST(IonText, Values) {
+  const struct {
+    const char* in;
+    const char* out;
+  } cases[] = {
+      {"null", "null.null"},
+      {"null.int null.struct", "null.int null.struct"},
+      {"true false", "true false"},
+      {"0 -0 42 -7 1_000 0x1F -0xff 0b101", "0 0 42 -7 1000 31 -255 5"},
+      {"9223372036854775807 -9223372036854775808", "9223372036854775807 -9223372036854775808"},
+      {"1.5 1. 1.5d2 -0.25", "1.5d0 1d0 150d0 -0.25d0"},
+      {"1.5e0 1e3 -2.5E-1 +inf -inf", "1.5e0 1000e0 -0.25e0 infe0 -infe0"},
+      {"2024T 2024-01T 2024-01-02 2024-01-02T 2024-01", "ts(1704067200.000000000,p0) ts(1704067200.000000000,p1) "
+                                                         "ts(1704153600.000000000,p2) ts(1704153600.000000000,p2) "
+                                                         "ts(1704067200.000000000,p1)"},
+      {"2012-03-04T05:06:07.25-08:00", "ts(1330866367.250000000,p5)"},
+      {"abc $x 'quoted sym' '' $3", "'abc' '$x' 'quoted sym' '' '$ion_symbol_table'"},
+      {"\"a\\\"b\\n\\u00e9\\U0001F600\\x41\\0\"", "\"a\\x22b\\x0a\\xc3\\xa9\\xf0\\x9f\\x98\\x80A\\x00\""},
+      {"\"\\ud83d\\ude00\"", "\"\\xf0\\x9f\\x98\\x80\""},
+      {"'''abc''' '''def'''", "\"abcdef\""},
+      {"'''a'''\n// comment\n /* block */ '''b'''", "\"ab\""},
+      {"'''line\\\ncontinued'''", "\"linecontinued\""},
+      {"'''{\"_variant\":\"A\"}'''", "\"{\\x22_variant\\x22:\\x22A\\x22}\""},
+      {"[] [1, 2] [1, [2, [3]],]", "[] [1,2] [1,[2,[3]]]"},
+      {"() (a b c) (eq $x \"US\") (+ 1 -2) (a.b)", "() ('a' 'b' 'c') ('eq' '$x' \"US\") ('+' 1 -2) ('a' '.' 'b')"},
+      {"{} {a: 1, 'b c': \"x\", \"d\": [true]} {a:1,}", "{} {a:1,b c:\"x\",d:[true]} {a:1}"},
+      {"a::1 a::b::'c'::[x::2]", "a::1 a::b::c::[x::2]"},
+      {"'flag'::[[(eq $c \"US\"), '''{}'''], '''{}''']", "flag::[[('eq' '$c' \"US\"),\"{}\"],\"{}\"]"},
+      {"{{ aGVsbG8= }} {{\"clob\"}} {{ '''a''' '''b''' }} {{}}", "blob\"hello\" clob\"clob\" clob\"ab\" blob\"\""},
+      {"$ion_1_0 1 $ion_1_0 2", "1 2"},
+      {"nan", "nane0"},
+      {"  // only a comment\n", ""},
+      {"(in $x [\"a\",\"b\"])", "('in' '$x' [\"a\",\"b\"])"},
+      {"pct::10 by::$userId seed::\"abc\"", "pct::10 by::'$userId' seed::\"abc\""},
+  };
+  for (const auto& c : cases) {
+    const auto p = text(c.in);
+    ASSERT_EQ(p->result.error, Error::kNone) << c.in << " at " << p->result.offset;
+    EXPECT_EQ(dump(p->doc), c.out) << c.in;
+  }
+  // Identifiers/offsets: offset of a value is its first byte after annotations.
+  const auto p = text("  a::  b");
+  ASSERT_EQ(p->result.error, Error::kNone);
+  EXPECT_EQ(p->doc.first->offset, 7u);
+}
+
+TEST(IonText, Errors) {
+  const struct {
+    const char* in;
+    Error error;
+  } cases[] = {
+      {"[1, 2", Error::kTruncated},          {"(a b", Error::kTruncated},           {"\"abc", Error::kTruncated},
+      {"'''abc", Error::kTruncated},         {"/* x", Error::kTruncated},           {"{a: 1", Error::kTruncated},
+      {"[1 2]", Error::kUnexpected},         {"{a 1}", Error::kUnexpected},         {"{a::b: 1}", Error::kUnexpected},
+      {"[,]", Error::kUnexpected},           {"01", Error::kBadNumber},             {"1_", Error::kBadNumber},
+      {"1__0", Error::kBadNumber},           {"0x", Error::kBadNumber},             {"1.5e", Error::kBadNumber},
+      {"12abc", Error::kBadNumber},          {"1.2.3", Error::kBadNumber},          {"9223372036854775808", Error::kIntOutOfRange},
+      {"-9223372036854775809", Error::kIntOutOfRange},                            {"2024-13T", Error::kBadTimestamp},
+      {"2024-01-01T10:00", Error::kBadTimestamp},                                 {"\"\\q\"", Error::kBadString},
+      {"\"\\u12\"", Error::kBadString},      {"\"\\ud800\"", Error::kBadString},    {"\"a\nb\"", Error::kBadString},
+      {"\"\xc3\"", Error::kBadUtf8},         {"\"\xed\xa0\x80\"", Error::kBadUtf8}, {"{{ abc }}", Error::kBadBlob},
+      {"{{ a=bc }}", Error::kBadBlob},       {"{{ \"\xc3\xa9\" }}", Error::kBadBlob}, {"null.foo", Error::kUnexpected},
+      {"$10", Error::kUnknownSymbol},        {"$0", Error::kUnknownSymbol},         {"a::b::c::d::e::f::g::h::i::1", Error::kTooManyAnnotations},
+      {"]", Error::kUnexpected},             {"+1", Error::kUnexpected},            {"#", Error::kUnexpected},
+  };
+  for (const auto& c : cases) {
+    const auto p = text(c.in);
+    EXPECT_EQ(p->result.error, c.error) << c.in;
+  }
+  std::string deep(kMaxDepth + 1, '[');
+  deep += std::string(kMaxDepth + 1, ']');
+  EXPECT_EQ(text(deep)->result.error, Error::kTooDeep);
+  std::string ok_deep(kMaxDepth, '[');
+  ok_deep += std::string(kMaxDepth, ']');
+  EXPECT_EQ(text(ok_deep)->result.error, Error::kNone);
+}
+
+TEST(IonText, ArenaExhaustionIsAnError) {
+  const std::string doc = "'flag'::[[(eq $country \"US\"), '''{\"_variant\":\"A\"}'''], '''{\"_variant\":\"D\"}''']";
+  for (size_t cap = 0; cap < 2048; cap += 7) {
+    std::vector<uint8_t> mem(cap + 1);
+    Arena arena{mem.data(), cap, 0};
+    Document d;
+    const ParseResult r = parse_text(doc, arena, d);
+    EXPECT_TRUE(r.error == Error::kNone || r.error == Error::kOutOfMemory) << cap;
+    EXPECT_LE(arena.used, cap);
+  }
+}
+
+TEST(IonText, ProfileFixtureParses) {
+  const std::string src = read_file(std::string(TEST_DATA_DIR) + "/ion/profile.ion");
+  const auto p = text(src);
+  ASSERT_EQ(p->result.error, Error::kNone) << p->result.offset;
+  EXPECT_EQ(p->doc.num_values, 3u);
+  EXPECT_EQ(annotation(*p->doc.first, 0), "ui_refresh");
+  EXPECT_EQ(p->doc.first->num_children, 6u);
+}
+
+// ---------------------------------------------------------------- binary fixtures
+
+TEST(IonBinary, AllTypesFixture) {
+  const std::string bytes = read_hex("all_types.hex");
+  const auto p = binary(bytes);
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " at " << p->result.offset;
+  const std::string expected =
+      "null.null false true null.bool 0 5 256 7 9 null.int -5 -9223372036854775808 null.int "
+      "0e0 1.5e0 3.1415926535897931e0 null.float 0d0 1.5d0 -7d0 null.decimal "
+      "ts(1330866367.000000000,p4) ts(1704067200.000000000,p0) ts(1330866367.500000000,p5) null.timestamp "
+      "'name' null.symbol \"\" \"abc\" \"0123456789abcdef\" \"\\xc3\\xa9\\xe2\\x82\\xac\" null.string "
+      "clob\"hi\" null.clob blob\"\\x01\\x02\\x03\" null.blob [] [1,false] [1,2,3,4,5,6,7] [8] null.list "
+      "() ('name' 1) null.sexp {} {name:1} {name:2} {version:3} {version:false} null.struct name::5 "
+      "name::version::[6] 10";
+  EXPECT_EQ(dump(p->doc), expected);
+  // The binary timestamp keeps its offset as metadata.
+  const Node* n = p->doc.first;
+  while (n != nullptr && n->type != Type::kTimestamp) n = n->next_sibling;
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->timestamp.offset_min, -480);
+  EXPECT_EQ(compare(n->timestamp, ts("2012-03-04T05:06:07-08:00")), 0);
+}
+
+TEST(IonBinary, LocalSymbolTables) {
+  const std::string bytes = read_hex("symbols.hex");
+  const auto p = binary(bytes);
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " at " << p->result.offset;
+  EXPECT_EQ(dump(p->doc), "flagA::('eq' 1 1) x::'eq'");
+}
+
+TEST(IonBinary, ImportsWithoutCatalogueNameTheTable) {
+  const std::string bytes = read_hex("imports.hex");
+  const auto p = binary(bytes);
+  EXPECT_EQ(p->result.error, Error::kUnknownSymbol);
+  EXPECT_EQ(p->result.symbol_id, 10u);
+  EXPECT_NE(std::string(p->result.detail).find("'ops'"), std::string::npos) << p->result.detail;
+  // With a catalogue entry the same stream resolves.
+  const std::string_view ops[] = {"eq", "and", "or"};
+  const SharedTable cat[] = {{"ops", 1, ops}};
+  const auto q = binary(bytes, cat);
+  ASSERT_EQ(q->result.error, Error::kNone);
+  EXPECT_EQ(dump(q->doc), "flagB::('eq' 1)");
+  // A catalogue entry of another version does not apply.
+  const SharedTable cat2[] = {{"ops", 2, ops}};
+  EXPECT_EQ(binary(bytes, cat2)->result.error, Error::kUnknownSymbol);
+}
+
+TEST(IonBinary, MalformedInputs) {
+  const struct {
+    std::string bytes;
+    Error error;
+  } cases[] = {
+      {"", Error::kBadVersionMarker},
+      {std::string("\xE0\x01\x00", 3), Error::kBadVersionMarker},
+      {std::string("\xE0\x02\x00\xEA", 4), Error::kBadVersionMarker},
+      {std::string("\xE0\x01\x00\xEA\xE0\x01", 6), Error::kBadVersionMarker},
+      {std::string("\xE0\x01\x00\xEA\xF0", 5), Error::kBadTypeCode},             // reserved type 15
+      {std::string("\xE0\x01\x00\xEA\x12", 5), Error::kBadTypeCode},             // bool L=2
+      {std::string("\xE0\x01\x00\xEA\x30", 5), Error::kBadTypeCode},             // negative zero int
+      {std::string("\xE0\x01\x00\xEA\x42\x00\x00", 7), Error::kBadTypeCode},     // float L=2
+      {std::string("\xE0\x01\x00\xEA\xE0", 5), Error::kBadVersionMarker},        // E0 at top level = marker
+      {std::string("\xE0\x01\x00\xEA\xEF", 5), Error::kBadTypeCode},             // null annotation wrapper
+      {std::string("\xE0\x01\x00\xEA\xD1\x80", 6), Error::kBadTypeCode},         // empty sorted struct
+      {std::string("\xE0\x01\x00\xEA\xE3\x81\x84\x00", 8), Error::kBadTypeCode},  // annotated NOP pad
+      {std::string("\xE0\x01\x00\xEA\xE3\x80\x21\x01", 8), Error::kBadLength},    // annot_length 0
+      {std::string("\xE0\x01\x00\xEA\xE5\x81\x84\x21\x01\x02", 10), Error::kBadLength},  // value shorter than wrapper
+      {std::string("\xE0\x01\x00\xEA\xB2\x22\x01\x20", 8), Error::kBadLength},   // child runs past list
+      {std::string("\xE0\x01\x00\xEA\xB2\x22\x01", 7), Error::kTruncated},       // ... and past the input
+      {std::string("\xE0\x01\x00\xEA\x71\x0A", 6), Error::kUnknownSymbol},       // no local table
+      {std::string("\xE0\x01\x00\xEA\x70", 5), Error::kUnknownSymbol},           // $0
+      {std::string("\xE0\x01\x00\xEA\x82\xC3\x28", 7), Error::kBadUtf8},
+      {std::string("\xE0\x01\x00\xEA\x29\x01\x00\x00\x00\x00\x00\x00\x00\x00", 14), Error::kIntOutOfRange},
+      {std::string("\xE0\x01\x00\xEA\x28\x80\x00\x00\x00\x00\x00\x00\x00", 13), Error::kIntOutOfRange},
+      {std::string("\xE0\x01\x00\xEA\x64\x80\x0F\xE8\x8D", 9), Error::kBadTimestamp},  // month 13
+      {std::string("\xE0\x01\x00\xEA\x63\x80\x80\x81", 8), Error::kBadTimestamp},  // year 0
+      {std::string("\xE0\x01\x00\xEA\x66\x80\x0F\xE8\x81\x81\x81", 11), Error::kBadTimestamp},  // hour without minute
+  };
+  for (const auto& c : cases) {
+    const auto p = binary(c.bytes);
+    EXPECT_EQ(p->result.error, c.error) << "case bytes " << esc(c.bytes) << " got "
+                                        << error_message(p->result.error);
+  }
+  std::string deep("\xE0\x01\x00\xEA", 4);
+  // kMaxDepth + 1 nested one-element lists using L=14 lengths.
+  std::string inner = "\x20";
+  for (size_t i = 0; i < kMaxDepth + 1; ++i) {
+    std::string w;
+    if (inner.size() < 14) {
+      w += static_cast<char>(0xB0 | inner.size());
+    } else {
+      w += '\xBE';
+      size_t len = inner.size();
+      std::string v;
+      v += static_cast<char>(0x80 | (len & 0x7F));
+      len >>= 7;
+      while (len > 0) {
+        v.insert(v.begin(), static_cast<char>(len & 0x7F));
+        len >>= 7;
+      }
+      w += v;
+    }
+    inner = w + inner;
+  }
+  EXPECT_EQ(binary(deep + inner)->result.error, Error::kTooDeep);
+}
+
+// Every proper prefix of a one-value stream is rejected; prefixes of a
+// multi-value stream either fail or yield a prefix of its values.
+TEST(IonBinary, EveryPrefixOfFixtures) {
+  for (const char* name : {"all_types.hex", "symbols.hex", "imports.hex"}) {
+    const std::string bytes = read_hex(name);
+    const std::string_view ops[] = {"eq", "and", "or"};
+    const SharedTable cat[] = {{"ops", 1, ops}};
+    const std::string full = dump(binary(bytes, cat)->doc);
+    for (size_t len = 0; len < bytes.size(); ++len) {
+      const std::string cut = bytes.substr(0, len);
+      const auto p = binary(cut, cat);
+      if (p->result.error == Error::kNone) {
+        const std::string part = dump(p->doc);
+        EXPECT_EQ(full.compare(0, part.size(), part), 0) << name << " prefix " << len;
+      } else {
+        EXPECT_LE(p->result.offset, len) << name << " prefix " << len;
+      }
+    }
+  }
+  // A single value (the symbol-table fixture's first value) is rejected at every cut.
+  const std::string one("\xE0\x01\x00\xEA\xBE\x8E\x21\x01\x21\x02\x21\x03\x21\x04\x21\x05\x21\x06\x21\x07", 20);
+  ASSERT_EQ(binary(one)->result.error, Error::kNone);
+  for (size_t len = 5; len < one.size(); ++len) {
+    EXPECT_NE(binary(one.substr(0, len))->result.error, Error::kNone) << len;
+  }
+}
+
+// ---------------------------------------------------------------- text -> binary round trip
+
+// A small Ion binary writer (test only): local symbol table + values.
+class Encoder {
+ public:
+  std::string encode(const Document& doc, std::mt19937* pad_rng) {
+    rng_ = pad_rng;
+    for (const Node* n = doc.first; n != nullptr; n = n->next_sibling) collect(*n);
+    std::string body;
+    for (const Node* n = doc.first; n != nullptr; n = n->next_sibling) body += value(*n);
+    std::string out("\xE0\x01\x00\xEA", 4);
+    if (!symbols_.empty()) {
+      std::string list;
+      for (const std::string& s : symbols_) list += typed(0x8, s);
+      std::string st = varuint(7) + typed(0xB, list);
+      out += annotated({3}, typed(0xD, st));
+    }
+    return out + body;
+  }
+
+ private:
+  std::vector<std::string> symbols_;
+  std::map<std::string, uint64_t> sid_;
+  std::mt19937* rng_ = nullptr;
+
+  uint64_t sid(std::string_view s) {
+    static const char* sys[] = {"$ion", "$ion_1_0", "$ion_symbol_table", "name", "version", "imports", "symbols",
+                                "max_id", "$ion_shared_symbol_table"};
+    for (uint64_t i = 0; i < 9; ++i) {
+      if (s == sys[i]) return i + 1;
+    }
+    auto it = sid_.find(std::string(s));
+    if (it != sid_.end()) return it->second;
+    symbols_.emplace_back(s);
+    return sid_[std::string(s)] = 9 + symbols_.size();
+  }
+  void collect(const Node& n) {
+    for (size_t i = 0; i < n.num_annotations; ++i) sid(n.annotations[i]);
+    if (!n.field_name.empty()) sid(n.field_name);
+    if (n.type == Type::kSymbol && !n.is_null) sid(n.text);
+    for (const Node* c = n.first_child; c != nullptr; c = c->next_sibling) collect(*c);
+  }
+  static std::string varuint(uint64_t v) {
+    std::string out(1, static_cast<char>(0x80 | (v & 0x7F)));
+    for (v >>= 7; v > 0; v >>= 7) out.insert(out.begin(), static_cast<char>(v & 0x7F));
+    return out;
+  }
+  static std::string varint(int64_t v, bool negative_zero = false) {
+    const bool neg = v < 0 || negative_zero;
+    uint64_t mag = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    std::string out;
+    out += static_cast<char>(0x80 | (mag & 0x3F) | (neg && mag < 64 ? 0x40 : 0));
+    if (mag < 64) return out;
+    out[0] = static_cast<char>(0x80 | (mag & 0x7F));
+    mag >>= 7;
+    while (mag >= 64) {
+      out.insert(out.begin(), static_cast<char>(mag & 0x7F));
+      mag >>= 7;
+    }
+    out.insert(out.begin(), static_cast<char>(mag | (neg ? 0x40 : 0)));
+    return out;
+  }
+  static std::string uint_bytes(uint64_t v) {
+    std::string out;
+    for (; v > 0; v >>= 8) out.insert(out.begin(), static_cast<char>(v & 0xFF));
+    return out;
+  }
+  std::string typed(int type, const std::string& body) {
+    std::string out;
+    if (body.size() < 14) {
+      out += static_cast<char>(type << 4 | static_cast<int>(body.size()));
+    } else {
+      out += static_cast<char>(type << 4 | 14);
+      out += varuint(body.size());
+    }
+    return out + body;
+  }
+  std::string pad() {
+    if (rng_ == nullptr || (*rng_)() % 4 != 0) return "";
+    const size_t n = (*rng_)() % 20;
+    return typed(0, std::string(n, '\x55'));
+  }
+  std::string annotated(const std::vector<uint64_t>& sids, const std::string& v) {
+    std::string a;
+    for (uint64_t s : sids) a += varuint(s);
+    return typed(0xE, varuint(a.size()) + a + v);
+  }
+  std::string value(const Node& n) {
+    std::string v = bare(n);
+    if (n.num_annotations == 0) return v;
+    std::vector<uint64_t> sids;
+    for (size_t i = 0; i < n.num_annotations; ++i) sids.push_back(sid(n.annotations[i]));
+    return annotated(sids, v);
+  }
+  std::string bare(const Node& n) {
+    static const int kCode[] = {0x0, 0x1, 0x2, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0xA, 0xB, 0xC, 0xD};
+    if (n.is_null) return std::string(1, static_cast<char>(kCode[static_cast<int>(n.type)] << 4 | 0xF));
+    switch (n.type) {
+      case Type::kBool: return std::string(1, n.bool_value ? '\x11' : '\x10');
+      case Type::kInt: {
+        const uint64_t mag = n.int_value < 0 ? 0 - static_cast<uint64_t>(n.int_value) : n.int_value;
+        return typed(n.int_value < 0 ? 0x3 : 0x2, uint_bytes(mag));
+      }
+      case Type::kFloat: {
+        uint64_t bits;
+        std::memcpy(&bits, &n.float_value, 8);
+        std::string b;
+        for (int i = 7; i >= 0; --i) b += static_cast<char>(bits >> (i * 8));
+        return typed(0x4, b);
+      }
+      case Type::kDecimal: {
+        for (int k = 0; k < 16; ++k) {
+          const double c = n.float_value * std::pow(10.0, k);
+          if (c == std::floor(c) && std::fabs(c) < 9e15) {
+            const auto ci = static_cast<int64_t>(c);
+            std::string coef = uint_bytes(ci < 0 ? -ci : ci);
+            if (coef.empty() || (coef[0] & 0x80)) coef.insert(coef.begin(), '\0');
+            if (ci < 0) coef[0] = static_cast<char>(coef[0] | 0x80);
+            if (ci == 0) coef.clear();
+            return typed(0x5, varint(-k) + coef);
+          }
+        }
+        ADD_FAILURE() << "decimal not encodable";
+        return "";
+      }
+      case Type::kTimestamp: {
+        const Timestamp& t = n.timestamp;
+        int64_t days = t.epoch_s / 86400;
+        int64_t secs = t.epoch_s % 86400;
+        if (secs < 0) {
+          secs += 86400;
+          --days;
+        }
+        // civil_from_days (Howard Hinnant)
+        days += 719468;
+        const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+        const unsigned doe = static_cast<unsigned>(days - era * 146097);
+        const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        const unsigned mp = (5 * doy + 2) / 153;
+        const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+        const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+        const int64_t y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
+        std::string b = varint(t.offset_min, t.precision <= Precision::kDay) + varuint(y);
+        if (t.precision >= Precision::kMonth) b += varuint(m);
+        if (t.precision >= Precision::kDay) b += varuint(d);
+        if (t.precision >= Precision::kMinute) b += varuint(secs / 3600) + varuint(secs / 60 % 60);
+        if (t.precision >= Precision::kSecond) b += varuint(secs % 60);
+        if (t.precision == Precision::kFraction) b += varint(-9) + uint_bytes(t.nanos);
+        return typed(0x6, b);
+      }
+      case Type::kSymbol: return typed(0x7, uint_bytes(sid(n.text)));
+      case Type::kString: return typed(0x8, std::string(n.text));
+      case Type::kClob: return typed(0x9, std::string(n.text));
+      case Type::kBlob: return typed(0xA, std::string(n.text));
+      case Type::kList:
+      case Type::kSexp:
+      case Type::kStruct: {
+        std::string body;
+        // Inside a struct a NOP pad stands as a field value, after a field ID.
+        auto padding = [&]() {
+          const std::string p = pad();
+          return p.empty() || n.type != Type::kStruct ? p : varuint(0) + p;
+        };
+        for (const Node* c = n.first_child; c != nullptr; c = c->next_sibling) {
+          body += padding();
+          if (n.type == Type::kStruct) body += varuint(sid(c->field_name));
+          body += value(*c);
+        }
+        body += padding();
+        return typed(n.type == Type::kList ? 0xB : n.type == Type::kSexp ? 0xC : 0xD, body);
+      }
+      default: return "";
+    }
+  }
+};
+
+TEST(IonBinary, TextAndBinaryYieldTheSameTree) {
+  const unsigned seed = std::random_device{}();
+  std::printf("ion round-trip padding seed %u\n", seed);
+  std::mt19937 rng(seed);
+  const std::string docs[] = {
+      read_file(std::string(TEST_DATA_DIR) + "/ion/profile.ion"),
+      "null.int true -9223372036854775808 1.5e0 -0.125 2024T 2012-03-04T05:06:07.25-08:00 "
+      "sym \"str\" {{aGk=}} {{\"clob\"}} [1,[2]] (a (b c)) {x:1, y:{z:[]}} a::b::c",
+      "'a b'::{'f g': 'h i', \"long field name that needs a L=14 length\": \"and a value longer than 13\"}",
+  };
+  for (const std::string& d : docs) {
+    const auto t = text(d);
+    ASSERT_EQ(t->result.error, Error::kNone);
+    Encoder enc;
+    const std::string bytes = enc.encode(t->doc, &rng);
+    const auto b = binary(bytes);
+    ASSERT_EQ(b->result.error, Error::kNone) << error_message(b->result.error) << " at " << b->result.offset << " sid " << b->result.symbol_id << " " << b->result.detail
+                                             << " seed " << seed;
+    // Offsets and timestamp offsets differ by encoding; the dump ignores them.
+    EXPECT_EQ(dump(b->doc), dump(t->doc)) << "seed " << seed;
+  }
+}
+
+TEST(IonBinary, RandomCorruptionNeverCrashes) {
+  const unsigned seed = std::random_device{}();
+  std::printf("ion corruption seed %u\n", seed);
+  std::mt19937 rng(seed);
+  const std::string src = read_file(std::string(TEST_DATA_DIR) + "/ion/profile.ion");
+  const auto t = text(src);
+  Encoder enc;
+  const std::string good = enc.encode(t->doc, nullptr);
+  for (int i = 0; i < 3000; ++i) {
+    std::string bad = good;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) bad[4 + rng() % (bad.size() - 4)] = static_cast<char>(rng());
+    const auto p = binary(bad);
+    if (p->result.error != Error::kNone) {
+      EXPECT_LE(p->result.offset, bad.size());
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// profile.10n is the binary form of profile.ion (this encoder, no padding),
+// used by the variants tests for the binary compile path. Regenerate with
+// ION_REGENERATE=1 after changing profile.ion.
+TEST(IonBinary, ProfileBinaryFixtureMatchesText) {
+  const std::string src = read_file(std::string(TEST_DATA_DIR) + "/ion/profile.ion");
+  const auto t = text(src);
+  ASSERT_EQ(t->result.error, Error::kNone);
+  Encoder enc;
+  const std::string bytes = enc.encode(t->doc, nullptr);
+  const std::string path = std::string(TEST_DATA_DIR) + "/ion/profile.10n";
+  if (std::getenv("ION_REGENERATE") != nullptr) {
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
+  const std::string stored = read_file(path);
+  EXPECT_EQ(stored, bytes);
+  const auto b = binary(stored);
+  ASSERT_EQ(b->result.error, Error::kNone);
+  EXPECT_EQ(dump(b->doc), dump(t->doc));
+}
+
+}  // namespace

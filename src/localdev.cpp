@@ -10,9 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "appconfig/flags.h"
 #include "appconfig/log.h"
-#include "appconfig/variants.h"
+#include "appconfig/store.h"
 
 namespace appconfig::localdev {
 
@@ -191,7 +190,6 @@ Status Source::load(Tracked& t, const cache::Key& key, Outcome& out, uint64_t no
   if (fname.size() > key_len + 1) ext = fname.substr(key_len + 1);
   char ctype[kMaxContentType];
   content_type_for(ext, ctype, sizeof ctype);
-  bool ion = strncmp(ctype, "application/ion", 15) == 0;
   const char* bytes = "";
   void* map = nullptr;
   size_t size = static_cast<size_t>(st.st_size);
@@ -206,44 +204,20 @@ Status Source::load(Tracked& t, const cache::Key& key, Outcome& out, uint64_t no
   }
   close(fd);
   std::string_view body(bytes, size);
-  std::string_view ct(ctype);
-  cache::Value v{body, ct, std::string_view(), ct == "application/json" && flags::is_flag_document(body)};
-  // A multi-variant flag file (Ion text) is compiled once here; reads evaluate the blob.
-  void* blob = nullptr;
-  size_t blob_cap = 0;
-  if (ion) {
-    blob_cap = variants::compile_capacity_hint(size);
-    blob = mmap(nullptr, blob_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    variants::CompileResult cr{};
-    if (blob != MAP_FAILED)
-      cr = variants::looks_like_ion_binary(body)
-               ? variants::compile_ion_binary(body, static_cast<uint8_t*>(blob), blob_cap)
-               : variants::compile_ion_text(body, static_cast<uint8_t*>(blob), blob_cap);
-    if (map != nullptr) munmap(map, size);
-    if (blob == MAP_FAILED || !cr.ok) {
-      if (blob != MAP_FAILED) munmap(blob, blob_cap);
-      snprintf(out.message, sizeof out.message, "%s is not a valid multi-variant flag file: %s", t.file,
-               blob == MAP_FAILED ? "out of memory" : cr.message);
+  char why[sizeof out.message];
+  store::Status s = store::put(*cache_, key, body, ctype, {}, now_ms, why, sizeof why);
+  if (map != nullptr) munmap(map, size);
+  if (s != store::Status::kStored) {
+    snprintf(out.message, sizeof out.message, "%s: %s", t.file, why);
+    LOG_ERROR("%s", out.message);
+    if (s == store::Status::kInvalid) {
       // Remember this version of the file so it is not parsed again until it changes.
       t.dev = st.st_dev;
       t.ino = st.st_ino;
       t.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
       t.size = st.st_size;
-      LOG_ERROR("%s", out.message);
       return Status::kInvalid;
     }
-    map = nullptr;
-    v = cache::Value{std::string_view(static_cast<const char*>(blob), cr.blob_len), "application/json", {}, false,
-                     true};
-  }
-  out.put = cache_->put(key, v, now_ms);
-  if (map != nullptr) munmap(map, size);
-  if (blob != nullptr && blob != MAP_FAILED) munmap(blob, blob_cap);
-  if (out.put.status != cache::PutStatus::kStored) {
-    snprintf(out.message, sizeof out.message,
-             "the cache cannot hold %s: needs %zu bytes, the arena has %zu bytes with %zu free "
-             "(raise AWS_APPCONFIG_EXTENSION_CACHE_SIZE)",
-             t.file, out.put.needed_bytes, out.put.arena_bytes, out.put.free_bytes);
     return Status::kNoSpace;
   }
   t.dev = st.st_dev;

@@ -6,7 +6,7 @@
 
 #include "appconfig/flags.h"
 #include "appconfig/log.h"
-#include "appconfig/variants.h"
+#include "appconfig/store.h"
 
 namespace appconfig::retrieval {
 
@@ -247,55 +247,20 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
       ++self.stats_.fetches_unchanged;
     } else {
       ++self.stats_.fetches_ok;
-      std::string_view ct = r.content_type.empty() ? std::string_view("application/octet-stream") : r.content_type;
-      bool is_json = ct.substr(0, 16) == "application/json";
-      cache::Value v{r.bytes, ct, r.version_label, is_json && flags::is_flag_document(r.bytes)};
-      // Multi-variant flags arrive as Ion (binary when we asked with Accept):
-      // compile once here, evaluate per read.
-      void* blob = nullptr;
-      size_t blob_cap = 0;
-      bool compiled_ok = true;
-      if (ct.substr(0, 15) == "application/ion") {
-        blob_cap = variants::compile_capacity_hint(r.bytes.size());
-        blob = mmap(nullptr, blob_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        variants::CompileResult cr{};
-        if (blob != MAP_FAILED)
-          cr = variants::looks_like_ion_binary(r.bytes)
-                   ? variants::compile_ion_binary(r.bytes, static_cast<uint8_t*>(blob), blob_cap)
-                   : variants::compile_ion_text(r.bytes, static_cast<uint8_t*>(blob), blob_cap);
-        if (blob == MAP_FAILED || !cr.ok) {
-          compiled_ok = false;
-          snprintf(message, sizeof message,
-                   "%.*s:%.*s:%.*s: AWS AppConfig answered a feature flag profile this extension cannot read (%.*s): %s",
-                   k.app_len, k.app, k.env_len, k.env, k.prof_len, k.prof, static_cast<int>(ct.size()), ct.data(),
-                   blob == MAP_FAILED ? "out of memory" : cr.message);
-        } else {
-          v = cache::Value{std::string_view(static_cast<const char*>(blob), cr.blob_len), "application/json",
-                           r.version_label, false, true};
-        }
-      }
-      cache::PutResult pr{};
-      if (compiled_ok)
-        pr = r.bytes.size() > cache::kMaxConfigBytes ? cache::PutResult{cache::PutStatus::kTooLarge, r.bytes.size(), 0, 0}
-                                                     : self.cache_->put(key, v, now);
-      if (blob != nullptr && blob != MAP_FAILED) munmap(blob, blob_cap);
-      if (!compiled_ok) {
-        // The previous good version (if any) stays in service; readers without one get 502.
-        if (self.cache_->find(key, now) == nullptr) status = 502;
-        LOG_ERROR("%s", message);
-        k.session.reset();  // an empty "unchanged" answer must not hide the next good version
-      } else if (pr.status != cache::PutStatus::kStored) {
-        status = 507;
-        snprintf(message, sizeof message,
-                 "%.*s:%.*s:%.*s: the cache cannot hold this %zu-byte configuration (%s; arena %zu bytes, %zu free): "
-                 "raise AWS_APPCONFIG_EXTENSION_CACHE_SIZE",
-                 k.app_len, k.app, k.env_len, k.env, k.prof_len, k.prof, r.bytes.size(), cache::status_message(pr.status),
-                 pr.arena_bytes, pr.free_bytes);
-        LOG_ERROR("%s", message);
-      } else {
+      store::Status st = store::put(*self.cache_, key, r.bytes, r.content_type, r.version_label, now, message,
+                                    sizeof message);
+      if (st == store::Status::kStored) {
         LOG_INFO("%.*s:%.*s:%.*s: stored %zu bytes (%.*s%s%.*s)", k.app_len, k.app, k.env_len, k.env, k.prof_len,
-                 k.prof, r.bytes.size(), static_cast<int>(ct.size()), ct.data(), r.version_label.empty() ? "" : ", version ",
-                 static_cast<int>(r.version_label.size()), r.version_label.data());
+                 k.prof, r.bytes.size(), static_cast<int>(r.content_type.size()), r.content_type.data(),
+                 r.version_label.empty() ? "" : ", version ", static_cast<int>(r.version_label.size()),
+                 r.version_label.data());
+        if (self.stored_ != nullptr) self.stored_(self.stored_ctx_, key, r.bytes, r.content_type, r.version_label);
+        message[0] = '\0';
+      } else {
+        // The previous good version (if any) stays in service; readers without one get the error.
+        LOG_ERROR("%s", message);
+        if (self.cache_->find(key, now) == nullptr) status = st == store::Status::kInvalid ? 502 : 507;
+        if (st == store::Status::kInvalid) k.session.reset();  // an "unchanged" answer must not hide the next version
       }
     }
   }

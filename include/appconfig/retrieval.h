@@ -37,6 +37,9 @@ constexpr uint64_t kTransientErrorHoldMs = 1000;
 // status 0: the cache now holds the key; else the HTTP status and message.
 using ReaderDone = void (*)(void* ctx, http_server::ExchangeRef ref, int status, const char* message);
 using Settled = void (*)(void* ctx);
+// Called after new bytes were stored for a key (writeTo files, backups).
+using Stored = void (*)(void* ctx, const cache::Key& key, std::string_view bytes, std::string_view content_type,
+                        std::string_view version_label);
 
 struct Stats {
   uint64_t fetches_started, fetches_ok, fetches_unchanged, fetches_failed;
@@ -57,6 +60,7 @@ class Retriever {
   // started; `settled` runs once they all settle (only when > 0).
   size_t refresh_due(Settled settled, void* ctx);
   const Stats& stats() const { return stats_; }
+  void on_stored(Stored cb, void* ctx) { stored_ = cb; stored_ctx_ = ctx; }
 
  private:
   struct KeyState;
@@ -88,6 +92,8 @@ class Retriever {
   Settled group_settled_ = nullptr;
   void* group_ctx_ = nullptr;
   uint64_t rng_ = 0x9e3779b97f4a7c15ull;
+  Stored stored_ = nullptr;
+  void* stored_ctx_ = nullptr;
   Stats stats_{};
 };
 

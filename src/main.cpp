@@ -16,6 +16,7 @@
 #include "appconfig/credentials.h"
 #include "appconfig/dns.h"
 #include "appconfig/endpoints.h"
+#include "appconfig/features.h"
 #include "appconfig/http_client.h"
 #include "appconfig/http_server.h"
 #include "appconfig/lambda_api.h"
@@ -53,7 +54,9 @@ struct App {
   appconfig_data::Client data;
   retrieval::Retriever remote;
   bool remote_mode = false;
-  cache::Key prefetch[settings::kMaxPrefetch];
+  features::Features features;
+  cache::Key prefetch[retrieval::kMaxKeys];
+  bool manifest_phase = false;  // the first prefetch brought the manifest; its keys come next
   lambda_api::Extension ext;
   bool lambda = false;
   bool init_signalled = false;
@@ -76,7 +79,16 @@ void fatal_line(const char* msg) {
 void on_signal(void* ctx, int signo) {
   auto* app = static_cast<App*>(ctx);
   if (signo == SIGHUP) {
-    LOG_INFO("SIGHUP: nothing to reload in this mode");
+    char err[600];
+    if (!app->remote_mode || app->cfg.manifest_path.empty()) {
+      LOG_INFO("SIGHUP: no file manifest to reload");
+    } else if (!app->features.load_manifest_file(err, sizeof err)) {
+      LOG_ERROR("SIGHUP: %s (the previous manifest stays active)", err);
+    } else {
+      LOG_INFO("SIGHUP: manifest reloaded");
+      size_t n = app->features.manifest_keys(app->prefetch, retrieval::kMaxKeys);
+      app->remote.prefetch(app->prefetch, n, nullptr, nullptr);
+    }
     return;
   }
   // Under Lambda the platform ends us with SHUTDOWN (or SIGKILL); a signal
@@ -106,9 +118,17 @@ void init_finished(App& app) {
   if (app.lambda) app.ext.init_done();
 }
 
+void start_manifest_keys(App& app);
+
 void on_prefetch_settled(void* ctx) {
   auto* app = static_cast<App*>(ctx);
   LOG_DEBUG("prefetch settled");
+  if (app->manifest_phase) {
+    // The manifest (from AppConfig) is in: now fetch what it lists.
+    app->manifest_phase = false;
+    start_manifest_keys(*app);
+    return;
+  }
   init_finished(*app);
 }
 
@@ -116,20 +136,54 @@ void on_prefetch_timeout(void* ctx) {
   auto* app = static_cast<App*>(ctx);
   app->prefetch_timer = loop::TimerId{};
   LOG_WARN("prefetch still running after the poll timeout; ending init, reads will wait for it");
+  app->manifest_phase = false;
   init_finished(*app);
 }
 
-// Prefetch the configured keys; init ends when they settle or the poll timeout passes.
-void start_prefetch(App& app) {
-  if (!app.remote_mode || app.cfg.num_prefetch == 0) {
+void start_manifest_keys(App& app) {
+  size_t n = app.features.manifest_keys(app.prefetch, retrieval::kMaxKeys);
+  if (n == 0) {
     init_finished(app);
     return;
   }
+  app.remote.prefetch(app.prefetch, n, &on_prefetch_settled, &app);
+}
+
+// Prefetch: PREFETCH_LIST, the manifest's keys (or the manifest itself, when
+// it is an AppConfig configuration) and keys preloaded from backups (to check
+// the service). Init ends when they settle or the poll timeout passes.
+void start_prefetch(App& app) {
+  if (!app.remote_mode) {
+    init_finished(app);
+    return;
+  }
+  size_t n = 0;
   for (size_t i = 0; i < app.cfg.num_prefetch; ++i)
-    app.prefetch[i] = cache::Key{app.cfg.prefetch[i].application, app.cfg.prefetch[i].environment,
-                                 app.cfg.prefetch[i].profile};
-  app.prefetch_timer = app.loop.add_timer(app.cfg.poll_timeout_ms, &on_prefetch_timeout, &app);
-  app.remote.prefetch(app.prefetch, app.cfg.num_prefetch, &on_prefetch_settled, &app);
+    app.prefetch[n++] = cache::Key{app.cfg.prefetch[i].application, app.cfg.prefetch[i].environment,
+                                   app.cfg.prefetch[i].profile};
+  n += app.features.preload_backups(app.prefetch + n, retrieval::kMaxKeys - n);
+  if (app.features.manifest_from_appconfig()) {
+    if (n < retrieval::kMaxKeys) app.prefetch[n++] = app.features.manifest_key();
+    app.manifest_phase = app.cfg.wait_on_manifest;
+  } else {
+    n += app.features.manifest_keys(app.prefetch + n, retrieval::kMaxKeys - n);
+  }
+  if (n == 0) {
+    init_finished(app);
+    return;
+  }
+  bool hold = !app.features.manifest_from_appconfig() || app.cfg.wait_on_manifest || app.cfg.num_prefetch > 0;
+  if (hold) app.prefetch_timer = app.loop.add_timer(app.cfg.poll_timeout_ms * 2, &on_prefetch_timeout, &app);
+  app.remote.prefetch(app.prefetch, n, &on_prefetch_settled, &app);
+  if (!hold) init_finished(app);
+}
+
+// A manifest fetched from AppConfig changed while running: fetch its keys.
+void on_manifest_changed(void* ctx) {
+  auto* app = static_cast<App*>(ctx);
+  if (app->manifest_phase || !app->init_signalled) return;  // the init sequence handles it
+  size_t n = app->features.manifest_keys(app->prefetch, retrieval::kMaxKeys);
+  app->remote.prefetch(app->prefetch, n, nullptr, nullptr);
 }
 
 void on_registered(void* ctx, const lambda_api::Registration& r) {
@@ -227,6 +281,9 @@ bool init_remote(App& app, char* err, size_t cap) {
     snprintf(err, cap, "cannot allocate retrieval tables");
     return false;
   }
+  if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, &app.base_creds, cfg, err, cap))
+    return false;
+  app.features.set_manifest_changed_hook(&on_manifest_changed, &app);
   LOG_INFO("configurations come from AWS AppConfig at %s://%s:%u (region %s)", ep.tls ? "https" : "http", ep.host,
            ep.port, ep.region);
   return true;

@@ -160,8 +160,10 @@ bool parse_credentials(Parser& p, std::string_view obj, Entry& e) {
       if (!valid_role_arn(e.role_arn)) {
         char q[kQuotedBytes];
         quote(q, sizeof q, e.role_arn);
-        return p.fail("credentials.roleArn %s is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>; "
-                      "partitions aws, aws-cn, aws-us-gov)", q);
+        // The hint about the region: AWS's own manifest examples put one there
+        // ("arn:aws:us-west-1:iam::…", "arn:us-west-1:iam::…"), which STS rejects.
+        return p.fail("credentials.roleArn %s is not an IAM role ARN: use arn:aws:iam::<12-digit account>:role/<name> "
+                      "(partitions aws, aws-cn, aws-us-gov; IAM ARNs have no region field)", q);
       }
     } else if (json::key_equals(mem.raw_key, "roleExternalId")) {
       if (seen_ext) return p.fail("duplicate member credentials.roleExternalId");

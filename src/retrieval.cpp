@@ -24,6 +24,7 @@ struct Retriever::KeyState {
   char app[kMaxName], env[kMaxName], prof[kMaxName];
   appconfig_data::Session session;
   appconfig_data::FetchId fetch;
+  credentials::Provider* creds;  // nullptr: the default provider
   uint64_t next_due_ms;      // when a refresh may run again
   uint64_t error_until_ms;   // uncached key: answer last_error until then
   uint64_t last_used_ms;
@@ -72,7 +73,7 @@ Retriever::KeyState* Retriever::add(const cache::Key& key) {
     // Forget the least recently used key that is neither cached nor busy.
     for (size_t i = 0; i < num_keys_; ++i) {
       KeyState& c = keys_[i];
-      if (c.fetching) continue;
+      if (c.fetching || c.creds != nullptr) continue;  // busy, or pinned by the manifest
       cache::Key ck = c.key();
       if (cache_->find(ck, loop_->now_ms()) != nullptr) continue;
       if (k == nullptr || c.last_used_ms < k->last_used_ms) k = &c;
@@ -104,11 +105,20 @@ uint64_t Retriever::backoff_ms(uint32_t failures) {
   return out < interval_ms_ ? interval_ms_ : out;
 }
 
+bool Retriever::set_key_credentials(const cache::Key& key, credentials::Provider* creds) {
+  KeyState* k = find(key);
+  if (k == nullptr) k = add(key);
+  if (k == nullptr) return false;
+  if (k->creds != creds) k->session.reset();  // another account: another session
+  k->creds = creds;
+  return true;
+}
+
 bool Retriever::start_fetch(KeyState& k) {
   if (k.fetching) return true;
   cache::Key ck = k.key();
   appconfig_data::Key dk{ck.application, ck.environment, ck.profile};
-  k.fetch = data_->fetch(dk, k.session, creds_, timeout_ms_, &Retriever::on_fetched, &k);
+  k.fetch = data_->fetch(dk, k.session, k.creds != nullptr ? k.creds : creds_, timeout_ms_, &Retriever::on_fetched, &k);
   if (!k.fetch.valid()) return false;
   k.fetching = true;
   ++stats_.fetches_started;
@@ -224,6 +234,10 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
         LOG_WARN("refresh failed, serving the cached copy: %s", r.message);
         k.error_logged = true;
       }
+      k.next_due_ms = now + self.backoff_ms(k.failures);
+    } else if (r.retryable && self.fallback_ != nullptr && self.fallback_(self.fallback_ctx_, key)) {
+      // Unreachable, but a backup copy is now in the cache: serve it.
+      LOG_WARN("%s; serving the backup copy", r.message);
       k.next_due_ms = now + self.backoff_ms(k.failures);
     } else {
       status = r.status;

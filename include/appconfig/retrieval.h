@@ -61,6 +61,13 @@ class Retriever {
   size_t refresh_due(Settled settled, void* ctx);
   const Stats& stats() const { return stats_; }
   void on_stored(Stored cb, void* ctx) { stored_ = cb; stored_ctx_ = ctx; }
+  // When a first fetch fails for a transient reason, `fallback` may put a
+  // copy into the cache (backups used only when the service is unreachable);
+  // it returns true when it did.
+  using Fallback = bool (*)(void* ctx, const cache::Key& key);
+  void on_unreachable(Fallback cb, void* ctx) { fallback_ = cb; fallback_ctx_ = ctx; }
+  // Credentials for one key (manifest AssumeRole); nullptr = the default ones.
+  bool set_key_credentials(const cache::Key& key, credentials::Provider* creds);
 
  private:
   struct KeyState;
@@ -94,6 +101,8 @@ class Retriever {
   uint64_t rng_ = 0x9e3779b97f4a7c15ull;
   Stored stored_ = nullptr;
   void* stored_ctx_ = nullptr;
+  Fallback fallback_ = nullptr;
+  void* fallback_ctx_ = nullptr;
   Stats stats_{};
 };
 

@@ -1,0 +1,210 @@
+"""Agent mode and the agent features against the AppConfig + STS emulator over TLS: the manifest (two accounts
+through per-key AssumeRole, writeTo files), backups across restarts and outages, timer refresh, SIGHUP reload."""
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import ROOT, Agent
+
+sys.path.insert(0, os.path.join(ROOT, "test", "emulator"))
+import appconfig_data as ad  # noqa: E402
+from test_appconfig import AK, SK, TOKEN, make_ca  # noqa: E402
+
+ROLE_A = "arn:aws:iam::111111111111:role/read-a"
+ROLE_B = "arn:aws:iam::222222222222:role/read-b"
+
+
+def path_of(app, env, prof):
+    return f"/applications/{app}/environments/{env}/configurations/{prof}"
+
+
+class AgentCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tls = tempfile.mkdtemp(prefix="appconfig-agent-tls-")
+        cls.ca, cls.cert, cls.key = make_ca(cls.tls)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tls, ignore_errors=True)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="appconfig-agent-")
+        self.em = ad.Emulator(tls_cert=self.cert, tls_key=self.key).start()
+        self.em.settings(default_poll_interval_s=1)
+        self.em.add_credentials(AK, SK, session_token=TOKEN)
+        self.em.set_config("App", "Env", "Prof", b'{"v":1}', version_label="1")
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            if a.proc is not None and a.proc.poll() is None:
+                a.stop()
+        self.em.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def agent(self, **env):
+        base = {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": AK, "AWS_SECRET_ACCESS_KEY": SK,
+                "AWS_SESSION_TOKEN": TOKEN, "AWS_ENDPOINT_URL_APPCONFIGDATA": f"https://localhost:{self.em.port}",
+                "AWS_ENDPOINT_URL_STS": f"https://localhost:{self.em.port}", "AWS_CA_BUNDLE": self.ca,
+                "POLL_INTERVAL": "1", "REQUEST_TIMEOUT": "1500"}
+        base.update({k: v for k, v in env.items() if v is not None})
+        a = Agent(env=base)
+        self.agents.append(a)
+        return a
+
+    def write_manifest(self, doc):
+        p = os.path.join(self.tmp, "manifest.json")
+        with open(p, "w") as f:
+            json.dump(doc, f)
+        return p
+
+    def test_two_accounts_and_write_to(self):
+        self.em.add_role(ROLE_A, account="acct-a")
+        self.em.add_role(ROLE_B, account="acct-b", external_id="ext-b")
+        self.em.set_config("App", "Env", "A", b'{"account":"a"}', account="acct-a")
+        self.em.set_config("App", "Env", "B", b'{"account":"b"}', account="acct-b")
+        out = os.path.join(self.tmp, "out", "b.json")
+        m = self.write_manifest({
+            "App:Env:A": {"credentials": {"roleArn": ROLE_A, "roleSessionName": "agent-a", "credentialsDuration": "1h"}},
+            "App:Env:B": {"credentials": {"roleArn": ROLE_B, "roleExternalId": "ext-b"}, "writeTo": {"path": out}},
+        })
+        a = self.agent(MANIFEST=f"file:{m}").start()
+        results = {}
+
+        def read(name):
+            results[name] = a.get(path_of("App", "Env", name))
+        ts = [threading.Thread(target=read, args=(n,)) for n in ("A", "B")]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(results["A"][:1] + (results["A"][2],), (200, b'{"account":"a"}'), a.stderr()[-3000:])
+        self.assertEqual(results["B"][2], b'{"account":"b"}')
+        arns = sorted(c.get("RoleArn", c.get("role_arn", "")) if isinstance(c, dict) else str(c)
+                      for c in self.em.counters()["assume_role_calls"])
+        self.assertEqual(len(arns), 2, arns)
+        # writeTo: the file appears, then follows changes atomically.
+        deadline = time.time() + 5
+        while not os.path.exists(out) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b'{"account":"b"}')
+        seen, bad, stop = set(), [], threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    with open(out, "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:
+                    bad.append("missing")
+                    continue
+                seen.add(data)
+                if data not in (b'{"account":"b"}', b'{"account":"b2","pad":"' + b"x" * 50000 + b'"}'):
+                    bad.append(data[:40])
+        t = threading.Thread(target=reader)
+        t.start()
+        self.em.set_config("App", "Env", "B", b'{"account":"b2","pad":"' + b"x" * 50000 + b'"}', account="acct-b")
+        deadline = time.time() + 6
+        while len(seen) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        t.join()
+        self.assertEqual(bad, [])
+        self.assertEqual(len(seen), 2, "the writeTo file did not follow the change (timer refresh in agent mode)")
+        self.assertIn("wrote", a.stderr())
+        self.assertEqual(a.stop(), 0)
+
+    def test_timer_refresh_without_invokes(self):
+        a = self.agent().start()
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[2], b'{"v":1}')
+        self.em.set_config("App", "Env", "Prof", b'{"v":2}', version_label="2")
+        deadline = time.time() + 6
+        body = b""
+        while time.time() < deadline:
+            body = a.get(path_of("App", "Env", "Prof"))[2]
+            if body == b'{"v":2}':
+                break
+            time.sleep(0.1)
+        self.assertEqual(body, b'{"v":2}')
+        self.assertEqual(a.stop(), 0)
+
+    def test_backups_survive_restart_during_outage(self):
+        backups = os.path.join(self.tmp, "backups")
+        a = self.agent(BACKUP_DIRECTORY=backups).start()
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        deadline = time.time() + 5
+        while not os.listdir(backups) if os.path.isdir(backups) else True:
+            if time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(os.listdir(backups)), 1)
+        self.assertEqual(a.stop(), 0)
+        self.em.add_fault("500", count=None)  # AWS is down from now on
+        # PRELOAD_BACKUPS (default true): served from the backup at once.
+        b = self.agent(BACKUP_DIRECTORY=backups).start()
+        status, h, body = b.get(path_of("App", "Env", "Prof"))
+        self.assertEqual((status, body), (200, b'{"v":1}'))
+        self.assertEqual(h["configuration-version"], "1")
+        self.assertEqual(b.stop(), 0)
+        # PRELOAD_BACKUPS=false: used only because the service is unreachable.
+        c = self.agent(BACKUP_DIRECTORY=backups, PRELOAD_BACKUPS="false").start()
+        status, _, body = c.get(path_of("App", "Env", "Prof"))
+        self.assertEqual((status, body), (200, b'{"v":1}'))
+        self.assertIn("backup", c.stderr())
+        self.assertEqual(c.stop(), 0)
+        # A corrupt backup is never served.
+        name = os.path.join(backups, os.listdir(backups)[0])
+        data = bytearray(open(name, "rb").read())
+        data[-1] ^= 0xFF
+        open(name, "wb").write(bytes(data))
+        d = self.agent(BACKUP_DIRECTORY=backups).start()
+        status, _, body = d.get(path_of("App", "Env", "Prof"))
+        self.assertEqual(status, 502, body)
+        self.assertIn("ignored", d.stderr())
+        self.assertEqual(d.stop(), 0)
+
+    def test_invalid_manifests_stop_startup(self):
+        cases = [
+            ({"App:Env": {}}, "App:Env"),
+            ({"App:Env:P": {"credentials": {}}}, "roleArn"),
+            ({"App:Env:P": {"writeTo": {"path": "relative/file"}}}, "path"),
+            ({"App:Env:P": {"colour": "red"}}, "colour"),
+            ([], "object"),
+        ]
+        for doc, needle in cases:
+            m = self.write_manifest(doc)
+            a = self.agent(MANIFEST=f"file:{m}")
+            a.start(wait=False)
+            a.proc.wait(timeout=10)
+            self.assertNotEqual(a.proc.returncode, 0, doc)
+            self.assertIn(needle, a.stderr(), doc)
+
+    def test_sighup_reloads_manifest(self):
+        out = os.path.join(self.tmp, "prof.json")
+        m = self.write_manifest({"App:Env:Prof": {}})
+        a = self.agent(MANIFEST=f"file:{m}").start()
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        self.write_manifest({"App:Env:Prof": {"writeTo": {"path": out}}})
+        a.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while not os.path.exists(out) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(out), a.stderr()[-2000:])
+        self.write_manifest({"App:Env:Prof": {"credentials": {"roleArn": "not-an-arn"}}})
+        a.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        self.assertIn("previous manifest stays active", a.stderr())
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        self.assertEqual(a.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -4,6 +4,7 @@
 // "Text Encoding", "Binary Encoding" (type descriptors, VarUInt/VarInt/UInt/
 // Int fields), "Symbols" (local symbol tables, imports, system symbols 1-9).
 #include "appconfig/ion.h"
+#include "appconfig/utf8.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -66,28 +67,9 @@ Timestamp to_timestamp(const Fields& f, bool local) {
   return Timestamp{s, f.nanos, static_cast<int16_t>(f.offset_min), f.precision};
 }
 
-// Decodes one UTF-8 scalar at s[i]; returns its length or 0 (RFC 3629 §4).
 size_t utf8_len(const Byte* s, size_t n, size_t i) {
-  const Byte c = s[i];
-  if (c < 0x80) return 1;
-  size_t len;
-  uint32_t cp, min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1F, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0F, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > n) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((s[i + k] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i + k] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
+  uint32_t cp;
+  return utf8::decode(s, n, i, cp);
 }
 
 bool valid_utf8(const Byte* s, size_t n) {
@@ -99,28 +81,7 @@ bool valid_utf8(const Byte* s, size_t n) {
   return true;
 }
 
-size_t put_utf8(uint32_t cp, char* out) {
-  if (cp < 0x80) {
-    out[0] = static_cast<char>(cp);
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = static_cast<char>(0xC0 | (cp >> 6));
-    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = static_cast<char>(0xE0 | (cp >> 12));
-    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = static_cast<char>(0xF0 | (cp >> 18));
-  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
-  return 4;
-}
+size_t put_utf8(uint32_t cp, char* out) { return utf8::encode(cp, out); }
 
 int hex_value(Byte c) {
   if (c >= '0' && c <= '9') return c - '0';

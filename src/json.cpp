@@ -1,5 +1,6 @@
 // json: strict RFC 8259 validation and raw-span access. See include/appconfig/json.h.
 #include "appconfig/json.h"
+#include "appconfig/utf8.h"
 
 #include <algorithm>
 #include <cstring>
@@ -24,57 +25,13 @@ int hex_value(Byte c) {
 }
 
 // Length of the well-formed UTF-8 sequence at p (1..4), or 0 when it is
-// ill-formed or cut short. Table 3-7 of the Unicode Standard / RFC 3629 §4:
-// rejects overlong forms (C0, C1, E0 80..9F, F0 80..8F), UTF-16 surrogates
-// (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF).
+// ill-formed or cut short (RFC 3629 §4, via utf8::decode).
 size_t utf8_length(const Byte* p, const Byte* end) {
-  const Byte c = p[0];
-  if (c < 0x80) return 1;
-  size_t len;
-  Byte lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < len) return 0;
-  if (p[1] < lo || p[1] > hi) return 0;
-  for (size_t i = 2; i < len; ++i) {
-    if (p[i] < 0x80 || p[i] > 0xBF) return 0;
-  }
-  return len;
+  uint32_t cp;
+  return utf8::decode(p, static_cast<size_t>(end - p), 0, cp);
 }
 
-size_t encode_utf8(uint32_t cp, char* out) {
-  if (cp < 0x80) {
-    out[0] = static_cast<char>(cp);
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = static_cast<char>(0xC0 | (cp >> 6));
-    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = static_cast<char>(0xE0 | (cp >> 12));
-    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = static_cast<char>(0xF0 | (cp >> 18));
-  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
-  return 4;
-}
+size_t encode_utf8(uint32_t cp, char* out) { return utf8::encode(cp, out); }
 
 // Reads 4 hex digits at p into *v: kBadEscape at a non-hex byte, kTruncated
 // when the input ends first (so "\u12" + '"' is a bad escape, "\u12" at

@@ -7,6 +7,7 @@
 // of threads per text position, each instruction at most once per list, so the
 // work per position is bounded by the program size.
 #include "appconfig/regex.h"
+#include "appconfig/utf8.h"
 
 #include <cstring>
 #include <new>
@@ -52,33 +53,7 @@ struct Ast {
   uint32_t count;  // Class: number of ranges
 };
 
-// Decodes one UTF-8 code point at s[i]; returns its length, 0 when malformed (RFC 3629 §4).
-size_t decode_utf8(const unsigned char* s, size_t n, size_t i, uint32_t& cp) {
-  const unsigned char c = s[i];
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1F, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0F, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > n) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const unsigned char cc = s[i + k];
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
+size_t decode_utf8(const unsigned char* s, size_t n, size_t i, uint32_t& cp) { return utf8::decode(s, n, i, cp); }
 
 class Parser {
  public:

@@ -263,23 +263,9 @@ void Client::start_session(Op& op) {
   op.phase = Op::Phase::kStart;
   op.new_session = true;
   char body[1024];
-  // json-escape the three identifiers: names may hold any printable character.
+  // JSON-escape the three identifiers: names may hold any printable character.
   char ea[kMaxName * 6 + 1], ee[kMaxName * 6 + 1], epf[kMaxName * 6 + 1];
-  auto esc = [](std::string_view s, char* out, size_t cap) {
-    size_t n = 0;
-    for (unsigned char c : s) {
-      if (n + 7 >= cap) break;
-      if (c == '"' || c == '\\') {
-        out[n++] = '\\';
-        out[n++] = static_cast<char>(c);
-      } else if (c < 0x20) {
-        n += static_cast<size_t>(snprintf(out + n, cap - n, "\\u%04x", c));
-      } else {
-        out[n++] = static_cast<char>(c);
-      }
-    }
-    out[n] = '\0';
-  };
+  auto esc = [](std::string_view s, char* out, size_t cap) { out[json::escape(s, out, cap - 1)] = '\0'; };
   esc(op.a(), ea, sizeof ea);
   esc(op.e(), ee, sizeof ee);
   esc(op.p(), epf, sizeof epf);

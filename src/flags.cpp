@@ -11,36 +11,7 @@ namespace {
 // (out has room: the caller sized it with scratch_bytes_needed). RFC 8259 §7:
 // only '"', '\' and bytes below 0x20 must be escaped; everything else is
 // copied (a key that matched a document key is valid UTF-8).
-size_t escape_key(std::string_view key, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  size_t n = 0;
-  for (const char ch : key) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out[n++] = '\\';
-      out[n++] = static_cast<char>(c);
-    } else if (c == '\n') {
-      out[n++] = '\\';
-      out[n++] = 'n';
-    } else if (c == '\t') {
-      out[n++] = '\\';
-      out[n++] = 't';
-    } else if (c == '\r') {
-      out[n++] = '\\';
-      out[n++] = 'r';
-    } else if (c < 0x20) {
-      out[n++] = '\\';
-      out[n++] = 'u';
-      out[n++] = '0';
-      out[n++] = '0';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 0xF];
-    } else {
-      out[n++] = static_cast<char>(c);
-    }
-  }
-  return n;
-}
+size_t escape_key(std::string_view key, char* out) { return json::escape(key, out, SIZE_MAX); }
 
 constexpr size_t kMaxEscapedBytesPerByte = 6;  // \u00XX
 constexpr size_t kPunctuationPerKey = 4;       // {" or ," before, ": after

@@ -501,4 +501,37 @@ long decode_string(std::string_view raw_string, char* out, size_t cap) {
   return static_cast<long>(written);
 }
 
+size_t escaped_length(std::string_view s) {
+  size_t n = 0;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    n += (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r') ? 2 : c < 0x20 ? 6 : 1;
+  }
+  return n;
+}
+
+size_t escape(std::string_view s, char* out, size_t cap) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t n = 0;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    char buf[6];
+    size_t len = 0;
+    if (c == '"' || c == '\\') {
+      buf[0] = '\\', buf[1] = static_cast<char>(c), len = 2;
+    } else if (c == '\n' || c == '\t' || c == '\r') {
+      buf[0] = '\\', buf[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r', len = 2;
+    } else if (c < 0x20) {
+      buf[0] = '\\', buf[1] = 'u', buf[2] = '0', buf[3] = '0', buf[4] = kHex[c >> 4], buf[5] = kHex[c & 0xF];
+      len = 6;
+    } else {
+      buf[0] = static_cast<char>(c), len = 1;
+    }
+    if (cap - n < len) break;
+    for (size_t k = 0; k < len; ++k) out[n + k] = buf[k];
+    n += len;
+  }
+  return n;
+}
+
 }  // namespace appconfig::json

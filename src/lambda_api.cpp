@@ -14,34 +14,11 @@ namespace {
 
 constexpr std::string_view kBase = "/2020-01-01/extension";
 
-// Writes s as the inside of a JSON string (RFC 8259 §7).
+// Writes s as the inside of a JSON string, NUL-terminated.
 size_t json_escape(std::string_view s, char* out, size_t cap) {
-  static const char kHex[] = "0123456789abcdef";
-  size_t n = 0;
-  for (unsigned char c : s) {
-    const char* esc = nullptr;
-    char buf[7];
-    if (c == '"') esc = "\\\"";
-    else if (c == '\\') esc = "\\\\";
-    else if (c == '\n') esc = "\\n";
-    else if (c == '\r') esc = "\\r";
-    else if (c == '\t') esc = "\\t";
-    else if (c < 0x20) {
-      buf[0] = '\\'; buf[1] = 'u'; buf[2] = '0'; buf[3] = '0';
-      buf[4] = kHex[c >> 4]; buf[5] = kHex[c & 15]; buf[6] = '\0';
-      esc = buf;
-    }
-    if (esc != nullptr) {
-      size_t l = strlen(esc);
-      if (n + l >= cap) break;
-      memcpy(out + n, esc, l);
-      n += l;
-    } else {
-      if (n + 1 >= cap) break;
-      out[n++] = static_cast<char>(c);
-    }
-  }
-  if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
+  if (cap == 0) return 0;
+  size_t n = json::escape(s, out, cap - 1);
+  out[n] = '\0';
   return n;
 }
 

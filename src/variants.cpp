@@ -96,38 +96,8 @@ bool decode(std::string_view src, Context& out, std::string_view& dst, const cha
 // ---------------------------------------------------------------- compile
 
 // JSON string body escaping (RFC 8259 §7): " \ and control bytes.
-size_t escaped_len(std::string_view s) {
-  size_t n = 0;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    n += (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r') ? 2 : c < 0x20 ? 6 : 1;
-  }
-  return n;
-}
-size_t escape(std::string_view s, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  size_t n = 0;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out[n++] = '\\';
-      out[n++] = static_cast<char>(c);
-    } else if (c == '\n' || c == '\t' || c == '\r') {
-      out[n++] = '\\';
-      out[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-    } else if (c < 0x20) {
-      out[n++] = '\\';
-      out[n++] = 'u';
-      out[n++] = '0';
-      out[n++] = '0';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 0xF];
-    } else {
-      out[n++] = static_cast<char>(c);
-    }
-  }
-  return n;
-}
+size_t escaped_len(std::string_view s) { return json::escaped_length(s); }
+size_t escape(std::string_view s, char* out) { return json::escape(s, out, SIZE_MAX); }
 
 std::string_view trim_json_ws(std::string_view s) {
   auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };

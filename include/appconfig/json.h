@@ -114,4 +114,11 @@ Kind kind_of(std::string_view raw_value);
 // not NUL-terminated. The decoded length never exceeds raw_string.size().
 long decode_string(std::string_view raw_string, char* out, size_t cap);
 
+// Writes s as the inside of a JSON string (RFC 8259 §7): '"', '\\' and bytes
+// below 0x20 escaped (\n \t \r short forms, else \u00XX), everything else
+// copied. escaped_length(s) bytes are needed; escape() never writes more than
+// cap and returns what it wrote (a short cap truncates at a whole escape).
+size_t escaped_length(std::string_view s);
+size_t escape(std::string_view s, char* out, size_t cap);
+
 }  // namespace appconfig::json

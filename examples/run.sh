@@ -16,6 +16,9 @@ Try, from another terminal:
   curl -i "$base/Flags?flag=dark-mode"
   curl -i "$base/Flags?flag=dark-mode&flag=rate-limit"
   curl -i "$base/Flags?flag=no-such-flag"      # 400 naming the flag
+  curl -i "$base/Checkout"                                            # multi-variant: defaults
+  curl -i -H "Context: country=US" "$base/Checkout?flag=checkout"     # variant "us"
+  curl -i -H "Context: age=40,tier=gold" "$base/Checkout?flag=checkout"   # variant "vip"
   curl -i http://localhost:$port/ping
 Stop with Ctrl-C.
 

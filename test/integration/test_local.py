@@ -463,3 +463,27 @@ class TokenChecks(unittest.TestCase):
         self.assertEqual(a.get(BASE + "/Settings", headers={"X-Aws-Parameters-Secrets-Token": "tok"})[0], 401)
         status, _, _ = a.get(BASE + "/Settings", headers={"X-Aws-Parameters-Secrets-Token": "tok/+="})
         self.assertEqual(status, 200)
+
+
+class AgentHost(unittest.TestCase):
+    def test_http_host_binds_another_address(self):
+        d = make_dir()
+        self.addCleanup(shutil.rmtree, d, True)
+        a = Agent(local_dir=d, env={"HTTP_HOST": "127.0.0.2"})
+        a.start(wait=False)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                s = socket.create_connection(("127.0.0.2", a.port), timeout=1)
+                s.close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.2", a.port, timeout=5)
+        c.request("GET", BASE + "/Settings")
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", a.port), timeout=1).close()
+        self.assertEqual(a.stop(), 0)

@@ -60,8 +60,9 @@ def main():
         emu.invoke(lambda: None, freeze_s=1.1)
         em.reset_counters()
         c0 = cpu_ns(emu.pid)
+        reads = lambda: [get(port, f"/applications/App/environments/Env/configurations/P{i}") for i in range(KEYS)]
         for _ in range(invokes // 4):
-            emu.invoke(lambda: None, freeze_s=1.1)
+            emu.invoke(reads, freeze_s=1.1)  # the same reads as phase 1, plus the refreshes
         n2 = invokes // 4
         refresh_cpu = (cpu_ns(emu.pid) - c0) / 1e9 / n2
         calls = em.counters()["calls"]

@@ -3,7 +3,7 @@
 # (Debian 12; run as root, or prints the command to run).
 set -euo pipefail
 native=(g++ make python3 curl openssl zip unzip clang libclang-rt-14-dev libgtest-dev musl-tools
-        g++-aarch64-linux-gnu qemu-user-static wrk nginx-light bzip2 xz-utils ca-certificates)
+        g++-aarch64-linux-gnu qemu-user-static wrk nginx-light bzip2 xz-utils ca-certificates dpkg-dev binutils)
 arm64=(musl-dev:arm64)
 missing=()
 for p in "${native[@]}" "${arm64[@]}"; do

@@ -749,8 +749,9 @@ void Resolver::finish(Query& q) {
   uint64_t token = q.token;
   release(q);
   if (hook >= 0) {
-    if (failed) LOG_WARN("dns: %s", error);
-    if (hooks_[hook].client != nullptr) hooks_[hook].client->resolved(token, failed ? nullptr : addrs, n);
+    if (failed) LOG_DEBUG("dns: %s", error);
+    if (hooks_[hook].client != nullptr)
+      hooks_[hook].client->resolved(token, failed ? nullptr : addrs, n, failed ? error : nullptr);
     return;
   }
   cb(ctx, failed ? nullptr : addrs, n, failed ? error : nullptr);

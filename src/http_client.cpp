@@ -925,13 +925,16 @@ void Client::begin_connect(Conn& c) {
   connect_next(c);
 }
 
-void Client::resolved(uint64_t token, const dns_wire::Address* addrs, size_t n) {
+void Client::resolved(uint64_t token, const dns_wire::Address* addrs, size_t n, const char* error) {
   uint32_t ci = static_cast<uint32_t>(token >> 32);
   if (arena_ == nullptr || ci >= kMaxConnections) return;
   Conn& c = conns_[ci];
   if (c.phase != Phase::kResolving || c.gen != static_cast<uint32_t>(token)) return;
   if (n == 0 || addrs == nullptr) {
-    fail(c.slot, Error::kResolve, "%sname did not resolve", c.via_proxy ? "proxy " : "");
+    if (error != nullptr && error[0] != '\0')
+      fail(c.slot, Error::kResolve, "%s%s", c.via_proxy ? "proxy: " : "", error);
+    else
+      fail(c.slot, Error::kResolve, "%sname did not resolve", c.via_proxy ? "proxy " : "");
     return;
   }
   c.num_addrs = n < dns_wire::kMaxAddresses ? n : dns_wire::kMaxAddresses;

@@ -80,8 +80,8 @@ class Resolver {
   void cancel(uint64_t id);
 
   // For http_client::Client::set_resolver(): lookups complete with
-  // client->resolved(token, ...). The Client cannot carry our error text, so a
-  // failure is also logged (warn) naming host and servers.
+  // client->resolved(token, ...); a failure passes our error text (host and
+  // servers tried), which becomes the request's error detail.
   http_client::Resolver client_hook(http_client::Client* client);
 
   // Observability for tests.

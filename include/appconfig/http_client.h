@@ -224,7 +224,9 @@ class Client {
   // Without a resolver, names are looked up in /etc/hosts only.
   void set_resolver(const Resolver& r) { resolver_ = r; has_resolver_ = true; }
   // Completes a Resolver::start(); n == 0 means the name did not resolve.
-  void resolved(uint64_t token, const dns_wire::Address* addrs, size_t n);
+  // error (optional) says why a lookup failed (host and servers tried); it
+  // becomes the request's error detail.
+  void resolved(uint64_t token, const dns_wire::Address* addrs, size_t n, const char* error = nullptr);
 
   // Queues the request; the callback comes later from the loop exactly once,
   // unless cancel() is called first. Invalid id: table full (kNoSlot), no callback.

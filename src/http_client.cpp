@@ -376,6 +376,7 @@ struct Client::Conn {
   size_t num_addrs = 0;
   size_t next_addr = 0;
   int last_errno = 0;
+  loop::TimerId connect_timer;  // per-address attempt while more addresses remain
   char* buf = nullptr;     // kConnBufBytes inside the arena
   size_t fill = 0;         // bytes in buf (for chunked: head + decoded body)
   size_t head_len = 0;
@@ -987,6 +988,10 @@ void Client::connect_next(Conn& c) {
     }
     c.fd = fd;
     c.phase = Phase::kConnecting;
+    // An address that never answers (a blackholed IPv6 route, say) must not
+    // use the whole deadline while others remain: give it a bounded try.
+    if (c.next_addr + 1 < c.num_addrs)
+      c.connect_timer = loop_->add_timer(kConnectAttemptMs, &Client::on_connect_timer, &c);
     return;
   }
   if (c.via_proxy) {
@@ -1026,6 +1031,7 @@ void Client::on_fd(void* ctx, int, short revents) {
 void Client::io(Conn& c, short revents) {
   switch (c.phase) {
     case Phase::kConnecting: {
+      loop_->cancel_timer(c.connect_timer);
       int err = 0;
       socklen_t len = sizeof err;
       if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -1577,8 +1583,21 @@ void Client::on_timer(void* ctx) {
             static_cast<unsigned long long>(s.timeout_ms), where, got);
 }
 
+void Client::on_connect_timer(void* ctx) {
+  Conn& c = *static_cast<Conn*>(ctx);
+  c.connect_timer = loop::TimerId{};
+  if (c.phase != Phase::kConnecting || c.fd < 0) return;
+  c.last_errno = ETIMEDOUT;
+  c.owner->loop_->remove_fd(c.fd);
+  close(c.fd);
+  c.fd = -1;
+  ++c.next_addr;
+  c.owner->connect_next(c);
+}
+
 void Client::close_conn(Conn& c) {
   if (c.phase == Phase::kFree) return;
+  loop_->cancel_timer(c.connect_timer);
   Ep& e = eps_[c.ep];
   int ci = static_cast<int>(&c - conns_);
   if (c.phase == Phase::kResolving && has_resolver_) resolver_.cancel(resolver_.ctx, (uint64_t{static_cast<uint32_t>(ci)} << 32) | c.gen);

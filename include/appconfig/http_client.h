@@ -65,6 +65,9 @@ constexpr size_t kMaxRequests = 64;
 // connection's buffer is returned to the kernel (MADV_DONTNEED) so one large
 // configuration does not pin megabytes of RSS per pooled connection.
 constexpr size_t kKeepResidentBytes = 64 * 1024;
+// One address's TCP connect may take this long while other addresses remain
+// (the request's deadline still bounds the whole attempt).
+constexpr uint64_t kConnectAttemptMs = 1000;
 
 struct Endpoint {
   std::string_view host;  // IP literal ("10.0.0.1", "::1", "[::1]") or a name
@@ -250,6 +253,7 @@ class Client {
 
   static void on_fd(void* ctx, int fd, short revents);
   static void on_timer(void* ctx);
+  static void on_connect_timer(void* ctx);
 
   int find_or_add_endpoint(const Endpoint& ep);
   void pump_all();

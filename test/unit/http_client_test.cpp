@@ -994,6 +994,48 @@ TEST_F(HttpClient, ResolverHookTriesEveryAddressInTurn) {
   EXPECT_NE(c.detail.find("slow.example:"), std::string::npos) << c.detail;
 }
 
+// An address whose SYNs go unanswered (a full accept queue drops them) must
+// not use the whole deadline while another address remains.
+TEST_F(HttpClient, SilentAddressGivesWayToTheNext) {
+  Peer peer(serve_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  int hole = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(peer.port()));
+  inet_pton(AF_INET, "127.0.0.3", &sa.sin_addr);
+  ASSERT_EQ(bind(hole, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+  ASSERT_EQ(listen(hole, 0), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {  // fill the accept queue; later SYNs are dropped
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    fillers.push_back(f);
+  }
+  usleep(100 * 1000);
+  start();
+  FakeResolver fr;
+  client.set_resolver(hc::Resolver{&fr, &FakeResolver::start, &FakeResolver::cancel});
+  Outcome a, b;
+  auto t0 = std::chrono::steady_clock::now();
+  get(peer.port(), a, "/", 8000, "GET", "", "two-addresses.example");
+  get(peer.port(), b, "/", 8000, "GET", "", "unknown.example");
+  ASSERT_EQ(fr.started.size(), 2u);
+  appconfig::dns_wire::Address addrs[2];
+  ASSERT_TRUE(appconfig::dns_wire::parse_ip_literal("127.0.0.3", addrs[0]));
+  ASSERT_TRUE(appconfig::dns_wire::parse_ip_literal("127.0.0.1", addrs[1]));
+  client.resolved(fr.started[0].second, addrs, 2);
+  client.resolved(fr.started[1].second, nullptr, 0, "cannot resolve \"unknown.example\": NXDOMAIN; servers tried: x");
+  ASSERT_TRUE(run_until([&] { return a.called && b.called; }, 6000));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(a.error, hc::Error::kNone) << a.detail;
+  EXPECT_GE(ms, static_cast<long>(hc::kConnectAttemptMs) - 50);
+  EXPECT_LT(ms, 4000);  // far below the 8 s deadline
+  EXPECT_EQ(b.error, hc::Error::kResolve);
+  EXPECT_NE(b.detail.find("NXDOMAIN"), std::string::npos) << b.detail;  // the resolver's words reach the caller
+  for (int f : fillers) close(f);
+  close(hole);
+}
+
 TEST_F(HttpClient, CancelDuringResolveCancelsTheLookup) {
   start();
   FakeResolver fr;

@@ -159,9 +159,15 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
 }
 
 void Retriever::prefetch(const cache::Key* keys, size_t n, Settled settled, void* ctx) {
-  group_settled_ = settled;
-  group_ctx_ = ctx;
-  group_pending_ = 0;
+  // Without a callback nobody waits: start the fetches and leave any group
+  // (an invoke's refresh) alone.
+  const bool grouped = settled != nullptr;
+  if (grouped) {
+    for (size_t i = 0; i < num_keys_; ++i) keys_[i].in_group = false;
+    group_settled_ = settled;
+    group_ctx_ = ctx;
+    group_pending_ = 0;
+  }
   for (size_t i = 0; i < n; ++i) {
     KeyState* k = find(keys[i]);
     if (k == nullptr) k = add(keys[i]);
@@ -171,12 +177,12 @@ void Retriever::prefetch(const cache::Key* keys, size_t n, Settled settled, void
                static_cast<int>(keys[i].profile.size()), keys[i].profile.data());
       continue;
     }
-    if (!k->in_group) {
+    if (grouped && !k->in_group) {
       k->in_group = true;
       ++group_pending_;
     }
   }
-  if (group_pending_ == 0 && settled != nullptr) {
+  if (grouped && group_pending_ == 0) {
     group_settled_ = nullptr;
     settled(ctx);
   }

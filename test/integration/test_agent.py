@@ -187,6 +187,23 @@ class AgentCase(unittest.TestCase):
             self.assertNotEqual(a.proc.returncode, 0, doc)
             self.assertIn(needle, a.stderr(), doc)
 
+    def test_manifest_from_appconfig(self):
+        out = os.path.join(self.tmp, "from-manifest.json")
+        self.em.set_config("App", "Env", "Manifest", json.dumps({"App:Env:Prof": {"writeTo": {"path": out}}}).encode())
+        a = self.agent(MANIFEST="App:Env:Manifest").start()
+        deadline = time.time() + 5
+        while not os.path.exists(out) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b'{"v":1}')  # prefetched because the manifest lists it
+        # A broken manifest update keeps the previous one active.
+        self.em.set_config("App", "Env", "Manifest", b'{"App:Env": {}}')
+        deadline = time.time() + 5
+        while "previous manifest stays active" not in a.stderr() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("previous manifest stays active", a.stderr())
+        self.assertEqual(a.stop(), 0)
+
     def test_sighup_reloads_manifest(self):
         out = os.path.join(self.tmp, "prof.json")
         m = self.write_manifest({"App:Env:Prof": {}})

@@ -83,6 +83,18 @@ bool valid_utf8(const Byte* s, size_t n) {
 
 size_t put_utf8(uint32_t cp, char* out) { return utf8::encode(cp, out); }
 
+// Adds a top-level value to the document, in order; a bare $ion_1_0 version
+// marker (text or binary) is not a value.
+void append_top_level(Document& out, Node*& last, Node* v) {
+  if (v->type == Type::kSymbol && !v->is_null && v->num_annotations == 0 && v->text == "$ion_1_0") return;
+  if (last == nullptr)
+    out.first = v;
+  else
+    last->next_sibling = v;
+  last = v;
+  ++out.num_values;
+}
+
 int hex_value(Byte c) {
   if (c >= '0' && c <= '9') return c - '0';
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') return (c | 0x20) - 'a' + 10;
@@ -125,14 +137,7 @@ class TextReader {
       if (pos_ >= n_) break;
       Node* v = value(0, false);
       if (v == nullptr) return result_;
-      if (v->type == Type::kSymbol && !v->is_null && v->num_annotations == 0 && v->text == "$ion_1_0") continue;
-      if (last == nullptr) {
-        out.first = v;
-      } else {
-        last->next_sibling = v;
-      }
-      last = v;
-      ++out.num_values;
+      append_top_level(out, last, v);
     }
     return result_;
   }
@@ -806,14 +811,7 @@ class BinaryReader {
       Node* v = nullptr;
       if (!read_value(pos, n_, 0, v)) return result_;
       if (v == nullptr) continue;  // NOP padding
-      if (v->type == Type::kSymbol && !v->is_null && v->num_annotations == 0 && v->text == "$ion_1_0") continue;
-      if (last == nullptr) {
-        out.first = v;
-      } else {
-        last->next_sibling = v;
-      }
-      last = v;
-      ++out.num_values;
+      append_top_level(out, last, v);
     }
     return result_;
   }

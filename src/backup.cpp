@@ -34,16 +34,8 @@ constexpr size_t kTempBaseBytes = 200;
 // Warning lines: a path and a file name (each up to kMaxPathBytes) and a reason; never cut.
 constexpr size_t kMessageBytes = 2 * kMaxPathBytes + 1024;
 
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-
-uint64_t fnv1a(uint64_t h, std::string_view bytes) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
+using cache::fnv1a_64;
+using cache::kFnvOffset;
 
 void put_u16(unsigned char* p, uint16_t v) {
   p[0] = static_cast<unsigned char>(v);
@@ -297,8 +289,8 @@ size_t file_name(const cache::Key& key, char* out, size_t cap) {
   for (std::string_view s : names) {
     unsigned char lenb[2];
     put_u16(lenb, static_cast<uint16_t>(s.size()));
-    h = fnv1a(h, std::string_view(reinterpret_cast<const char*>(lenb), 2));
-    h = fnv1a(h, s);
+    h = fnv1a_64(h, std::string_view(reinterpret_cast<const char*>(lenb), 2));
+    h = fnv1a_64(h, s);
   }
   memcpy(out, enc, keep);
   int w = snprintf(out + keep, cap - keep, "~%016llx%.*s", static_cast<unsigned long long>(h),
@@ -332,8 +324,8 @@ bool decode(std::string_view file, Loaded& out, char* err, size_t err_cap) {
     return fail(err, err_cap, "truncated: the header describes %zu bytes, the file has %zu", total, file.size());
   if (total < file.size())
     return fail(err, err_cap, "%zu unexpected bytes after the %zu the header describes", file.size() - total, total);
-  uint64_t sum = fnv1a(kFnvOffset, file.substr(0, kChecksumOffset));
-  sum = fnv1a(sum, file.substr(kHeaderBytes));
+  uint64_t sum = fnv1a_64(kFnvOffset, file.substr(0, kChecksumOffset));
+  sum = fnv1a_64(sum, file.substr(kHeaderBytes));
   if (sum != get_u64(h + kChecksumOffset)) return fail(err, err_cap, "checksum mismatch (corrupt file)");
   size_t at = kHeaderBytes;
   auto take = [&](size_t n) {
@@ -384,8 +376,8 @@ bool save(const char* dir, const cache::Key& key, std::string_view content_type,
   const std::string_view parts[] = {
       std::string_view(reinterpret_cast<const char*>(header), kHeaderBytes),
       key.application, key.environment, key.profile, content_type, version_label, bytes};
-  uint64_t sum = fnv1a(kFnvOffset, parts[0].substr(0, kChecksumOffset));
-  for (size_t i = 1; i < sizeof parts / sizeof parts[0]; ++i) sum = fnv1a(sum, parts[i]);
+  uint64_t sum = fnv1a_64(kFnvOffset, parts[0].substr(0, kChecksumOffset));
+  for (size_t i = 1; i < sizeof parts / sizeof parts[0]; ++i) sum = fnv1a_64(sum, parts[i]);
   put_u64(header + kChecksumOffset, sum);
   return write_atomic_parts(path, parts, sizeof parts / sizeof parts[0], err, err_cap);
 }

@@ -13,24 +13,14 @@ namespace {
 
 enum class SlotState : uint8_t { kFree, kLive, kRetired };
 
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-
-uint64_t fnv_update(uint64_t h, std::string_view s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
 
 // Lengths are prefixed so ("ab","c") and ("a","bc") hash differently.
 uint64_t key_hash_of(const Key& k) {
   uint64_t h = kFnvOffset;
   for (std::string_view part : {k.application, k.environment, k.profile}) {
     uint64_t n = part.size();
-    h = fnv_update(h, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
-    h = fnv_update(h, part);
+    h = fnv1a_64(h, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
+    h = fnv1a_64(h, part);
   }
   return h;
 }
@@ -60,7 +50,16 @@ struct Entry {
   bool variants;
 };
 
-uint64_t hash_bytes(std::string_view bytes) { return fnv_update(kFnvOffset, bytes); }
+uint64_t fnv1a_64(uint64_t h, std::string_view bytes) {
+  constexpr uint64_t kFnvPrime = 1099511628211ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+uint64_t hash_bytes(std::string_view bytes) { return fnv1a_64(kFnvOffset, bytes); }
 
 const char* status_message(PutStatus s) {
   switch (s) {

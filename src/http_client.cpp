@@ -357,6 +357,25 @@ struct Client::Proxy {
   std::string_view no_proxy_list() const { return std::string_view(no_proxy, no_proxy_len); }
 };
 
+namespace {
+// The proxy is the next hop of both a CONNECT and an absolute-form request:
+// its credentials and extra headers go on either (RFC 9110 §11.7.2).
+template <class W, class P>
+void put_proxy_headers(W& w, const P& proxy) {
+  if (proxy.auth_len > 0) {
+    w.put("Proxy-Authorization: ");
+    w.put(std::string_view(proxy.auth, proxy.auth_len));
+    w.put("\r\n");
+  }
+  for (size_t i = 0; i < proxy.num_headers; ++i) {
+    w.put(proxy.headers[i].name);
+    w.put(": ");
+    w.put(proxy.headers[i].value);
+    w.put("\r\n");
+  }
+}
+}  // namespace
+
 struct Client::Conn {
   Client* owner = nullptr;
   uint32_t gen = 0;
@@ -761,19 +780,7 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
     w.put("\r\n");
   }
   if (absolute) {
-    // The proxy is the next hop: its credentials and extra headers go here
-    // (RFC 9110 §11.7.2), exactly as on a CONNECT.
-    if (proxy_->auth_len > 0) {
-      w.put("Proxy-Authorization: ");
-      w.put(std::string_view(proxy_->auth, proxy_->auth_len));
-      w.put("\r\n");
-    }
-    for (size_t i = 0; i < proxy_->num_headers; ++i) {
-      w.put(proxy_->headers[i].name);
-      w.put(": ");
-      w.put(proxy_->headers[i].value);
-      w.put("\r\n");
-    }
+    put_proxy_headers(w, *proxy_);
   }
   // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
   // send 0 for methods that define one when there is none.
@@ -1130,17 +1137,7 @@ void Client::start_tunnel(Conn& c) {
   w.put(" HTTP/1.1\r\nHost: ");
   w.put(authority);
   w.put("\r\n");
-  if (proxy_->auth_len > 0) {
-    w.put("Proxy-Authorization: ");
-    w.put(std::string_view(proxy_->auth, proxy_->auth_len));
-    w.put("\r\n");
-  }
-  for (size_t i = 0; i < proxy_->num_headers; ++i) {
-    w.put(proxy_->headers[i].name);
-    w.put(": ");
-    w.put(proxy_->headers[i].value);
-    w.put("\r\n");
-  }
+  put_proxy_headers(w, *proxy_);
   w.put("\r\n");
   c.connect_len = w.len;  // set even if !ok, so the partial bytes are wiped
   if (!w.ok) {            // unreachable: kMaxConnectRequestBytes covers every part

@@ -71,6 +71,10 @@ struct PutResult {
 };
 
 // 64-bit FNV-1a (the content_hash of a View). Stable across runs and builds.
+// FNV-1a 64 continued over more bytes (start from kFnvOffset); hash_bytes()
+// is fnv1a_64(kFnvOffset, bytes). Backups use it for their checksums.
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+uint64_t fnv1a_64(uint64_t h, std::string_view bytes);
 uint64_t hash_bytes(std::string_view bytes);
 
 class Cache {

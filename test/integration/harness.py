@@ -16,6 +16,17 @@ BUILD = os.environ.get("APPCONFIG_BUILD", os.path.join(ROOT, "build"))
 NAME = "appconfig-extension"
 
 
+# Exit statuses of the binary (src/main.cpp): anything else, e.g. 86/87 from a sanitizer, is a bug.
+EXIT_STARTUP_REFUSED = 2  # a setting, the manifest or the port stopped start-up
+EXIT_FATAL = 1            # a fatal error after start-up (Runtime API failure, poll error)
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "ERROR: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in a process's output, or None."""
+    return text[-6000:] if any(m in text for m in SANITIZER_MARKS) else None
+
+
 def debug_binary():
     return os.environ.get("APPCONFIG_BINARY", os.path.join(BUILD, "debug", NAME))
 
@@ -52,6 +63,7 @@ class Agent:
             self.env.update(env)
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="agent-stderr-", delete=False)
         self.proc = None
+        self.scanned = False  # its log was checked for sanitizer reports after it exited
 
     def start(self, wait=True):
         self.proc = subprocess.Popen([self.binary], env=self.env, stdout=self.stderr_file,
@@ -109,6 +121,28 @@ class Agent:
         finally:
             s.close()
 
+    def wait_exit(self, timeout=10):
+        """Waits for a process expected to exit by itself; returns (status, stderr), never a sanitizer abort."""
+        self.proc.wait(timeout=timeout)
+        err = self.stderr()
+        self.scanned = True
+        report = sanitizer_report(err)
+        if report:
+            raise AssertionError("sanitizer report:\n" + report)
+        return self.proc.returncode, err
+
+    def close(self):
+        """tearDown: stops a running agent; an agent that already exited still has its log scanned."""
+        if self.proc is None or self.scanned:
+            return
+        if self.proc.poll() is None:
+            self.stop()
+            return
+        self.scanned = True
+        report = sanitizer_report(self.stderr())
+        if report:
+            raise AssertionError(f"agent (exit {self.proc.returncode}) left a sanitizer report:\n" + report)
+
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:
             return None
@@ -122,9 +156,11 @@ class Agent:
                 raise AssertionError("agent did not exit on SIGTERM: " + self.stderr())
         code = self.proc.returncode
         err = self.stderr()
+        self.scanned = True
         os.unlink(self.stderr_file.name)
-        if "ERROR: AddressSanitizer" in err or "runtime error:" in err or "LeakSanitizer" in err:
-            raise AssertionError("sanitizer report:\n" + err[-6000:])
+        report = sanitizer_report(err)
+        if report:
+            raise AssertionError("sanitizer report:\n" + report)
         return code
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import ROOT, Agent
+from harness import EXIT_STARTUP_REFUSED, ROOT, Agent
 
 sys.path.insert(0, os.path.join(ROOT, "test", "emulator"))
 import appconfig_data as ad  # noqa: E402
@@ -43,10 +43,11 @@ class AgentCase(unittest.TestCase):
         self.agents = []
 
     def tearDown(self):
-        for a in self.agents:
-            if a.proc is not None and a.proc.poll() is None:
-                a.stop()
-        self.em.stop()
+        try:
+            for a in self.agents:
+                a.close()
+        finally:
+            self.em.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def agent(self, **env):
@@ -183,9 +184,9 @@ class AgentCase(unittest.TestCase):
             m = self.write_manifest(doc)
             a = self.agent(MANIFEST=f"file:{m}")
             a.start(wait=False)
-            a.proc.wait(timeout=10)
-            self.assertNotEqual(a.proc.returncode, 0, doc)
-            self.assertIn(needle, a.stderr(), doc)
+            code, err = a.wait_exit()
+            self.assertEqual(code, EXIT_STARTUP_REFUSED, doc)
+            self.assertIn(needle, err, doc)
 
     def test_manifest_from_appconfig(self):
         out = os.path.join(self.tmp, "from-manifest.json")

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import ROOT, debug_binary, free_port
+from harness import EXIT_FATAL, EXIT_STARTUP_REFUSED, ROOT, debug_binary, free_port, sanitizer_report
 
 sys.path.insert(0, os.path.join(ROOT, "test", "emulator"))
 from lambda_api import LambdaEmulator  # noqa: E402
@@ -48,10 +48,7 @@ class LambdaCase(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def assert_clean(self, emu):
-        err = emu.stderr()
-        self.assertNotIn("runtime error:", err)
-        self.assertNotIn("AddressSanitizer", err)
-        self.assertNotIn("LeakSanitizer", err)
+        self.assertIsNone(sanitizer_report(emu.stderr()))
 
     def test_full_lifecycle_with_freezes(self):
         env = dict(self.env, AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS="1")
@@ -90,7 +87,8 @@ class LambdaCase(unittest.TestCase):
             self.assertIn("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", e["body"]["errorMessage"])
             self.assertEqual(e["body"]["errorType"], "Extension.ConfigInvalid")
             emu.proc.wait(timeout=5)
-            self.assertNotEqual(emu.proc.returncode, 0)
+            self.assertEqual(emu.proc.returncode, EXIT_STARTUP_REFUSED)
+            self.assertIsNone(sanitizer_report(emu.stderr()))
 
     def test_port_in_use_reports_init_error(self):
         s = socket.socket()
@@ -113,7 +111,8 @@ class LambdaCase(unittest.TestCase):
             t0 = time.time()
             emu.proc.wait(timeout=5)
             self.assertLess(time.time() - t0, 2)
-            self.assertNotEqual(emu.proc.returncode, 0)
+            self.assertEqual(emu.proc.returncode, EXIT_FATAL)
+            self.assertIsNone(sanitizer_report(emu.stderr()))
             self.assertIn("500", emu.stderr())
 
     def test_connection_dropped_while_frozen(self):

@@ -114,7 +114,7 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
     snprintf(err, cap, "host is too long");
     return false;
   }
-  memcpy(h, bare.data(), bare.size());
+  if (!bare.empty()) memcpy(h, bare.data(), bare.size());
   h[bare.size()] = '\0';
   memset(&t, 0, sizeof t);
   in_addr a4;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -328,6 +329,17 @@ int report_init_error(App& app, const char* argv0, const char* reason, const cha
   return 2;
 }
 
+// Before settings are loaded (an invalid one is the error to print), the line format is guessed
+// from the same variables, so even that error comes as JSON when JSON was asked for.
+void early_log_init() {
+  const bool lambda = getenv("AWS_LAMBDA_RUNTIME_API") != nullptr;
+  const char* f = getenv("AWS_APPCONFIG_EXTENSION_LOG_FORMAT");
+  if (f == nullptr || *f == '\0') f = getenv(lambda ? "AWS_LAMBDA_LOG_FORMAT" : "LOG_FORMAT");
+  bool json = f != nullptr && strcasecmp(f, "json") == 0;
+  log::init(settings::LogLevel::kInfo, 2, lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc,
+            json ? settings::LogFormat::kJson : settings::LogFormat::kText);
+}
+
 // `check`: what start-up would do with these settings, printed on stdout.
 int print_plan(App& app) {
   const settings::Settings& cfg = app.cfg;
@@ -394,6 +406,7 @@ int main(int argc, char** argv) {
     case cli::Command::kHealthcheck: return cli::healthcheck(args, environ);
     case cli::Command::kCheck: app.check_only = true; break;
   }
+  early_log_init();
   settings::Error err;
   if (!settings::load(environ, app.cfg, err)) return report_init_error(app, argv0, "ConfigInvalid", err.message);
   settings::Settings& cfg = app.cfg;

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -529,6 +530,112 @@ class Systemd(unittest.TestCase):
             for line in f:
                 if line.strip() and not line.startswith("#"):
                     self.assertRegex(line.strip(), r"^[A-Z_]+=\S+$")
+
+
+def doc_snippet(language):
+    """The one ```language block of docs/migrating.md, exactly as a user copies it."""
+    with open(os.path.join(ROOT, "docs", "migrating.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```" + language + r"\n(.*?)```", f.read(), re.S)
+    assert len(blocks) == 1, (language, len(blocks))
+    return blocks[0]
+
+
+class MigratingSnippets(unittest.TestCase):
+    """docs/migrating.md's Python and Node.js clients against the binary (local files)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from harness import Agent
+        cls.agent = Agent(local_dir=os.path.join(EX, "local")).start()
+        with open(os.path.join(EX, "local", "MyApp:Production:Flags.json")) as f:
+            cls.flags = json.load(f)
+        with open(os.path.join(EX, "local", "MyApp:Production:Settings.json")) as f:
+            cls.settings = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.agent.stop() == 0
+
+    def silent_port(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        self.addCleanup(srv.close)
+        return srv.getsockname()[1]
+
+    def test_python(self):
+        import urllib.error
+        ns = {}
+        saved = os.environ.get("AWS_APPCONFIG_EXTENSION_HTTP_PORT")
+        os.environ["AWS_APPCONFIG_EXTENSION_HTTP_PORT"] = str(self.agent.port)
+        try:
+            exec(compile(doc_snippet("python"), "docs/migrating.md", "exec"), ns)  # port read at import
+        finally:
+            if saved is None:
+                os.environ.pop("AWS_APPCONFIG_EXTENSION_HTTP_PORT")
+            else:
+                os.environ["AWS_APPCONFIG_EXTENSION_HTTP_PORT"] = saved
+        get = ns["get_configuration"]
+        config, version = get("MyApp", "Production", "Settings")
+        self.assertEqual(config, self.settings)
+        self.assertRegex(version, r"^[0-9a-f]{16}$")
+        self.assertEqual(get("MyApp", "Production", "Flags", flags=["dark-mode"])[0], self.flags["dark-mode"])
+        both = get("MyApp", "Production", "Flags", flags=["dark-mode", "rate-limit"])[0]
+        self.assertEqual(both, {k: self.flags[k] for k in ("dark-mode", "rate-limit")})
+        us = get("MyApp", "Production", "Checkout", flags=["checkout"], context={"country": "US"})[0]
+        vip = get("MyApp", "Production", "Checkout", flags=["checkout"], context={"age": "40", "tier": "gold"})[0]
+        self.assertEqual((us["_variant"], vip["_variant"]), ("us", "vip"))
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            get("MyApp", "Production", "Flags", flags=["no-such-flag"])
+        self.assertEqual(e.exception.code, 400)
+        ns["APPCONFIG_PORT"] = str(self.silent_port())
+        t0 = time.monotonic()
+        with self.assertRaises(OSError):  # socket.timeout / URLError: the timeout holds
+            get("MyApp", "Production", "Settings", timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 3)
+
+    def test_nodejs(self):
+        script = doc_snippet("js") + """
+(async () => {
+  const out = {};
+  out.settings = await getConfiguration("MyApp", "Production", "Settings");
+  out.one = (await getConfiguration("MyApp", "Production", "Flags", { flags: ["dark-mode"] })).config;
+  out.us = (await getConfiguration("MyApp", "Production", "Checkout",
+    { flags: ["checkout"], context: { country: "US" } })).config;
+  out.vip = (await getConfiguration("MyApp", "Production", "Checkout",
+    { flags: ["checkout"], context: { age: "40", tier: "gold" } })).config;
+  try { await getConfiguration("MyApp", "Production", "Flags", { flags: ["no-such-flag"] }); out.bad = "no error"; }
+  catch (e) { out.bad = e.message; }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+        timeout_script = doc_snippet("js") + """
+const t0 = Date.now();
+getConfiguration("MyApp", "Production", "Settings", { timeoutMs: 500 })
+  .then(() => { console.log("answered"); process.exit(1); })
+  .catch((e) => { console.log(JSON.stringify({ name: e.name, ms: Date.now() - t0 })); });
+"""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "client.js")
+            with open(path, "w") as f:
+                f.write(script)
+            env = dict(os.environ, AWS_APPCONFIG_EXTENSION_HTTP_PORT=str(self.agent.port))
+            p = subprocess.run(["node", path], env=env, capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            out = json.loads(p.stdout)
+            with open(path, "w") as f:
+                f.write(timeout_script)
+            env["AWS_APPCONFIG_EXTENSION_HTTP_PORT"] = str(self.silent_port())
+            t = subprocess.run(["node", path], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out["settings"]["config"], self.settings)
+        self.assertRegex(out["settings"]["version"], r"^[0-9a-f]{16}$")
+        self.assertEqual(out["one"], self.flags["dark-mode"])
+        self.assertEqual((out["us"]["_variant"], out["vip"]["_variant"]), ("us", "vip"))
+        self.assertIn("answered 400", out["bad"])
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+        timed = json.loads(t.stdout)
+        self.assertEqual(timed["name"], "TimeoutError")
+        self.assertLess(timed["ms"], 3000)
 
 
 class RunSh(unittest.TestCase):

@@ -229,7 +229,8 @@ void on_fatal(void* ctx, const char* message) {
 void on_refresh_timer(void* ctx) {
   auto* app = static_cast<App*>(ctx);
   refresh_due(*app);
-  if (!app->lambda) emit_metrics(metrics::kMaxKeys + 1);  // the agent: a round of EMF lines per interval
+  // The agent and Managed Instances (no INVOKE events): a round of EMF lines per interval.
+  if (!app->lambda || app->cfg.managed_instances) emit_metrics(metrics::kMaxKeys + 1);
   app->refresh_timer = app->loop.add_timer(app->cfg.poll_interval_ms, &on_refresh_timer, app);
 }
 

@@ -156,6 +156,20 @@ class LambdaEmf(TlsCase):
         self.assertEqual(totals[("(other)", "(other)", "(other)")]["UpstreamErrors"], 1)
         self.assertEqual(set(totals), {("App", "Env", "Prof"), ("App", "Env", "Other"), ("(other)",) * 3})
 
+    def test_managed_instances_write_lines_on_the_refresh_timer(self):
+        env = dict(self.env, AWS_APPCONFIG_EXTENSION_METRICS="emf", AWS_APPCONFIG_EXTENSION_PREFETCH_LIST="App:Env:Prof")
+        with LambdaEmulator(debug_binary(), env=env, managed_instances=True) as emu:
+            self.assertTrue(emu.start().ok, emu.stderr()[-3000:])
+            for _ in range(3):
+                self.assertEqual(get(self.port)[0], 200)
+            deadline = time.time() + 5
+            while time.time() < deadline and not emu.stdout().strip():
+                time.sleep(0.1)
+            lines = [validate_emf(self, l) for l in emu.stdout().splitlines()]  # no INVOKE: the timer wrote it
+            self.assertEqual(emu.shutdown().exit_code, 0)
+        self.assertTrue(lines)
+        self.assertEqual(sum(l["CachedReads"] for l in lines), 3)
+
     def test_off_by_default_and_prometheus_refused_in_lambda(self):
         with LambdaEmulator(debug_binary(), env=dict(self.env, AWS_APPCONFIG_EXTENSION_PREFETCH_LIST="App:Env:Prof")) as emu:
             self.assertTrue(emu.start().ok, emu.stderr()[-3000:])

@@ -295,6 +295,21 @@ class Eks(unittest.TestCase):
         self.assertEqual(sorted(terms[0]["matchExpressions"][0]["values"]), ["amd64", "arm64"])
 
 
+    def test_native_sidecar(self):
+        docs = load_yaml(os.path.join(EX, "eks", "sidecar.yaml"))
+        kinds = {d["kind"]: d for d in docs}
+        self.assertEqual(set(kinds), {"ServiceAccount", "Deployment"})
+        spec = kinds["Deployment"]["spec"]["template"]["spec"]
+        [agent] = spec["initContainers"]
+        self.assertEqual(agent["restartPolicy"], "Always")  # a native sidecar: starts first, stops last
+        for probe in ("startupProbe", "livenessProbe"):
+            self.assertEqual(agent[probe]["exec"]["command"], ["/appconfig-extension", "healthcheck"])
+        env = {e["name"]: e["value"] for e in agent["env"]}
+        self.assertEqual(env["HTTP_HOST"], "127.0.0.1")
+        app_env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+        self.assertTrue(app_env["APPCONFIG_URL"].startswith("http://127.0.0.1:2772/applications/"))
+
+
 class Ecs(unittest.TestCase):
     def test_task_definition(self):
         with open(os.path.join(EX, "ecs", "task-definition.json")) as f:

@@ -36,6 +36,7 @@ struct Client::Op {
   bool awaiting_creds;
   bool new_session;     // the session was started by this fetch
   bool restarted;       // a rejected token already led to one new session
+  uint16_t aws_status;  // the HTTP status of AWS's error answer (0: none), copied to Result
   uint32_t generation;
   Client* owner;
   char app[kMaxName], env[kMaxName], prof[kMaxName];
@@ -175,6 +176,7 @@ void Client::finish_error(Op& op, int status, bool retryable, const char* fmt, .
   r.outcome = Outcome::kError;
   r.status = status;
   r.retryable = retryable;
+  r.aws_status = op.aws_status;
   int n = snprintf(r.message, sizeof r.message, "%.*s:%.*s:%.*s: ", op.app_len, op.app, op.env_len, op.env,
                    op.prof_len, op.prof);
   va_list ap;
@@ -385,6 +387,7 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
   }
   if (resp.status == 400 || resp.status == 404) s.reset();
   bool retryable = resp.status == 429 || resp.status >= 500;
+  op.aws_status = static_cast<uint16_t>(resp.status);
   self->finish_error(op, reader_status_for(resp.status, type), retryable, "AWS AppConfig %s answered %d %.*s%s%s", api,
                      resp.status, static_cast<int>(type.size()), type.data(), msg[0] ? ": " : "", msg);
 }

@@ -1,6 +1,7 @@
 // main: wiring only.
-//   settings -> log -> loop -> cache -> listeners -> source -> (Lambda: register,
-//   init done -> /event/next loop) -> run until SHUTDOWN / SIGTERM.
+//   arguments (cli) -> settings -> log -> metrics -> loop -> cache -> listeners -> source ->
+//   (Lambda: register, init done -> /event/next loop) -> run until SHUTDOWN / SIGTERM.
+// `check` runs the same init up to (not including) binding and registering, then prints the plan.
 // In Lambda (AWS_LAMBDA_RUNTIME_API set) every init failure is reported to
 // /init/error before exiting, so the platform shows the reason.
 #include <cerrno>
@@ -8,11 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "appconfig/appconfig_data.h"
 #include "appconfig/cache.h"
+#include "appconfig/cli.h"
 #include "appconfig/credentials.h"
 #include "appconfig/dns.h"
 #include "appconfig/endpoints.h"
@@ -23,6 +26,7 @@
 #include "appconfig/localdev.h"
 #include "appconfig/log.h"
 #include "appconfig/loop.h"
+#include "appconfig/metrics.h"
 #include "appconfig/retrieval.h"
 #include "appconfig/service.h"
 #include "appconfig/settings.h"
@@ -63,17 +67,18 @@ struct App {
   loop::TimerId refresh_timer;   // agent mode and Managed Instances: refresh on a timer
   loop::TimerId prefetch_timer;  // Lambda: the prefetch may hold init at most the poll timeout
   int exit_code = 0;
+  bool check_only = false;  // `check`: init as start-up does, bind and register nothing
+  endpoints::Endpoint endpoint;
 };
 
 App* g_app = nullptr;  // large (fixed tables): static storage, never the stack
 
-void fatal_line(const char* msg) {
-  char line[700];
-  int n = snprintf(line, sizeof line, "[appconfig-extension] FATAL %s\n", msg);
-  if (n > 0) {
-    ssize_t r = write(2, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
-    (void)r;
-  }
+// Init errors go to stderr whatever LOG_PATH and LOG_LEVEL say, in the configured line format.
+void fatal_line(const char* msg) { log::write_to(2, settings::LogLevel::kFatal, "%s", msg); }
+
+// Metrics as EMF lines on stdout (Lambda sends an extension's stdout to the function's log group).
+void emit_metrics(size_t max_lines) {
+  if (metrics::mode() == settings::Metrics::kEmf) metrics::write_emf(1, max_lines, loop::wall_ms());
 }
 
 void on_signal(void* ctx, int signo) {
@@ -168,6 +173,7 @@ void start_prefetch(App& app) {
   } else {
     n += app.features.manifest_keys(app.prefetch + n, retrieval::kMaxKeys - n);
   }
+  for (size_t i = 0; i < n; ++i) metrics::configure_key(app.prefetch[i]);
   if (n == 0) {
     init_finished(app);
     return;
@@ -200,12 +206,15 @@ void on_registered(void* ctx, const lambda_api::Registration& r) {
 bool on_invoke(void* ctx, const lambda_api::Event& e) {
   auto* app = static_cast<App*>(ctx);
   LOG_DEBUG("INVOKE %.*s", static_cast<int>(e.request_id.size()), e.request_id.data());
+  // What the previous invoke (and init) counted: one EMF line at most per invoke.
+  emit_metrics(1);
   return refresh_due(*app);
 }
 
 void on_shutdown(void* ctx, const lambda_api::Event& e) {
   auto* app = static_cast<App*>(ctx);
   LOG_INFO("SHUTDOWN (%.*s): exiting", static_cast<int>(e.shutdown_reason.size()), e.shutdown_reason.data());
+  emit_metrics(metrics::kMaxKeys + 1);
   app->server.stop_accepting();
   app->loop.stop();
 }
@@ -220,6 +229,8 @@ void on_fatal(void* ctx, const char* message) {
 void on_refresh_timer(void* ctx) {
   auto* app = static_cast<App*>(ctx);
   refresh_due(*app);
+  // The agent and Managed Instances (no INVOKE events): a round of EMF lines per interval.
+  if (!app->lambda || app->cfg.managed_instances) emit_metrics(metrics::kMaxKeys + 1);
   app->refresh_timer = app->loop.add_timer(app->cfg.poll_interval_ms, &on_refresh_timer, app);
 }
 
@@ -228,6 +239,7 @@ bool init_remote(App& app, char* err, size_t cap) {
   const settings::Settings& cfg = app.cfg;
   endpoints::Endpoint ep;
   if (!endpoints::appconfigdata(cfg, ep, err, cap)) return false;
+  app.endpoint = ep;
   static char ca_bundle[4096];
   if (!cfg.ca_bundle.empty()) {
     snprintf(ca_bundle, sizeof ca_bundle, "%.*s", static_cast<int>(cfg.ca_bundle.size()), cfg.ca_bundle.data());
@@ -284,6 +296,7 @@ bool init_remote(App& app, char* err, size_t cap) {
   if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, &app.base_creds, cfg, err, cap))
     return false;
   app.features.set_manifest_changed_hook(&on_manifest_changed, &app);
+  if (app.check_only) return true;
   LOG_INFO("configurations come from AWS AppConfig at %s://%s:%u (region %s)", ep.tls ? "https" : "http", ep.host,
            ep.port, ep.region);
   return true;
@@ -298,7 +311,7 @@ const char* basename_of(const char* path) {
 int report_init_error(App& app, const char* argv0, const char* reason, const char* message) {
   fatal_line(message);
   const char* api = getenv("AWS_LAMBDA_RUNTIME_API");
-  if (api == nullptr || *api == '\0') return 2;
+  if (api == nullptr || *api == '\0' || app.check_only) return 2;
   lambda_api::Options opt;
   opt.runtime_api = api;
   opt.name = basename_of(argv0);
@@ -317,12 +330,84 @@ int report_init_error(App& app, const char* argv0, const char* reason, const cha
   return 2;
 }
 
+// Before settings are loaded (an invalid one is the error to print), the line format is guessed
+// from the same variables, so even that error comes as JSON when JSON was asked for.
+void early_log_init() {
+  const bool lambda = getenv("AWS_LAMBDA_RUNTIME_API") != nullptr;
+  const char* f = getenv("AWS_APPCONFIG_EXTENSION_LOG_FORMAT");
+  if (f == nullptr || *f == '\0') f = getenv(lambda ? "AWS_LAMBDA_LOG_FORMAT" : "LOG_FORMAT");
+  bool json = f != nullptr && strcasecmp(f, "json") == 0;
+  log::init(settings::LogLevel::kInfo, 2, lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc,
+            json ? settings::LogFormat::kJson : settings::LogFormat::kText);
+}
+
+// `check`: what start-up would do with these settings, printed on stdout.
+int print_plan(App& app) {
+  const settings::Settings& cfg = app.cfg;
+  static cli::Plan::Key keys[retrieval::kMaxKeys];
+  size_t n = 0;
+  for (size_t i = 0; i < cfg.num_prefetch && n < retrieval::kMaxKeys; ++i)
+    keys[n++] = {cfg.prefetch[i].application, cfg.prefetch[i].environment, cfg.prefetch[i].profile, "prefetch list"};
+  if (app.remote_mode) {
+    if (app.features.manifest_from_appconfig()) {
+      const cache::Key& k = app.features.manifest_key();
+      if (n < retrieval::kMaxKeys) keys[n++] = {k.application, k.environment, k.profile, "the manifest, from AppConfig"};
+    } else {
+      static cache::Key mk[retrieval::kMaxKeys];
+      size_t m = app.features.manifest_keys(mk, retrieval::kMaxKeys);
+      for (size_t i = 0; i < m && n < retrieval::kMaxKeys; ++i)
+        keys[n++] = {mk[i].application, mk[i].environment, mk[i].profile, "manifest"};
+    }
+  }
+  char source[600];
+  char creds[200] = "";
+  if (app.local_mode) {
+    snprintf(source, sizeof source, "local files in %.*s (AWS is never called)",
+             static_cast<int>(cfg.local_development_directory.size()), cfg.local_development_directory.data());
+  } else {
+    const endpoints::Endpoint& ep = app.endpoint;
+    snprintf(source, sizeof source, "AWS AppConfig at %s://%s:%u", ep.tls ? "https" : "http", ep.host, ep.port);
+    // The provider's own name for its source, so a longer credential chain shows up here unchanged.
+    const char* base = credentials::source_name(app.base_creds.source());
+    if (app.creds == &app.role_creds) {
+      snprintf(creds, sizeof creds, "%s (AssumeRole %.*s with %s credentials)",
+               credentials::source_name(app.role_creds.source()), static_cast<int>(cfg.role_arn.size()),
+               cfg.role_arn.data(), base);
+    } else {
+      snprintf(creds, sizeof creds, "%s%s", base,
+               app.base_creds.configured() ? "" : " (reads of configurations will fail until credentials are set)");
+    }
+  }
+  cli::Plan plan;
+  plan.cfg = &cfg;
+  plan.mode = app.lambda ? (cfg.managed_instances ? "Lambda extension (Managed Instances)" : "Lambda extension")
+                         : "agent";
+  plan.source = source;
+  plan.region = app.local_mode ? std::string_view() : std::string_view(app.endpoint.region);
+  plan.credentials = creds;
+  plan.keys = keys;
+  plan.num_keys = n;
+  cli::print_check(1, plan);
+  return cli::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   static App app;
   g_app = &app;
   const char* argv0 = argc > 0 && argv[0] != nullptr ? argv[0] : "appconfig-extension";
+  // No arguments: serve, as Lambda starts every extension.
+  cli::Args args = cli::parse(argc, argv);
+  switch (args.command) {
+    case cli::Command::kServe: break;
+    case cli::Command::kVersion: cli::print_version(1); return cli::kExitOk;
+    case cli::Command::kHelp: cli::print_help(1); return cli::kExitOk;
+    case cli::Command::kUsageError: cli::print_usage_error(2, args); return cli::kExitUsage;
+    case cli::Command::kHealthcheck: return cli::healthcheck(args, environ);
+    case cli::Command::kCheck: app.check_only = true; break;
+  }
+  early_log_init();
   settings::Error err;
   if (!settings::load(environ, app.cfg, err)) return report_init_error(app, argv0, "ConfigInvalid", err.message);
   settings::Settings& cfg = app.cfg;
@@ -340,7 +425,9 @@ int main(int argc, char** argv) {
     }
   }
   // CloudWatch stamps Lambda lines itself; the agent prints its own time.
-  log::init(cfg.log_level, log_fd, app.lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc);
+  log::init(cfg.log_level, log_fd, app.lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc, cfg.log_format);
+  if (!metrics::init(cfg.metrics))
+    return report_init_error(app, argv0, "InitFailed", "cannot reserve the metrics buffer (METRICS=prometheus)");
 
   if (!app.loop.init()) return report_init_error(app, argv0, "InitFailed", "cannot set up the event loop");
   app.loop.on_signal(&on_signal, &app);
@@ -361,6 +448,15 @@ int main(int argc, char** argv) {
 
   if (!app.server.init(&app.loop, &service::Service::handle, &app.svc))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
+  if (app.check_only) {
+    // The same source set-up as start-up (errors included), without binding or calling AWS.
+    if (!app.client.init(&app.loop, cfg.max_connections))
+      return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
+    app.remote_mode = !app.local_mode;
+    char e[600];
+    if (app.remote_mode && !init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+    return print_plan(app);
+  }
   // Bind before registering: the runtime may read as soon as its init starts.
   char msg[300];
   http_server::ListenError le = app.server.listen(cfg.http_host, cfg.http_port, msg, sizeof msg);
@@ -420,6 +516,7 @@ int main(int argc, char** argv) {
   }
   app.loop.run();
   app.server.stop_accepting();
+  if (!app.lambda) emit_metrics(metrics::kMaxKeys + 1);
   LOG_INFO("stopped after %llu requests", static_cast<unsigned long long>(app.server.requests_served()));
   return app.exit_code;
 }

@@ -6,6 +6,7 @@
 
 #include "appconfig/flags.h"
 #include "appconfig/log.h"
+#include "appconfig/metrics.h"
 #include "appconfig/store.h"
 
 namespace appconfig::retrieval {
@@ -28,6 +29,7 @@ struct Retriever::KeyState {
   uint64_t next_due_ms;      // when a refresh may run again
   uint64_t error_until_ms;   // uncached key: answer last_error until then
   uint64_t last_used_ms;
+  uint64_t fetch_started_ms;  // upstream latency (metrics, logs)
   uint32_t failures;
   int last_status;
   char last_error[400];
@@ -121,6 +123,7 @@ bool Retriever::start_fetch(KeyState& k) {
   k.fetch = data_->fetch(dk, k.session, k.creds != nullptr ? k.creds : creds_, timeout_ms_, &Retriever::on_fetched, &k);
   if (!k.fetch.valid()) return false;
   k.fetching = true;
+  k.fetch_started_ms = loop_->now_ms();
   ++stats_.fetches_started;
   return true;
 }
@@ -230,6 +233,13 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
   cache::Key key = k.key();
   int status = 0;
   char message[400] = {};
+  const uint64_t latency_ms = now - k.fetch_started_ms;
+  log::Fields fields;
+  fields.application = key.application;
+  fields.environment = key.environment;
+  fields.profile = key.profile;
+  fields.ms = static_cast<int64_t>(latency_ms);
+  if (r.outcome == appconfig_data::Outcome::kError) fields.status = r.aws_status != 0 ? r.aws_status : r.status;
   if (r.outcome == appconfig_data::Outcome::kError) {
     ++self.stats_.fetches_failed;
     ++k.failures;
@@ -237,13 +247,13 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
     if (cached) {
       // Readers keep the last good bytes; say so once per failure streak.
       if (!k.error_logged) {
-        LOG_WARN("refresh failed, serving the cached copy: %s", r.message);
+        LOG_EVENT(kWarn, fields, "refresh failed, serving the cached copy: %s", r.message);
         k.error_logged = true;
       }
       k.next_due_ms = now + self.backoff_ms(k.failures);
     } else if (r.retryable && self.fallback_ != nullptr && self.fallback_(self.fallback_ctx_, key)) {
       // Unreachable, but a backup copy is now in the cache: serve it.
-      LOG_WARN("%s; serving the backup copy", r.message);
+      LOG_EVENT(kWarn, fields, "%s; serving the backup copy", r.message);
       k.next_due_ms = now + self.backoff_ms(k.failures);
     } else {
       status = r.status;
@@ -252,11 +262,12 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
       snprintf(k.last_error, sizeof k.last_error, "%s", r.message);
       k.error_until_ms = now + (r.retryable ? kTransientErrorHoldMs : self.interval_ms_);
       k.next_due_ms = now + self.backoff_ms(k.failures);
-      LOG_WARN("%s", r.message);
+      LOG_EVENT(kWarn, fields, "%s", r.message);
     }
   } else {
-    if (k.error_logged) LOG_INFO("%.*s:%.*s:%.*s: AWS AppConfig answers again", k.app_len, k.app, k.env_len, k.env,
-                                 k.prof_len, k.prof);
+    if (k.error_logged)
+      LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: AWS AppConfig answers again", k.app_len, k.app, k.env_len, k.env,
+                k.prof_len, k.prof);
     k.failures = 0;
     k.error_logged = false;
     k.last_status = 0;
@@ -270,7 +281,8 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
       store::Status st = store::put(*self.cache_, key, r.bytes, r.content_type, r.version_label, now, message,
                                     sizeof message);
       if (st == store::Status::kStored) {
-        LOG_INFO("%.*s:%.*s:%.*s: stored %zu bytes (%.*s%s%.*s)", k.app_len, k.app, k.env_len, k.env, k.prof_len,
+        fields.bytes = static_cast<int64_t>(r.bytes.size());
+        LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: stored %zu bytes (%.*s%s%.*s)", k.app_len, k.app, k.env_len, k.env, k.prof_len,
                  k.prof, r.bytes.size(), static_cast<int>(r.content_type.size()), r.content_type.data(),
                  r.version_label.empty() ? "" : ", version ", static_cast<int>(r.version_label.size()),
                  r.version_label.data());
@@ -278,11 +290,18 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
         message[0] = '\0';
       } else {
         // The previous good version (if any) stays in service; readers without one get the error.
-        LOG_ERROR("%s", message);
+        LOG_EVENT(kError, fields, "%s", message);
         if (self.cache_->find(key, now) == nullptr) status = st == store::Status::kInvalid ? 502 : 507;
         if (st == store::Status::kInvalid) k.session.reset();  // an "unchanged" answer must not hide the next version
       }
     }
+  }
+  if (metrics::on()) {
+    metrics::Upstream outcome = r.outcome == appconfig_data::Outcome::kNew         ? metrics::Upstream::kChanged
+                                : r.outcome == appconfig_data::Outcome::kUnchanged ? metrics::Upstream::kUnchanged
+                                : r.aws_status == 429                              ? metrics::Upstream::kThrottled
+                                                                                   : metrics::Upstream::kError;
+    metrics::count_upstream(key, outcome, latency_ms, status == 0);  // 0: readers get bytes from the cache
   }
   // Hand the result to every reader waiting on this key.
   uint32_t index = static_cast<uint32_t>(&k - self.keys_);

@@ -5,6 +5,7 @@
 
 #include "appconfig/flags.h"
 #include "appconfig/log.h"
+#include "appconfig/metrics.h"
 #include "appconfig/settings.h"
 #include "appconfig/variants.h"
 
@@ -24,6 +25,11 @@ cache::Cache* g_cache = nullptr;
 void unpin(void* entry) {
   if (g_cache != nullptr) g_cache->unpin(static_cast<const cache::Entry*>(entry));
 }
+
+// Set while a parked first read is answered from the cache it waited for (metrics: a first read).
+bool g_first_read = false;
+
+void release_metrics(void*) { metrics::release_prometheus(); }
 
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -136,7 +142,9 @@ void Service::on_fetched(void* ctx, http_server::ExchangeRef ref, int status, co
   ex->reply.reset();
   ex->parked = false;
   if (status == 0) {
+    g_first_read = true;
     self->answer(*ex);  // now a cache hit (or parked again if it was evicted at once)
+    g_first_read = false;
     if (ex->parked) return;
   } else {
     ex->text(status, "%s", message);
@@ -167,6 +175,10 @@ void Service::answer(http_server::Exchange& ex) {
   size_t frag = query.find('#');
   if (frag != std::string_view::npos) query = query.substr(0, frag);
 
+  if (path == "/metrics" && metrics::mode() == settings::Metrics::kPrometheus) {
+    answer_metrics(ex);
+    return;
+  }
   PathKey key{};
   char err[400];
   size_t used = ex.scratch_used;
@@ -198,6 +210,29 @@ void Service::answer(http_server::Exchange& ex) {
     return;
   }
   answer_config(ex, key, query);
+}
+
+// GET /metrics (agent, METRICS=prometheus): the text exposition format 0.0.4, behind ACCESS_TOKEN.
+void Service::answer_metrics(http_server::Exchange& ex) {
+  const hp::Request& req = *ex.request;
+  if (req.method_id != hp::Method::kGet && req.method_id != hp::Method::kHead) {
+    ex.text(405, "method %.*s is not allowed: /metrics answers GET and HEAD",
+            static_cast<int>(req.method.size() > 32 ? 32 : req.method.size()), req.method.data());
+    ex.reply.add_header("Allow", "GET, HEAD");
+    return;
+  }
+  if (!authorized(ex)) return;
+  std::string_view text = metrics::render_prometheus();
+  if (text.empty()) {
+    // One buffer: a second scrape while the first is still being written waits its turn.
+    ex.text(503, "metrics are being sent to another reader: retry in a moment");
+    ex.reply.add_header("Retry-After", "1");
+    return;
+  }
+  ex.reply.status = 200;
+  ex.reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  ex.reply.add_piece(text.data(), text.size());
+  ex.reply.release = &release_metrics;
 }
 
 bool Service::authorized(http_server::Exchange& ex) {
@@ -343,7 +378,10 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
   http_server::Reply& r = ex.reply;
   r.status = 200;
   if (v.variants) {
-    if (!answer_variants(ex, v, flag_keys, num_flags)) return;
+    if (!answer_variants(ex, v, flag_keys, num_flags)) {
+      if (ex.reply.status == 500) metrics::count_evaluation_error(key);
+      return;
+    }
   } else if (num_flags > 0) {
     if (!v.feature_flags) {
       ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
@@ -392,6 +430,7 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
       r.add_header("Configuration-Version", std::string_view(hv, 16));
     }
   }
+  if (metrics::on()) metrics::count_read(key, g_first_read ? metrics::Read::kFirst : metrics::Read::kCached);
   cfg_.cache->pin(e);
   r.release = &unpin;
   r.release_ctx = const_cast<cache::Entry*>(e);

@@ -497,6 +497,73 @@ const char* log_level_name(LogLevel level) {
   return "none";
 }
 
+const char* metrics_name(Metrics m) {
+  switch (m) {
+    case Metrics::kOff: return "off";
+    case Metrics::kEmf: return "emf";
+    case Metrics::kPrometheus: return "prometheus";
+  }
+  return "off";
+}
+
+// ---------------------------------------------------------------- the settings table (--help)
+
+namespace {
+constexpr const char* kNoDefault = "\u2014";  // an em dash, as docs/settings.md writes "no default"
+constexpr const char* kLong = nullptr;        // readability: "no such name" in the table below
+constexpr Variable kVariables[] = {
+    // Extension variables (docs/settings.md "Extension variables").
+    {"AWS_APPCONFIG_EXTENSION_HTTP_PORT", "HTTP_PORT", "2772", "local port"},
+    {kLong, "HTTP_HOST", "loopback", "listen address (agent only; Lambda always binds loopback)"},
+    {"AWS_APPCONFIG_EXTENSION_LOG_LEVEL", "LOG_LEVEL", "info", "trace, debug, info, warn, error, fatal or none"},
+    {"AWS_APPCONFIG_EXTENSION_LOG_FORMAT", "LOG_FORMAT", "text",
+     "text or json (one JSON object per line); Lambda: AWS_LAMBDA_LOG_FORMAT when unset"},
+    {kLong, "LOG_PATH", "stderr", "log file, opened for append"},
+    {"AWS_APPCONFIG_EXTENSION_METRICS", "METRICS", "off",
+     "off, emf (CloudWatch Embedded Metric Format on stdout) or prometheus (agent: GET /metrics)"},
+    {"AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS", "MAX_CONNECTIONS", "3", "max upstream connections to AppConfig"},
+    {"AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "POLL_INTERVAL", "45 s", "refresh interval"},
+    {"AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS", "REQUEST_TIMEOUT", "3000 ms", "max wait per fetch"},
+    {"AWS_APPCONFIG_EXTENSION_PREFETCH_LIST", "PREFETCH_LIST", kNoDefault, "App:Env:Profile keys fetched during init"},
+    {"AWS_APPCONFIG_EXTENSION_PROXY_URL", "PROXY_URL", kNoDefault, "proxy for CONNECT tunnels"},
+    {"AWS_APPCONFIG_EXTENSION_PROXY_HEADERS", "PROXY_HEADERS", kNoDefault, "extra headers on CONNECT"},
+    {"AWS_APPCONFIG_EXTENSION_ROLE_ARN", "ROLE_ARN", kNoDefault, "STS AssumeRole for all retrievals"},
+    {"AWS_APPCONFIG_EXTENSION_ROLE_EXTERNAL_ID", "ROLE_EXTERNAL_ID", kNoDefault, "AssumeRole ExternalId"},
+    {"AWS_APPCONFIG_EXTENSION_ROLE_SESSION_NAME", "ROLE_SESSION_NAME", kNoDefault, "AssumeRole RoleSessionName"},
+    {"AWS_APPCONFIG_EXTENSION_SERVICE_REGION", "SERVICE_REGION", "AWS_REGION", "AppConfig endpoint region"},
+    {"AWS_APPCONFIG_EXTENSION_MANIFEST", "MANIFEST", kNoDefault, "file:/path, App:Env:Profile or inline JSON"},
+    {"AWS_APPCONFIG_EXTENSION_WAIT_ON_MANIFEST", "WAIT_ON_MANIFEST", "true", "wait for the manifest at start-up"},
+    {"LOCAL_DEVELOPMENT_DIRECTORY", kLong, kNoDefault, "serve from files, never call AWS"},
+    {"AWS_APPCONFIG_EXTENSION_CACHE_SIZE", kLong, "16 MiB", "cache arena size"},
+    {"AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN", kLong, "false",
+     "require X-Aws-Parameters-Secrets-Token = AWS_SESSION_TOKEN"},
+    {kLong, "ACCESS_TOKEN", kNoDefault, "require Authorization: Bearer <token>"},
+    {"AWS_APPCONFIG_EXTENSION_BACKUP_DIRECTORY", "BACKUP_DIRECTORY", kNoDefault, "write each configuration there"},
+    {"AWS_APPCONFIG_EXTENSION_PRELOAD_BACKUPS", "PRELOAD_BACKUPS", "true", "load backups at start"},
+    {"AWS_LAMBDA_RUNTIME_API", kLong, kNoDefault, "set by Lambda; selects Lambda mode"},
+    {"AWS_LAMBDA_INITIALIZATION_TYPE", kLong, kNoDefault, "set by Lambda; lambda-managed-instances is recognised"},
+    {"AWS_LAMBDA_LOG_FORMAT", kLong, "Text", "set by Lambda; JSON gives JSON lines when LOG_FORMAT is unset"},
+    {"AWS_LAMBDA_LOG_LEVEL", kLong, kNoDefault, "set by Lambda; the level when LOG_LEVEL is unset"},
+    // Standard AWS variables (docs/settings.md "Standard AWS variables").
+    {"AWS_REGION", kLong, kNoDefault, "region (when SERVICE_REGION is unset)"},
+    {"AWS_ACCESS_KEY_ID", kLong, kNoDefault, "credentials"},
+    {"AWS_SECRET_ACCESS_KEY", kLong, kNoDefault, "credentials"},
+    {"AWS_SESSION_TOKEN", kLong, kNoDefault, "credentials"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", kLong, kNoDefault, "container credentials endpoint"},
+    {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", kLong, kNoDefault, "container credentials path (169.254.170.2)"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", kLong, kNoDefault, "container credentials token"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", kLong, kNoDefault, "container credentials token file"},
+    {"AWS_CA_BUNDLE", kLong, kNoDefault, "extra trusted CAs (PEM file)"},
+    {"AWS_ENDPOINT_URL_APPCONFIGDATA", kLong, kNoDefault, "AppConfig Data endpoint override"},
+    {"AWS_ENDPOINT_URL_STS", kLong, kNoDefault, "STS endpoint override"},
+    {"AWS_ENDPOINT_URL", kLong, kNoDefault, "endpoint override for both"},
+    {"AWS_USE_FIPS_ENDPOINT", kLong, "false", "FIPS endpoints"},
+    {"AWS_USE_DUALSTACK_ENDPOINT", kLong, "false", "dual-stack endpoints"},
+};
+}  // namespace
+
+std::span<const Variable> variables() { return kVariables; }
+
 bool parse_duration_ms(std::string_view text, uint64_t* out_ms) {
   return parse_duration_with_default(text, 1'000, out_ms);
 }
@@ -684,7 +751,38 @@ bool load(const char* const* envp, Settings& s, Error& err) {
   if (lookup(env, mode, "LOG_LEVEL", "LOG_LEVEL", &f) && !parse_log_level(f.value, &s.log_level))
     return fail(err, f, Echo::kValue,
                 "is not a valid log level: use trace, debug, info, warn, error, fatal or none (any case)");
+  // Lambda's advanced logging controls (set by Lambda, not by the user): the level applies when ours
+  // is unset. A value we do not know is ignored, so a new Lambda level cannot break init.
+  if (mode == Mode::kLambda && !lookup(env, mode, "LOG_LEVEL", nullptr, &f) &&
+      lookup_plain(env, "AWS_LAMBDA_LOG_LEVEL", &f) && parse_log_level(f.value, &s.log_level))
+    s.log_level_from_lambda = true;
+  s.log_format = LogFormat::kText;
+  if (lookup(env, mode, "LOG_FORMAT", "LOG_FORMAT", &f)) {
+    if (iequals(f.value, "json")) {
+      s.log_format = LogFormat::kJson;
+    } else if (!iequals(f.value, "text")) {
+      return fail(err, f, Echo::kValue, "is not a valid log format: use text or json (any case)");
+    }
+  } else if (mode == Mode::kLambda && lookup_plain(env, "AWS_LAMBDA_LOG_FORMAT", &f) && iequals(f.value, "json")) {
+    s.log_format = LogFormat::kJson;  // Lambda's own values are Text and JSON; anything else stays text
+  }
   if (!read_string(env, mode, nullptr, "LOG_PATH", Check::kPath, Echo::kValue, &s.log_path, err)) return false;
+
+  s.metrics = Metrics::kOff;
+  if (lookup(env, mode, "METRICS", "METRICS", &f)) {
+    if (iequals(f.value, "emf")) {
+      s.metrics = Metrics::kEmf;
+    } else if (iequals(f.value, "prometheus") && mode == Mode::kAgent) {
+      s.metrics = Metrics::kPrometheus;
+    } else if (iequals(f.value, "prometheus")) {
+      return fail(err, f, Echo::kValue,
+                  "is not available in Lambda: nothing can scrape GET /metrics in a sandbox; use emf (metrics from "
+                  "the function's log group)");
+    } else if (!iequals(f.value, "off")) {
+      return fail(err, f, Echo::kValue, "is not a valid metrics setting: use off, emf%s (any case)",
+                  mode == Mode::kAgent ? " or prometheus" : "");
+    }
+  }
 
   s.max_connections = kDefaultMaxConnections;
   if (lookup(env, mode, "MAX_CONNECTIONS", "MAX_CONNECTIONS", &f)) {

@@ -44,6 +44,7 @@ struct Result {
   std::string_view bytes, content_type, version_label;  // kNew
   int status;             // kError: HTTP status to show readers (404, 400, 403, 502, 504)
   bool retryable;         // kError: throttling, 5xx, network, timeout
+  uint16_t aws_status;    // kError: the status AWS answered (429 = throttled); 0 when AWS never answered
   char message[400];      // kError: names the configuration and what AWS said
 };
 using Callback = void (*)(void* ctx, const Result& r);

@@ -58,6 +58,7 @@ class Service {
   static void on_fetched(void* ctx, http_server::ExchangeRef ref, int status, const char* message);
   void answer_config(http_server::Exchange& ex, const PathKey& key, std::string_view query);
   bool authorized(http_server::Exchange& ex);
+  void answer_metrics(http_server::Exchange& ex);
   bool answer_variants(http_server::Exchange& ex, const cache::View& v, const std::string_view* keys, size_t num_keys);
   Config cfg_;
 };

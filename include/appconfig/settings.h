@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace appconfig::settings {
@@ -26,6 +27,24 @@ enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kFatal, kN
 
 // Lower-case name of a level ("info"); "none" for kNone.
 const char* log_level_name(LogLevel level);
+
+// Log line format: text by default; JSON when asked (LOG_FORMAT=json) or when Lambda's
+// advanced logging controls say so (AWS_LAMBDA_LOG_FORMAT=JSON). docs/logging.md.
+enum class LogFormat : uint8_t { kText, kJson };
+// Metrics (docs/metrics.md): off unless asked; EMF lines on stdout, or GET /metrics (agent only).
+enum class Metrics : uint8_t { kOff, kEmf, kPrometheus };
+const char* metrics_name(Metrics m);  // "off", "emf", "prometheus"
+
+// The one table of settings: every variable load() reads, with its default as docs/settings.md
+// shows it. `--help` prints it; test/integration/test_cli.py checks it against the docs and
+// against the names load() reads, so the three cannot drift apart.
+struct Variable {
+  const char* name;          // the Lambda (AWS_APPCONFIG_EXTENSION_*) or standard name; nullptr: agent only
+  const char* agent_name;    // the agent's short name; nullptr: none
+  const char* default_text;  // "2772", "45 s", "—" (no default)
+  const char* meaning;       // one line
+};
+std::span<const Variable> variables();
 
 // One configuration key; names are percent-decoded. Views into Settings::storage (or the caller's
 // storage for parse_key_ref).
@@ -70,6 +89,9 @@ struct Settings {
   uint16_t http_port;          // AWS_APPCONFIG_EXTENSION_HTTP_PORT (agent: HTTP_PORT), 2772
   std::string_view http_host;  // agent HTTP_HOST (IP literal or localhost); "" = 127.0.0.1 and ::1
   LogLevel log_level;          // AWS_APPCONFIG_EXTENSION_LOG_LEVEL (agent: LOG_LEVEL), info
+  bool log_level_from_lambda;  // log_level came from AWS_LAMBDA_LOG_LEVEL (ours unset)
+  LogFormat log_format;        // _LOG_FORMAT (agent: LOG_FORMAT), else AWS_LAMBDA_LOG_FORMAT, text
+  Metrics metrics;             // AWS_APPCONFIG_EXTENSION_METRICS (agent: METRICS), off
   std::string_view log_path;   // agent LOG_PATH; "" = stderr
   uint32_t max_connections;    // AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS (agent: MAX_CONNECTIONS), 3
   uint64_t poll_interval_ms;   // _POLL_INTERVAL_SECONDS (agent: POLL_INTERVAL), 45 s

@@ -5,6 +5,8 @@
 #endif
 #include "appconfig/log.h"
 
+#include "appconfig/json.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -263,4 +265,147 @@ TEST_F(LogPipe, ManyLinesStayWhole) {
   }
   EXPECT_EQ(lines, 200u);
   EXPECT_NE(all.find("INFO line 199 "), std::string::npos);
+}
+
+// ---------------------------------------------------------------- JSON lines
+
+namespace {
+
+using appconfig::settings::LogFormat;
+
+// The string value of a top-level member ("" when absent); the line must be valid JSON first.
+std::string member(const std::string& line, const char* key) {
+  auto v = appconfig::json::find(line, key);
+  if (!v) return "";
+  std::string_view raw = *v;
+  if (!raw.empty() && raw.front() == '"') {
+    std::string out(raw.size(), '\0');
+    long n = appconfig::json::decode_string(raw, out.data(), out.size());
+    if (n < 0) return "<bad string>";
+    out.resize(static_cast<size_t>(n));
+    return out;
+  }
+  return std::string(raw);
+}
+
+void expect_json_line(const std::string& line) {
+  ASSERT_FALSE(line.empty());
+  ASSERT_EQ(line.back(), '\n') << line;
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  auto r = appconfig::json::validate(std::string_view(line).substr(0, line.size() - 1));
+  EXPECT_EQ(r.error, appconfig::json::Error::kNone) << appconfig::json::error_message(r.error) << " at " << r.offset
+                                                     << ": " << line;
+  EXPECT_EQ(line.front(), '{') << line;
+}
+
+}  // namespace
+
+TEST_F(LogPipe, JsonLineHasTheRequiredMembers) {
+  alog::init(LogLevel::kInfo, wfd(), alog::Timestamp::kNone, LogFormat::kJson);
+  LOG_WARN("careful: %d", 7);
+  std::string line = drain();
+  expect_json_line(line);
+  EXPECT_EQ(member(line, "level"), "WARN");
+  EXPECT_EQ(member(line, "message"), "careful: 7");
+  EXPECT_EQ(member(line, "logger"), "appconfig-extension");
+  std::string ts = member(line, "timestamp");
+  const std::string shape = "dddd-dd-ddTdd:dd:dd.dddZ";  // RFC 3339 with milliseconds, UTC
+  ASSERT_EQ(ts.size(), shape.size()) << ts;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 'd') {
+      EXPECT_TRUE(ts[i] >= '0' && ts[i] <= '9') << ts;
+    } else {
+      EXPECT_EQ(ts[i], shape[i]) << ts;
+    }
+  }
+  EXPECT_EQ(member(line, "application"), "");  // no fields: none printed
+}
+
+TEST_F(LogPipe, JsonFieldsAndTextIgnoresThem) {
+  alog::Fields f;
+  f.application = "App";
+  f.environment = "Env \"quoted\"";
+  f.profile = "Pro\nfile";
+  f.status = 429;
+  f.bytes = 0;
+  f.ms = 12;
+  alog::init(LogLevel::kInfo, wfd(), alog::Timestamp::kNone, LogFormat::kJson);
+  LOG_EVENT(kInfo, f, "stored %d", 1);
+  std::string line = drain();
+  expect_json_line(line);
+  EXPECT_EQ(member(line, "application"), "App");
+  EXPECT_EQ(member(line, "environment"), "Env \"quoted\"");
+  EXPECT_EQ(member(line, "profile"), "Pro\nfile");
+  EXPECT_EQ(member(line, "status"), "429");
+  EXPECT_EQ(member(line, "bytes"), "0");
+  EXPECT_EQ(member(line, "ms"), "12");
+  alog::Fields absent;
+  absent.application = "A";
+  LOG_EVENT(kInfo, absent, "x");
+  line = drain();
+  expect_json_line(line);
+  EXPECT_EQ(member(line, "status"), "");
+  EXPECT_EQ(member(line, "bytes"), "");
+  alog::init(LogLevel::kInfo, wfd(), alog::Timestamp::kNone, LogFormat::kText);
+  LOG_EVENT(kInfo, f, "stored %d", 1);
+  EXPECT_EQ(drain(), "[appconfig-extension] INFO stored 1\n");
+  LOG_EVENT(kDebug, f, "filtered");
+  EXPECT_EQ(drain(), "");
+}
+
+TEST_F(LogPipe, JsonEscapesControlBytesAndReplacesBadUtf8) {
+  alog::init(LogLevel::kInfo, wfd(), alog::Timestamp::kNone, LogFormat::kJson);
+  LOG_INFO("a\nb\"c\\d\x01e\x7f \xff\xc3(\xe2\x82 ok \xc3\xa9%s", "\n{\"level\":\"FATAL\"}");
+  std::string line = drain();
+  expect_json_line(line);
+  EXPECT_EQ(member(line, "message"),
+            "a\nb\"c\\d\x01e\x7f \xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd ok \xc3\xa9\n{\"level\":\"FATAL\"}");
+  EXPECT_EQ(member(line, "level"), "INFO");
+}
+
+TEST_F(LogPipe, JsonLongLinesStayValidRandom) {
+  std::random_device rd;
+  const unsigned seed = rd();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  // Quotes and control bytes expand 2-6x when escaped; names at their 128-byte maximum, all escaped.
+  const char* pieces[] = {"a", "\"", "\\", "\x01", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff", "\n"};
+  std::string worst_name(128, '\x02');
+  alog::Fields f;
+  f.application = worst_name;
+  f.environment = worst_name;
+  f.profile = worst_name;
+  f.status = 500;
+  f.bytes = 4 << 20;
+  f.ms = 3000;
+  alog::init(LogLevel::kInfo, wfd(), alog::Timestamp::kNone, LogFormat::kJson);
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string msg;
+    size_t target = 100 + rng() % 4000;
+    while (msg.size() < target) msg += pieces[rng() % 8];
+    if (iter % 2) {
+      LOG_EVENT(kError, f, "%s", msg.c_str());
+    } else {
+      LOG_ERROR("%s", msg.c_str());
+    }
+    std::string line = drain();
+    ASSERT_LE(line.size(), alog::kMaxLineBytes);
+    expect_json_line(line);
+    EXPECT_EQ(member(line, "logger"), "appconfig-extension");
+    if (iter % 2) {
+      EXPECT_EQ(member(line, "ms"), "3000");
+    }
+  }
+}
+
+TEST_F(LogPipe, WriteToIgnoresTheLevelAndUsesTheFormat) {
+  alog::init(LogLevel::kNone, 2, alog::Timestamp::kNone, LogFormat::kJson);
+  alog::write_to(wfd(), LogLevel::kFatal, "bad %s", "setting");
+  std::string line = drain();
+  expect_json_line(line);
+  EXPECT_EQ(member(line, "level"), "FATAL");
+  EXPECT_EQ(member(line, "message"), "bad setting");
+  alog::init(LogLevel::kNone, 2, alog::Timestamp::kNone, LogFormat::kText);
+  alog::write_to(wfd(), LogLevel::kFatal, "bad");
+  EXPECT_EQ(drain(), "[appconfig-extension] FATAL bad\n");
 }

@@ -119,7 +119,7 @@ class ConformanceStack extends cdk.Stack {
         configurationProfileId: prof.ref, configurationVersion: version.ref,
       });
       // One deployment at a time per environment (ConflictException otherwise).
-      if (previousDeployment) deployment.addDependency(previousDeployment);
+      if (previousDeployment) deployment.addResourceDependency(previousDeployment);
       previousDeployment = deployment;
     }
 

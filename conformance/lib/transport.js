@@ -18,17 +18,19 @@ const { bigJson } = require('../lambda/big-profile/content');
 const OUR_ACCEPT = 'application/ion;type=AWS.AppConfig.FeatureFlags;q=1.0,*/*;q=0.1';
 
 class AwsTransport {
-  /** @param {{region: string}} opts */
+  /** @param {{region: string, clientConfig?: any}} opts clientConfig: extra SDK client settings
+   * (the tests point every client at a local fake with it) */
   constructor(opts) {
     this.region = opts.region;
+    const cfg = { region: this.region, ...(opts.clientConfig || {}) };
     const { LambdaClient } = require('@aws-sdk/client-lambda');
     const { CloudWatchLogsClient } = require('@aws-sdk/client-cloudwatch-logs');
     const { AppConfigClient } = require('@aws-sdk/client-appconfig');
     const { AppConfigDataClient } = require('@aws-sdk/client-appconfigdata');
-    this.lambda = new LambdaClient({ region: this.region });
-    this.logsClient = new CloudWatchLogsClient({ region: this.region });
-    this.appconfig = new AppConfigClient({ region: this.region });
-    this.data = new AppConfigDataClient({ region: this.region });
+    this.lambda = new LambdaClient(cfg);
+    this.logsClient = new CloudWatchLogsClient(cfg);
+    this.appconfig = new AppConfigClient(cfg);
+    this.data = new AppConfigDataClient(cfg);
   }
 
   /** One invoke carrying a batch of requests; LogType Tail returns the last
@@ -130,7 +132,7 @@ class AwsTransport {
       /** @type {any} */ (args.request).headers.accept = accept;
       seen.requestHeaders = { ...(/** @type {any} */ (args.request).headers) };
       return next(args);
-    }, { step: 'finalizeRequest', name: 'conformanceAccept' });
+    }, { step: 'build', name: 'conformanceAccept' });
     cmd.middlewareStack.add((next) => async (args) => {
       const r = await next(args);
       const res = /** @type {any} */ (r.response);

@@ -27,7 +27,8 @@ function requestBytes(req) {
   for (const [k, v] of req.headers || []) lines.push(`${k}: ${v}`);
   // One request per connection: the answer ends when the server closes.
   lines.push('Connection: close', '', '');
-  return Buffer.from(lines.join('\r\n'), 'latin1');
+  // UTF-8, as a client library would send a non-ASCII Context value.
+  return Buffer.from(lines.join('\r\n'), 'utf8');
 }
 
 /** Splits an HTTP/1.1 answer. HEAD answers have no body whatever

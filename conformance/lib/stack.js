@@ -80,8 +80,11 @@ class ConformanceStack extends cdk.Stack {
     const logLevel = String(this.node.tryGetContext('logLevel') || 'info');
 
     const app = new appconfig.CfnApplication(this, 'Application', { name: profiles.APPLICATION_NAME });
+    // BYPASS: AppConfig's deletion protection would refuse `cdk destroy` for an
+    // hour after the last read (AppConfig user guide, deletion-protection-check);
+    // these are test resources.
     const env = new appconfig.CfnEnvironment(this, 'Environment', {
-      applicationId: app.ref, name: profiles.ENVIRONMENT_NAME,
+      applicationId: app.ref, name: profiles.ENVIRONMENT_NAME, deletionProtectionCheck: 'BYPASS',
     });
     // Custom rather than the predefined AppConfig.AllAtOnce, whose 10-minute
     // bake would hold every deployment (and `cdk deploy`) for 10 minutes.
@@ -102,7 +105,7 @@ class ConformanceStack extends cdk.Stack {
     let previousDeployment;
     for (const p of profiles.PROFILES) {
       const prof = new appconfig.CfnConfigurationProfile(this, `Profile-${p.key}`, {
-        applicationId: app.ref, name: p.name, locationUri: 'hosted', type: p.type,
+        applicationId: app.ref, name: p.name, locationUri: 'hosted', type: p.type, deletionProtectionCheck: 'BYPASS',
       });
       profileRes[p.key] = prof;
       if (p.big) {

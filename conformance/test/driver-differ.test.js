@@ -128,3 +128,22 @@ test('arguments and kit files are checked', () => {
   fs.writeFileSync(path.join(tmp, 'other.json'), JSON.stringify({ SomeStack: { Url: 'x' } }));
   assert.throws(() => loadKit(path.join(tmp, 'other.json')), /no Kit output/);
 });
+
+test('report.md stays readable when a side fails every read; report.json keeps all', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-many-'));
+  const results = (/** @type {number} */ status) => Array.from({ length: 450 }, (_, i) => ({
+    phase: 'before', id: `split/split_seed/user-${i}`, group: 'split', flag: 'split_seed', entity: `user-${i}`,
+    request: { method: 'GET', path: '/x', headers: [] },
+    response: { status, headers: [], bodyBase64: Buffer.from(status === 200 ? '{"_variant":"Default"}' : 'broken').toString('base64') } }));
+  fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify({ runId: 'many', archs: ['x86_64'], sample: true }));
+  fs.writeFileSync(path.join(tmp, 'official-x86_64.json'), JSON.stringify({ functionName: 'o', results: results(502), invokes: [], logEvents: [] }));
+  fs.writeFileSync(path.join(tmp, 'ours-x86_64.json'), JSON.stringify({ functionName: 'u', results: results(200), invokes: [], logEvents: [] }));
+  const report = differ.diffRun(tmp, { expected: differ.loadExpected() });
+  assert.equal(report.summary.unexpected, 450);
+  assert.equal(report.pairs[0].splits.split_seed.rate, 0);
+  assert.equal(report.pairs[0].splits.split_seed.official['status 502'], 450);
+  differ.writeReport(report, path.join(tmp, 'report.md'));
+  const md = fs.readFileSync(path.join(tmp, 'report.md'), 'utf8');
+  assert.match(md, /\(500 more rows in report\.json\)/);  // 900 difference rows (status + body), 400 shown
+  assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'report.json'), 'utf8')).pairs[0].requests.length, 450);
+});

@@ -50,7 +50,8 @@ const USAGE = `usage: node run.js [options]
   --capture           save raw GetLatestConfiguration answers under captures/
   --captures-dir DIR  default captures/
   --accept VALUE      Accept header for captures (default: ours, see spec §4)
-  --logs-wait-s N     first wait before reading logs (default 30)`;
+  --logs-wait-s N     first wait before reading logs (default 30)
+  --refetch-logs DIR  only read the logs of an earlier run again (CloudWatch Logs can lag) and redo its report`;
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
@@ -83,6 +84,7 @@ function parseArgs(argv) {
       case '--captures-dir': o.capturesDir = v; break;
       case '--accept': o.accept = v; break;
       case '--logs-wait-s': o.logsWaitS = Number(v); break;
+      case '--refetch-logs': o.refetchLogs = v; break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
@@ -239,6 +241,24 @@ async function run(opts, transport, log = (s) => process.stderr.write(`${s}\n`))
   return { outDir, reportPath, report, meta };
 }
 
+/** Reads the logs of an earlier run again, for its window, and rewrites the report.
+ * @param {any} opts @param {any} transport */
+async function refetchLogs(opts, transport) {
+  const dir = opts.refetchLogs;
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+  const start = Date.parse(meta.startedAt) - 5000;
+  const end = Date.parse(meta.finishedAt) + 60000;
+  for (const f of fs.readdirSync(dir).filter((x) => /^(official|ours)-.*\.json$/.test(x))) {
+    const side = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+    side.logEvents = await transport.logs(side.logGroupName, start, end);
+    fs.writeFileSync(path.join(dir, f), `${JSON.stringify(side, null, 1)}\n`);
+  }
+  const reportPath = opts.report || path.join(KIT_DIR, 'report.md');
+  const report = differ.diffRun(dir, { expected: differ.loadExpected() });
+  differ.writeReport(report, reportPath);
+  return { reportPath, report };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.help) {
@@ -249,10 +269,12 @@ async function main() {
   if (opts.transport === 'samples') {
     transport = new SampleTransport({ dir: opts.samples });
   } else {
-    const region = opts.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || loadKit(opts.kit).region;
+    const region = opts.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION ||
+      (opts.refetchLogs ? JSON.parse(fs.readFileSync(path.join(opts.refetchLogs, 'meta.json'), 'utf8')).kit.region : loadKit(opts.kit).region);
     transport = new AwsTransport({ region });
   }
-  await run(opts, transport);
+  if (opts.refetchLogs) await refetchLogs(opts, transport);
+  else await run(opts, transport);
 }
 
 if (require.main === module) {
@@ -262,4 +284,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { run, parseArgs, loadKit, storeResponse };
+module.exports = { run, refetchLogs, parseArgs, loadKit, storeResponse };

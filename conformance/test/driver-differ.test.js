@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { run, parseArgs, loadKit, storeResponse } = require('../run');
+const { run, refetchLogs, parseArgs, loadKit, storeResponse } = require('../run');
 const { SampleTransport, OUR_ACCEPT } = require('../lib/transport');
 const differ = require('../differ');
 
@@ -146,4 +146,17 @@ test('report.md stays readable when a side fails every read; report.json keeps a
   const md = fs.readFileSync(path.join(tmp, 'report.md'), 'utf8');
   assert.match(md, /\(500 more rows in report\.json\)/);  // 900 difference rows (status + body), 400 shown
   assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'report.json'), 'utf8')).pairs[0].requests.length, 450);
+});
+
+test('--refetch-logs reads the logs of a run again and redoes its report', async () => {
+  const { tmp, outDir } = await sampleRun();
+  const file = path.join(outDir, 'ours-x86_64.json');
+  const side = JSON.parse(fs.readFileSync(file, 'utf8'));
+  side.logEvents = [];
+  fs.writeFileSync(file, JSON.stringify(side));
+  const transport = new SampleTransport({ dir: path.join(KIT, 'samples', 'recording') });
+  const { report } = await refetchLogs({ refetchLogs: outDir, report: path.join(tmp, 'again.md') }, transport);
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).logEvents.length, 8);
+  assert.deepEqual(report.pairs[0].lambda.ours.initDurationsMs, [188.31]);
+  assert.ok(fs.existsSync(path.join(tmp, 'again.json')));
 });

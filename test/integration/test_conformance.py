@@ -187,22 +187,27 @@ class ConformanceKit(unittest.TestCase):
         shutil.copy(os.path.join(ROOT, "test", "data", "ion", "profile.10n"), os.path.join(cap, "body.bin"))
         with open(os.path.join(cap, "meta.json"), "w") as f:
             json.dump({"runId": "r1", "profileKey": "variants", "profileName": "flags-variants", "sample": True,
-                       "status": 200, "headers": {"content-type": "application/ion;type=AWS.AppConfig.FeatureFlags"}}, f)
+                       "status": 200,
+                       "headers": {"content-type": "application/ion;type=AWS.AppConfig.FeatureFlags"}}, f)
         repo = os.path.join(self.tmp, "repo")
-        proc = subprocess.run(["node", "capture-to-fixture.js", cap, "--run", "samples/fixture-run", "--name", "profile",
-                               "--repo", repo], cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=60)
+        proc = subprocess.run(["node", "capture-to-fixture.js", cap, "--run", "samples/fixture-run",
+                               "--name", "profile", "--repo", repo], cwd=KIT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stdout)
         out = json.loads(proc.stdout)
         self.assertEqual(out["cases"], 9)
-        self.assertEqual(read(os.path.join(ROOT, "test", "data", "ion", "profile.10n"), "rb"), read(out["fixture"], "rb"))
+        self.assertEqual(read(os.path.join(ROOT, "test", "data", "ion", "profile.10n"), "rb"),
+                         read(out["fixture"], "rb"))
         binary = os.path.join(self.tmp, "capture-test")
         cxx = os.environ.get("CXX", "g++")
-        cmd = [cxx, "-std=c++20", "-O0", "-fno-exceptions", "-fno-rtti", "-I", os.path.join(ROOT, "include"),
+        # The Makefile's warning flags: a generated test must build in `make unit` as it is.
+        cmd = [cxx, "-std=c++20", "-O0", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
+               "-Wno-format-truncation", "-I", os.path.join(ROOT, "include"),
                f'-DTEST_DATA_DIR="{os.path.join(repo, "test", "data")}"', out["test"],
                *sources_for(os.path.join(ROOT, "src", "variants.cpp")), "-lgtest", "-lgtest_main", "-pthread",
                "-o", binary]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=COMPILE_TIMEOUT_S)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=COMPILE_TIMEOUT_S)
         self.assertEqual(proc.returncode, 0, proc.stdout[-6000:])
         proc = subprocess.run([binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stdout[-6000:])

@@ -116,6 +116,9 @@ class ConformanceStack extends cdk.Stack {
         applicationId: app.ref, configurationProfileId: prof.ref,
         content: /** @type {string} */ (p.content), contentType: p.contentType,
       });
+      // As aws-cdk-lib's own HostedConfiguration does: a deployed version is
+      // not deleted on its own; deleting the profile removes its versions.
+      version.applyRemovalPolicy(cdk.RemovalPolicy.RETAIN);
       keepVersions[prof.ref] = [version.ref];
       const deployment = new appconfig.CfnDeployment(this, `Deployment-${p.key}`, {
         applicationId: app.ref, environmentId: env.ref, deploymentStrategyId: strategy.ref,

@@ -47,6 +47,14 @@ function startFake() {
         if (!q.nextToken) return json(200, { events: [{ timestamp: 1, logStreamName: 's', message: 'INIT_START x\n' }], nextToken: 'page2' });
         return json(200, { events: [{ timestamp: 2, logStreamName: 's', message: REPORT }] });
       }
+      if ((m = /^\/applications\/[^/]+\/configurationprofiles\/[^/]+\/hostedconfigurationversions$/.exec(url.pathname)) && req.method === 'GET') {
+        return json(200, { Items: [{ VersionNumber: 1 }, { VersionNumber: 2 }, { VersionNumber: 3 }] });
+      }
+      if ((m = /^\/applications\/[^/]+\/configurationprofiles\/[^/]+\/hostedconfigurationversions\/(\d+)$/.exec(url.pathname)) && req.method === 'DELETE') {
+        if (m[1] === '3') return json(400, { Message: 'version 3 is deployed' }, { 'x-amzn-ErrorType': 'BadRequestException' });
+        res.writeHead(204);
+        return res.end();
+      }
       if ((m = /^\/applications\/([^/]+)\/configurationprofiles\/([^/]+)\/hostedconfigurationversions$/.exec(url.pathname))) {
         res.writeHead(201, { 'Content-Type': String(req.headers['content-type']), 'Application-Id': m[1], 'Configuration-Profile-Id': m[2], 'Version-Number': '5' });
         return res.end(body);
@@ -114,6 +122,38 @@ test('AwsTransport: invoke, cold start, change, logs, capture', async () => {
     assert.equal(cap.requestHeaders.accept, OUR_ACCEPT);
     for (const k of Object.keys(cap.requestHeaders)) assert.doesNotMatch(k, /authorization|security-token/i);
   } finally {
+    server.close();
+  }
+});
+
+test('custom resource: the 1.5 MB version stored and deployed; clean-up skips what cannot go', async () => {
+  const { server, seen, port } = /** @type {any} */ (await startFake());
+  const saved = { ...process.env };
+  Object.assign(process.env, { AWS_ENDPOINT_URL_APPCONFIG: `http://127.0.0.1:${port}`, AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' });
+  const logged = [];
+  const log = console.log;
+  console.log = (/** @type {any} */ m) => logged.push(String(m));
+  try {
+    const { handler } = require('../lambda/big-profile/index.js');
+    const props = { ApplicationId: 'app1', EnvironmentId: 'env1', StrategyId: 'str1', BigProfileId: 'pbig', BigBytes: '1572864',
+      KeepVersions: JSON.stringify({ pbig: [], pjson: ['1'] }) };
+    const created = await handler({ RequestType: 'Create', ResourceProperties: props });
+    assert.deepEqual(created.Data, { VersionNumber: '5', Bytes: '1572864' });
+    const put = seen.find((s) => s.method === 'POST' && s.path === '/applications/app1/configurationprofiles/pbig/hostedconfigurationversions');
+    assert.equal(put.body.length, 1572864);
+    assert.equal(put.body, require('../lib/profiles').bigJson(1572864));
+    assert.ok(seen.some((s) => s.path === '/applications/app1/environments/env1/deployments/7'), 'waited for the deployment');
+
+    const deleted = await handler({ RequestType: 'Delete', PhysicalResourceId: 'big-pbig-5', ResourceProperties: props });
+    assert.equal(deleted.PhysicalResourceId, 'big-pbig-5');
+    const dels = seen.filter((s) => s.method === 'DELETE').map((s) => s.path.replace('/applications/app1/configurationprofiles/', ''));
+    assert.deepEqual(dels, ['pbig/hostedconfigurationversions/1', 'pbig/hostedconfigurationversions/2', 'pbig/hostedconfigurationversions/3',
+      'pjson/hostedconfigurationversions/2', 'pjson/hostedconfigurationversions/3']);
+    assert.ok(logged.some((l) => /kept version 3 of profile pbig: BadRequestException/.test(l)), logged.join('\n'));
+  } finally {
+    console.log = log;
+    process.env = saved;
     server.close();
   }
 });

@@ -128,6 +128,26 @@ function storeResponse(res) {
   return out;
 }
 
+// Throttling or a network error on one invoke must not lose the run: retry
+// with backoff, then record the batch as failed and go on.
+const INVOKE_ATTEMPTS = 4;
+const INVOKE_BACKOFF_MS = 2000;
+
+/** @param {any} transport @param {string} functionName @param {any[]} batch */
+async function invokeWithRetry(transport, functionName, batch) {
+  let last;
+  for (let attempt = 1; attempt <= INVOKE_ATTEMPTS; ++attempt) {
+    try {
+      return await transport.invoke(functionName, batch);
+    } catch (e) {
+      last = e;
+      if (attempt < INVOKE_ATTEMPTS) await transport.sleep(INVOKE_BACKOFF_MS * 2 ** (attempt - 1));
+    }
+  }
+  const err = /** @type {any} */ (last);
+  return { requestId: '', logTail: '', functionError: `invoke failed ${INVOKE_ATTEMPTS} times: ${err && err.name}: ${err && err.message}` };
+}
+
 /** @param {any} opts @param {any} transport @param {(s: string) => void} [log] */
 async function run(opts, transport, log = (s) => process.stderr.write(`${s}\n`)) {
   const kit = loadKit(opts.kit);
@@ -168,7 +188,7 @@ async function run(opts, transport, log = (s) => process.stderr.write(`${s}\n`))
     for (let b = 0; b < list.length; ++b) {
       const batch = list[b].map((r) => ({ ...r, phase }));
       for (const s of sides) {
-        const ans = await transport.invoke(s.functionName, batch);
+        const ans = await invokeWithRetry(transport, s.functionName, batch);
         s.invokes.push({ phase, batch: b, requestId: ans.requestId, logTail: ans.logTail, functionError: ans.functionError });
         const byId = new Map((ans.responses || []).map((/** @type {any} */ r) => [r.id, r]));
         for (const r of batch) {

@@ -47,7 +47,11 @@ class AwsTransport {
     const logTail = out.LogResult ? Buffer.from(out.LogResult, 'base64').toString('utf8') : '';
     const requestId = out.$metadata.requestId || '';
     if (out.FunctionError) return { requestId, logTail, functionError: `${out.FunctionError}: ${payload.slice(0, 2000)}` };
-    return { requestId, logTail, responses: JSON.parse(payload).responses };
+    try {
+      return { requestId, logTail, responses: JSON.parse(payload).responses };
+    } catch {
+      return { requestId, logTail, functionError: `answer is not the handler's JSON: ${payload.slice(0, 200)}` };
+    }
   }
 
   /** A new environment variable makes Lambda start new sandboxes, so the next

@@ -160,3 +160,24 @@ test('--refetch-logs reads the logs of a run again and redoes its report', async
   assert.deepEqual(report.pairs[0].lambda.ours.initDurationsMs, [188.31]);
   assert.ok(fs.existsSync(path.join(tmp, 'again.json')));
 });
+
+test('a failing invoke is retried, then recorded for its batch; the run goes on', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'conformance-retry-'));
+  const transport = new SampleTransport({ dir: path.join(KIT, 'samples', 'recording') });
+  const real = transport.invoke.bind(transport);
+  let calls = 0;
+  transport.invoke = async (/** @type {string} */ fn, /** @type {any[]} */ reqs) => {
+    calls += 1;
+    if (fn === 'sample-ours-x86_64') throw Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+    return real(fn, reqs);
+  };
+  const opts = parseArgs(['--transport', 'samples', '--samples', path.join(KIT, 'samples', 'recording'),
+    '--kit', path.join(KIT, 'samples', 'kit.json'), '--out', path.join(tmp, 'run'), '--report', path.join(tmp, 'report.md'),
+    '--select', '^ping/get$', '--no-change', '--logs-wait-s', '0']);
+  const { report } = await run(opts, transport, () => {});
+  assert.equal(calls, 1 + 4);
+  assert.equal(transport.slept, 2000 + 4000 + 8000);
+  const row = report.pairs[0].requests[0];
+  assert.match(row.ours.error, /^invoke failed 4 times: TooManyRequestsException: Rate exceeded$/);
+  assert.equal(row.official.status, 200);
+});

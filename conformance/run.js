@@ -16,7 +16,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { buildRequests, batches } = require('./lib/requests');
-const { AwsTransport, SampleTransport, OUR_ACCEPT } = require('./lib/transport');
+const { AwsTransport, LocalTransport, SampleTransport, OUR_ACCEPT } = require('./lib/transport');
 const profiles = require('./lib/profiles');
 const differ = require('./differ');
 
@@ -36,7 +36,9 @@ const LOGS_POLL_MS = 15000;
 
 const USAGE = `usage: node run.js [options]
   --kit FILE          cdk deploy --outputs-file output (default cdk-outputs.json)
-  --transport T       aws (default) or samples
+  --transport T       aws (default), local or samples
+  --official URL      with --transport local: the official agent, e.g. http://127.0.0.1:2772
+  --ours URL          with --transport local: ours, e.g. http://127.0.0.1:2773
   --samples DIR       recording for --transport samples
   --region R          default: AWS_REGION, else the kit's region
   --out DIR           run directory (default runs/<run id>)
@@ -73,6 +75,8 @@ function parseArgs(argv) {
       case '--kit': o.kit = v; break;
       case '--transport': o.transport = v; break;
       case '--samples': o.samples = v; break;
+      case '--official': o.official = v; break;
+      case '--ours': o.ours = v; break;
       case '--region': o.region = v; break;
       case '--out': o.out = v; break;
       case '--report': o.report = v; break;
@@ -88,8 +92,19 @@ function parseArgs(argv) {
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
-  if (!['aws', 'samples'].includes(o.transport)) throw new Error(`--transport: '${o.transport}' is not aws or samples`);
+  if (!['aws', 'local', 'samples'].includes(o.transport)) throw new Error(`--transport: '${o.transport}' is not aws, local or samples`);
   if (o.transport === 'samples' && !o.samples) throw new Error('--transport samples needs --samples DIR');
+  if (o.transport === 'local') {
+    if (!o.official || !o.ours) throw new Error('--transport local needs --official URL and --ours URL');
+    for (const k of ['official', 'ours']) {
+      const m = /^http:\/\/([^/:]+|\[[0-9a-fA-F:]+\]):(\d+)\/?$/.exec(o[k]);
+      if (!m) throw new Error(`--${k} ${o[k]}: expected http://<host>:<port>`);
+      o[k] = { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    }
+    // Nothing to deploy and nothing to wait for outside AWS.
+    o.change = false;
+    o.logsWaitS = 0;
+  }
   for (const k of ['splitIds', 'batch', 'logsWaitS']) {
     if (!Number.isInteger(o[k]) || o[k] < 0 || (k === 'batch' && o[k] < 1)) throw new Error(`--${k}: not a whole number`);
   }
@@ -242,7 +257,8 @@ async function run(opts, transport, log = (s) => process.stderr.write(`${s}\n`))
     for (;;) {
       s.logEvents = await transport.logs(s.logGroupName, startedMs - 5000, Date.now() + 1000);
       const reports = s.logEvents.filter((/** @type {any} */ e) => /^REPORT /.test(e.message)).length;
-      if (reports >= s.invokes.length || Date.now() > deadline || opts.transport === 'samples') break;
+      // Only CloudWatch Logs arrive late; recordings and local agents have what they have.
+      if (reports >= s.invokes.length || Date.now() > deadline || !transport.logsArriveLate) break;
       await transport.sleep(LOGS_POLL_MS);
     }
   }
@@ -279,6 +295,17 @@ async function refetchLogs(opts, transport) {
   return { reportPath, report };
 }
 
+/** @param {any} opts @param {any} kit */
+function localTransport(opts, kit) {
+  const arch = opts.arch === 'all' ? 'x86_64' : opts.arch;
+  const fn = (/** @type {string} */ side) => {
+    const f = kit.functions[`${side}-${arch}`];
+    if (!f) throw new Error(`the kit description has no ${side}-${arch} function entry`);
+    return f.functionName;
+  };
+  return new LocalTransport({ targets: { [fn('official')]: opts.official, [fn('ours')]: opts.ours } });
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.help) {
@@ -288,6 +315,8 @@ async function main() {
   let transport;
   if (opts.transport === 'samples') {
     transport = new SampleTransport({ dir: opts.samples });
+  } else if (opts.transport === 'local') {
+    transport = localTransport(opts, loadKit(opts.kit));
   } else {
     const region = opts.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION ||
       (opts.refetchLogs ? JSON.parse(fs.readFileSync(path.join(opts.refetchLogs, 'meta.json'), 'utf8')).kit.region : loadKit(opts.kit).region);
@@ -304,4 +333,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { run, refetchLogs, parseArgs, loadKit, storeResponse };
+module.exports = { run, refetchLogs, parseArgs, loadKit, storeResponse, localTransport };

@@ -20,10 +20,11 @@ const REQUEST_TIMEOUT_MS = Number(process.env.CONFORMANCE_REQUEST_TIMEOUT_MS || 
 // Lambda's synchronous answer is limited to 6 MB; base64 adds a third.
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-/** @param {{method?: string, path?: string, headers?: [string, string][], raw?: string}} req */
-function requestBytes(req) {
+/** @param {{method?: string, path?: string, headers?: [string, string][], raw?: string}} req
+ * @param {number} [port] for the Host header */
+function requestBytes(req, port = TARGET_PORT) {
   if (req.raw) return Buffer.from(req.raw, 'base64');
-  const lines = [`${req.method || 'GET'} ${req.path} HTTP/1.1`, `Host: localhost:${TARGET_PORT}`];
+  const lines = [`${req.method || 'GET'} ${req.path} HTTP/1.1`, `Host: localhost:${port}`];
   for (const [k, v] of req.headers || []) lines.push(`${k}: ${v}`);
   // One request per connection: the answer ends when the server closes.
   lines.push('Connection: close', '', '');
@@ -68,8 +69,9 @@ function dechunk(b) {
   return Buffer.concat(parts);
 }
 
-/** @param {any} req @returns {Promise<any>} */
-function forward(req) {
+/** One request to the extension (or, for run.js's local transport, to any
+ * agent at `target`). @param {any} req @param {{host: string, port: number}} [target] @returns {Promise<any>} */
+function forward(req, target = { host: TARGET_HOST, port: TARGET_PORT }) {
   const started = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
   return new Promise((resolve) => {
@@ -82,7 +84,7 @@ function forward(req) {
       sock.destroy();
       resolve({ id: req.id, elapsedMs: Math.round(elapsed() * 1000) / 1000, ...r });
     };
-    const sock = net.connect({ host: TARGET_HOST, port: TARGET_PORT }, () => sock.write(requestBytes(req)));
+    const sock = net.connect({ host: target.host, port: target.port }, () => sock.write(requestBytes(req, target.port)));
     sock.setTimeout(REQUEST_TIMEOUT_MS, () => finish({ error: `no complete answer after ${REQUEST_TIMEOUT_MS} ms` }));
     sock.on('data', (d) => {
       chunks.push(d);
@@ -108,4 +110,5 @@ exports.handler = async (/** @type {any} */ event) => {
   return { responses };
 };
 
+exports.forward = forward;
 exports._internal = { requestBytes, parseResponse, dechunk };

@@ -116,7 +116,10 @@ test('differ pieces: REPORT lines, rules, HEAD and big bodies', () => {
 });
 
 test('arguments and kit files are checked', () => {
-  assert.throws(() => parseArgs(['--transport', 'carrier-pigeon']), /not aws or samples/);
+  assert.throws(() => parseArgs(['--transport', 'carrier-pigeon']), /not aws, local or samples/);
+  assert.throws(() => parseArgs(['--transport', 'local', '--official', 'http://127.0.0.1:2772']), /needs --official URL and --ours URL/);
+  assert.throws(() => parseArgs(['--transport', 'local', '--official', 'http://127.0.0.1:2772', '--ours', 'localhost:2773']), /expected http:\/\/<host>:<port>/);
+  assert.deepEqual(parseArgs(['--transport', 'local', '--official', 'http://127.0.0.1:2772', '--ours', 'http://[::1]:2773/']).ours, { host: '::1', port: 2773 });
   assert.throws(() => parseArgs(['--transport', 'samples']), /needs --samples/);
   assert.throws(() => parseArgs(['--split-ids', 'many']), /not a whole number/);
   assert.throws(() => parseArgs(['--bogus', '1']), /unknown option --bogus/);

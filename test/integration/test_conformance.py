@@ -6,8 +6,12 @@
 - a real `cdk synth` runs and the template is checked for what the kit promises to deploy;
 - capture-to-fixture turns the existing binary Ion fixture into a fixture + GoogleTest file, which is
   compiled against our sources and must pass;
-- every expected-difference rule of the differ has its reason in docs.
+- every expected-difference rule of the differ has its reason in docs;
+- the whole request list through the handler's code against our real binary in local development mode
+  (`run.js --transport local`), with our answers at every rule edge and the split shares checked: the
+  kit's own profiles load, and the "ours" column of a real report is what our tests say it should be.
 """
+import base64
 import glob
 import hashlib
 import json
@@ -19,7 +23,7 @@ import tempfile
 import unittest
 import zipfile
 
-from harness import ROOT
+from harness import ROOT, Agent
 
 KIT = os.path.join(ROOT, "conformance")
 # A cold `npm ci` downloads ~250 MB of packages; later runs reuse node_modules.
@@ -229,6 +233,120 @@ class ConformanceKit(unittest.TestCase):
         for side in ("official", "ours"):
             sample = json.loads(read(os.path.join(KIT, "samples", "recording", f"sample-{side}-x86_64.json")))
             self.assertIn("HAND-WRITTEN SAMPLE", sample["_sample"])
+
+
+# Our answers through the kit's multi-variant profile: (request id, expected _variant). Only edges whose
+# answer follows from docs/feature-flags.md; text-vs-number cases (age=abc) are the kit's to settle.
+M, D = "Match", "Default"
+OUR_VARIANTS = {
+    "ctx/op_eq/country=US": M, "ctx/op_eq/country=us": D, "ctx/op_eq/country=USA": D, "ctx/op_eq/other=1": D,
+    "ctx/op_gt/age=20": D, "ctx/op_gt/age=21": D, "ctx/op_gt/age=22": M, "ctx/op_gt/age=21.0": D,
+    "ctx/op_gt/age=21.5": M, "ctx/op_gt/other=1": D,
+    "ctx/op_gte/age=20": D, "ctx/op_gte/age=21": M, "ctx/op_gte/age=22": M, "ctx/op_gte/age=20.999": D,
+    "ctx/op_gte/age=+21": M,
+    "ctx/op_lt/age=20": M, "ctx/op_lt/age=21": D, "ctx/op_lt/age=22": D, "ctx/op_lt/age=-5": M, "ctx/op_lt/age=2e1": M,
+    "ctx/op_lte/age=20": M, "ctx/op_lte/age=21": M, "ctx/op_lte/age=22": D, "ctx/op_lte/age=021": M,
+    "ctx/op_and/country=US,age=21": M, "ctx/op_and/country=US,age=20": D, "ctx/op_and/country=CA,age=30": D,
+    "ctx/op_and/country=US": D,
+    "ctx/op_or/tier=gold": M, "ctx/op_or/tier=platinum": M, "ctx/op_or/tier=silver": D, "ctx/op_or/tier=Gold": D,
+    "ctx/op_not/country=US": D, "ctx/op_not/country=CA": M, "ctx/op_not/other=1": M,
+    "ctx/op_begins_with/email=admin@x.org": M, "ctx/op_begins_with/email=xadmin@x.org": D,
+    "ctx/op_begins_with/email=ADMIN@x.org": D, "ctx/op_begins_with/email=admin": M,
+    "ctx/op_ends_with/email=a@example.com": M, "ctx/op_ends_with/email=a@example.com.evil": D,
+    "ctx/op_ends_with/email=a@EXAMPLE.com": D,
+    "ctx/op_contains/email=myexample@x.org": M, "ctx/op_contains/email=none@x.org": D,
+    "ctx/op_contains/email=example": M,
+    "ctx/op_in/country=US": M, "ctx/op_in/country=CA": M, "ctx/op_in/country=MX": D, "ctx/op_in/country=U": D,
+    "ctx/op_matches/email=abc@example.com": M, "ctx/op_matches/email=abc@exampleXcom": D,
+    "ctx/op_matches/email=ABC@example.com": D, "ctx/op_matches/email=abc@example.com.au": D,
+    "ctx/op_exists/beta=1": M, "ctx/op_exists/beta=": M, "ctx/op_exists/other=1": D,
+    "ctx/op_float/score=2.5": M, "ctx/op_float/score=2.49": D, "ctx/op_float/score=3": M,
+    "ctx/op_float/score=2.5e0": M,
+    "ctx/op_timestamp/signup=2023-12-31T23:59:59Z": M, "ctx/op_timestamp/signup=2024-01-01T00:00:00Z": D,
+    "ctx/op_timestamp/signup=2023-06": M, "ctx/op_timestamp/signup=2024-01-01T00:30:00+01:00": M,
+    "ctx-form/comma": M, "ctx-form/repeated-header": M, "ctx-form/spaces": M, "ctx-form/percent": M,
+    "ctx-form/repeated-key-last-wins": M, "ctx-form/lowercase-header": M,
+}
+
+
+class KitAgainstOurAgent(unittest.TestCase):
+    """run.js --transport local with our debug binary on both sides, serving local-profiles.js output."""
+    SPLIT_IDS = 600
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_node_modules()
+        cls.tmp = tempfile.mkdtemp(prefix="conformance-local-")
+        profiles = os.path.join(cls.tmp, "profiles")
+        proc = subprocess.run(["node", "local-profiles.js", profiles], cwd=KIT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout
+        cls.agent = Agent(local_dir=profiles, env={"AWS_APPCONFIG_EXTENSION_LOG_LEVEL": "info"}).start()
+        url = f"http://127.0.0.1:{cls.agent.port}"
+        cls.proc = subprocess.run(["node", "run.js", "--transport", "local", "--kit", "local-kit.json",
+                                   "--official", url, "--ours", url, "--out", os.path.join(cls.tmp, "run"),
+                                   "--report", os.path.join(cls.tmp, "report.md"), "--split-ids", str(cls.SPLIT_IDS)],
+                                  cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.agent.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert code == 0, code
+
+    def results(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stdout[-4000:])
+        side = json.loads(read(os.path.join(self.tmp, "run", "ours-x86_64.json")))
+        return {r["id"]: r["response"] for r in side["results"]}
+
+    def body(self, response):
+        return base64.b64decode(response.get("bodyBase64", ""))
+
+    def test_every_rule_edge(self):
+        results = self.results()
+        wrong = {}
+        for rid, want in OUR_VARIANTS.items():
+            r = results[rid]
+            got = json.loads(self.body(r)).get("_variant") if r.get("status") == 200 else f"status {r.get('status')}"
+            if got != want:
+                wrong[rid] = (got, want)
+        self.assertEqual(wrong, {}, "(got, want) per request")
+        for rid, r in results.items():
+            if rid.endswith("/no-context"):
+                self.assertEqual(json.loads(self.body(r))["_variant"], "Default", rid)
+
+    def test_split_shares(self):
+        results = self.results()
+        n = self.SPLIT_IDS
+        for flag, shares in (("split_noseed", {"TenPercent": 10, "FiftyPercent": 40, "Default": 50}),
+                             ("split_seed", {"ThirtyPercent": 30, "Default": 70})):
+            counts = {}
+            for i in range(n):
+                v = json.loads(self.body(results[f"split/{flag}/user-{i:04d}"]))["_variant"]
+                counts[v] = counts.get(v, 0) + 1
+            for variant, pct in shares.items():
+                # 4 standard deviations of a binomial share over n IDs.
+                tolerance = 4 * 100 * ((pct / 100) * (1 - pct / 100) / n) ** 0.5
+                self.assertAlmostEqual(100 * counts.get(variant, 0) / n, pct, delta=tolerance, msg=f"{flag} {counts}")
+
+    def test_statuses_and_the_report(self):
+        results = self.results()
+        statuses = {rid: results[rid].get("status") for rid in (
+            "ping/get", "path/json/names", "path/text/names", "path/yaml/names", "path/big/names", "head/json",
+            "bad/method-post", "bad/x-forwarded-for", "bad/percent", "missing/profile", "flag/basic/one",
+            "flag/basic/unknown", "ctx-form/malformed-no-equals", "flag/variants/all-with-context")}
+        self.assertEqual(statuses, {
+            "ping/get": 200, "path/json/names": 200, "path/text/names": 200, "path/yaml/names": 200,
+            "path/big/names": 200, "head/json": 200, "bad/method-post": 405, "bad/x-forwarded-for": 403,
+            "bad/percent": 400, "missing/profile": 404, "flag/basic/one": 200, "flag/basic/unknown": 400,
+            "ctx-form/malformed-no-equals": 400, "flag/variants/all-with-context": 200})
+        self.assertEqual(results["path/big/names"]["bodyBytes"], 1536 * 1024)
+        self.assertEqual(results["head/json"]["bodyBytes"], 0)
+        self.assertEqual(json.loads(self.body(results["flag/basic/one"])), {"enabled": True, "limit": 10})
+        # The same agent on both sides: a report without a single difference.
+        report = json.loads(read(os.path.join(self.tmp, "report.json")))
+        self.assertEqual(report["summary"]["unexpected"] + report["summary"]["expected"], 0, report["summary"])
+        self.assertEqual(report["summary"]["noAnswer"], 0)
 
 
 def sources_for(first):

@@ -52,6 +52,7 @@ const USAGE = `usage: node run.js [options]
   --capture           save raw GetLatestConfiguration answers under captures/
   --captures-dir DIR  default captures/
   --accept VALUE      Accept header for captures (default: ours, see spec §4)
+  --accept-from FILE  the Accept header observe-accept.js recorded from an agent
   --logs-wait-s N     first wait before reading logs (default 30)
   --refetch-logs DIR  only read the logs of an earlier run again (CloudWatch Logs can lag) and redo its report`;
 
@@ -87,10 +88,18 @@ function parseArgs(argv) {
       case '--select': o.select = v; break;
       case '--captures-dir': o.capturesDir = v; break;
       case '--accept': o.accept = v; break;
+      case '--accept-from': o.acceptFrom = v; break;
       case '--logs-wait-s': o.logsWaitS = Number(v); break;
       case '--refetch-logs': o.refetchLogs = v; break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
+  }
+  if (o.acceptFrom) {
+    const observed = JSON.parse(fs.readFileSync(o.acceptFrom, 'utf8'));
+    if (typeof observed.accept !== 'string' || observed.accept.startsWith('(')) {
+      throw new Error(`--accept-from ${o.acceptFrom}: no Accept header was observed (${observed.accept})`);
+    }
+    o.accept = observed.accept;
   }
   if (!['aws', 'local', 'samples'].includes(o.transport)) throw new Error(`--transport: '${o.transport}' is not aws, local or samples`);
   if (o.transport === 'samples' && !o.samples) throw new Error('--transport samples needs --samples DIR');

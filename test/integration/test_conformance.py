@@ -20,10 +20,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 import zipfile
 
-from harness import ROOT, Agent
+from harness import ROOT, Agent, free_port
 
 KIT = os.path.join(ROOT, "conformance")
 # A cold `npm ci` downloads ~250 MB of packages; later runs reuse node_modules.
@@ -347,6 +348,39 @@ class KitAgainstOurAgent(unittest.TestCase):
         report = json.loads(read(os.path.join(self.tmp, "report.json")))
         self.assertEqual(report["summary"]["unexpected"] + report["summary"]["expected"], 0, report["summary"])
         self.assertEqual(report["summary"]["noAnswer"], 0)
+
+
+class ObserveAccept(unittest.TestCase):
+    """observe-accept.js as an agent's AppConfig Data endpoint, with our debug binary as the agent."""
+
+    def test_our_accept_header_is_observed(self):
+        ensure_node_modules()
+        tmp = tempfile.mkdtemp(prefix="conformance-observe-")
+        out = os.path.join(tmp, "observed.json")
+        port = free_port()
+        observer = subprocess.Popen(["node", "observe-accept.js", "--port", str(port), "--host", "127.0.0.1",
+                                     "--out", out], cwd=KIT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        agent = None
+        try:
+            deadline = time.time() + 30
+            while b"listening" not in (observer.stderr.readline() or b"listening"):
+                self.assertLess(time.time(), deadline, "observe-accept.js did not start")
+            agent = Agent(env={"AWS_ENDPOINT_URL_APPCONFIGDATA": f"http://127.0.0.1:{port}", "AWS_REGION": "us-east-1",
+                               "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example-secret"}).start()
+            status, headers, body = agent.get("/applications/a/environments/e/configurations/p")
+            self.assertEqual((status, body), (200, b'{"observed":true}'), agent.stderr()[-3000:])
+            doc = json.loads(read(out))
+            self.assertEqual(doc["accept"], "application/ion;type=AWS.AppConfig.FeatureFlags;q=1.0,*/*;q=0.1")
+            self.assertEqual([r["path"] for r in doc["requests"]], ["/configurationsessions", "/configuration"])
+            self.assertNotIn("example-secret", read(out))
+            self.assertNotIn("authorization", read(out).lower())
+        finally:
+            if agent is not None:
+                self.assertEqual(agent.stop(), 0)
+            observer.terminate()
+            observer.wait(timeout=10)
+            observer.stderr.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sources_for(first):

@@ -147,7 +147,12 @@ class ConformanceStack extends cdk.Stack {
       resources: [appArn, `${appArn}/*`,
         `arn:${cdk.Aws.PARTITION}:appconfig:${cdk.Aws.REGION}:${cdk.Aws.ACCOUNT_ID}:deploymentstrategy/${strategy.ref}`],
     }));
-    const provider = new cr.Provider(this, 'KitHelperProvider', { onEventHandler: helperFn });
+    const provider = new cr.Provider(this, 'KitHelperProvider', {
+      onEventHandler: helperFn,
+      logGroup: new logs.LogGroup(this, 'KitHelperProviderLogs', {
+        retention: logs.RetentionDays.ONE_DAY, removalPolicy: cdk.RemovalPolicy.DESTROY,
+      }),
+    });
     const helper = new cdk.CustomResource(this, 'KitHelper', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::ConformanceKitHelper',

@@ -175,9 +175,11 @@ class ConformanceKit(unittest.TestCase):
             self.assertEqual(f["Environment"]["Variables"]["AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"], "15")
             self.assertEqual(fns["official"]["Role"], f["Role"], "one role for both sides")
             self.assertEqual(f["Code"], fns["official"]["Code"], "the same handler on both sides")
-        # Teardown removes the logs too.
+        # Teardown removes the logs too: every function logs to a log group of the stack.
         for lg in of_type("AWS::Logs::LogGroup").values():
             self.assertEqual(lg["DeletionPolicy"], "Delete")
+        for name, f in of_type("AWS::Lambda::Function").items():
+            self.assertIn(f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"], of_type("AWS::Logs::LogGroup"), name)
         self.assertIn("Kit", template["Outputs"])
 
         # CloudFormation's own validation of the template found nothing.

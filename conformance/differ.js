@@ -246,9 +246,10 @@ function toMarkdown(report) {
     row('INIT durations (ms)', lo.initDurationsMs.join(', ') || '—', lu.initDurationsMs.join(', ') || '—');
     row('max memory used (MB)', lo.maxMemoryUsedMb !== null ? `${lo.maxMemoryUsedMb} of ${lo.memorySizeMb}` : null,
       lu.maxMemoryUsedMb !== null ? `${lu.maxMemoryUsedMb} of ${lu.memorySizeMb}` : null);
-    row('invoke duration p50 / p99 (ms)', `${lo.invokeDurationMs.p50} / ${lo.invokeDurationMs.p99}`, `${lu.invokeDurationMs.p50} / ${lu.invokeDurationMs.p99}`);
-    row('billed ms, total', lo.billedMsTotal, lu.billedMsTotal);
-    row('one request through the handler p50 / p99 (ms)', `${lo.requestElapsedMs.p50} / ${lo.requestElapsedMs.p99}`, `${lu.requestElapsedMs.p50} / ${lu.requestElapsedMs.p99}`);
+    const pq = (/** @type {{p50: number|null, p99: number|null}} */ q) => (q.p50 === null ? '—' : `${q.p50} / ${q.p99}`);
+    row('invoke duration p50 / p99 (ms)', pq(lo.invokeDurationMs), pq(lu.invokeDurationMs));
+    row('billed ms, total', lo.reports ? lo.billedMsTotal : null, lu.reports ? lu.billedMsTotal : null);
+    row('one request through the handler p50 / p99 (ms)', pq(lo.requestElapsedMs), pq(lu.requestElapsedMs));
     L.push('');
     L.push('### Split agreement', '', '| flag | entity IDs | same variant | rate | official | ours |', '|---|---|---|---|---|---|');
     for (const [flag, sp] of Object.entries(p.splits)) {

@@ -148,6 +148,9 @@ class ConformanceKit(unittest.TestCase):
         (helper,) = of_type("Custom::ConformanceKitHelper").values()
         self.assertTrue(1024 * 1024 < int(helper["Properties"]["BigBytes"]) <= 2 * 1024 * 1024)
         self.assertEqual(helper["Properties"]["BigProfileId"], {"Ref": profiles["big-profile"][0]})
+        keep = json.dumps(helper["Properties"]["KeepVersions"])  # clean-up keeps the template's own versions
+        for name, (lid, _) in profiles.items():
+            self.assertIn(f'{{"Ref": "{lid}"}}, "\\":[', keep, name)
         self.assertLess(os.path.getsize(os.path.join(out, "AppConfigConformance.template.json")), 200 * 1024)
 
         # The functions' role reads every profile but the denied one.

@@ -339,6 +339,17 @@ print(json.dumps({"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(l
             self.assertNotIn("s3cretpw", err, var)
             self.assertIn("***@", err, var)
 
+    def test_ca_bundle_fifo_does_not_block_the_loop(self):
+        # AWS_CA_BUNDLE is read at the first connect, on the loop: a FIFO there blocked every reader.
+        fifo = os.path.join(self.tmp, "ca.fifo")
+        os.mkfifo(fifo)
+        a = self.agent(AWS_CA_BUNDLE=fifo).start()
+        status, _, body = a.get(path_of("App", "Env", "Prof"), timeout=10)
+        self.assertGreaterEqual(status, 500, body)
+        self.assertIn(b"not a regular file", body + a.stderr().encode())
+        self.assertEqual(a.get("/ping", timeout=5)[0], 200)
+        self.assertEqual(a.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

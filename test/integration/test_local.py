@@ -637,3 +637,18 @@ class HostileFiles(unittest.TestCase):
               file=sys.stderr)
         self.assertLess(worst, 0.3)
         self.assertEqual(a.stop(), 0)
+
+    def test_log_path_fifo_fails_fast(self):
+        # LOG_PATH naming a FIFO nobody reads: before the fix open() blocked start-up forever.
+        fifo = os.path.join(self.dir, "log.fifo")
+        os.mkfifo(fifo)
+        a = Agent(local_dir=self.dir, env={"LOG_PATH": fifo})
+        a.start(wait=False)
+        try:
+            a.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            a.proc.kill()
+            a.proc.wait()
+            self.fail("start-up blocked on a LOG_PATH FIFO")
+        self.assertNotEqual(a.proc.returncode, 0)
+        self.assertIn("LOG_PATH", a.stderr())

@@ -231,7 +231,9 @@ class AgentCase(unittest.TestCase):
         # (25..100 ms on this disk). SIGHUP with a new writeTo path writes the cached bytes again without a
         # fetch, so only the disk work is measured (a 4 MiB fetch has its own cost on the loop: TLS
         # decryption). Reads of another key, sent every 2 ms and timed from when they were due (a stall
-        # counts for every read it delays), must keep p99 under 10 ms.
+        # counts for every read it delays), must keep p99 under 10 ms. The same reads with the same SIGHUPs
+        # but no writes are measured first: on an overloaded machine (that baseline p99 over 5 ms) the writes
+        # may add at most the baseline again plus 5 ms. Before the fix: p99 652 ms.
         big = b"a" * (4 << 20)
         self.em.set_config("App", "Env", "Big", big, content_type="application/octet-stream", version_label="b0")
         outs = [os.path.join(self.tmp, f"big{i}.out") for i in range(2)]
@@ -240,25 +242,13 @@ class AgentCase(unittest.TestCase):
                        POLL_INTERVAL="1h").start()
         self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
         self.assertEqual(len(a.get(path_of("App", "Env", "Big"), timeout=20)[2]), len(big))
-        stop = threading.Event()
-        hups = []
-
-        def rewrite():
-            n = 0
-            while not stop.wait(0.25):
-                n += 1
-                self.write_manifest({"App:Env:Big": {"writeTo": {"path": outs[n % 2]}}, "App:Env:Prof": {}})
-                a.proc.send_signal(signal.SIGHUP)
-                hups.append(n)
-        t = threading.Thread(target=rewrite)
-        t.start()
         # The reader runs in its own process, away from this one's GIL.
         reader = r"""
 import http.client, json, sys, time
 port, path = int(sys.argv[1]), sys.argv[2]
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 lat, start, i = [], time.monotonic(), 0
-while time.monotonic() - start < 5:
+while time.monotonic() - start < 4:
     due = start + i * 0.002
     now = time.monotonic()
     if due > now:
@@ -271,22 +261,40 @@ while time.monotonic() - start < 5:
 lat.sort()
 print(json.dumps({"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)], "max": lat[-1]}))
 """
-        try:
-            res = subprocess.run([sys.executable, "-c", reader, str(a.port), path_of("App", "Env", "Prof")],
-                                 capture_output=True, timeout=60)
-        finally:
-            stop.set()
-            t.join()
-        self.assertEqual(res.returncode, 0, res.stderr.decode()[-2000:])
-        r = json.loads(res.stdout)
+
+        def measure(with_writes):
+            stop = threading.Event()
+
+            def rewrite():
+                n = 0
+                while not stop.wait(0.25):
+                    n += 1
+                    big_entry = {"writeTo": {"path": outs[n % 2]}} if with_writes else {}
+                    self.write_manifest({"App:Env:Big": big_entry, "App:Env:Prof": {}})
+                    a.proc.send_signal(signal.SIGHUP)
+            t = threading.Thread(target=rewrite)
+            t.start()
+            try:
+                res = subprocess.run([sys.executable, "-c", reader, str(a.port), path_of("App", "Env", "Prof")],
+                                     capture_output=True, timeout=60)
+            finally:
+                stop.set()
+                t.join()
+            self.assertEqual(res.returncode, 0, res.stderr.decode()[-2000:])
+            return json.loads(res.stdout)
+        base = measure(False)
+        r = measure(True)
         self.assertTrue(a.proc.poll() is None and a.get("/ping")[0] == 200)
         err = a.stderr()
         writes = err.count("writeTo App:Env:Big: wrote 4194304 bytes")
-        print(f"\n[ measured ] cached reads during {writes} writes of 4 MiB ({len(hups)} SIGHUPs): n={r['n']} "
-              f"p50={r['p50'] * 1000:.2f} ms p99={r['p99'] * 1000:.2f} ms max={r['max'] * 1000:.1f} ms",
-              file=sys.stderr)
-        self.assertLess(r["p99"], 0.010)
-        self.assertGreaterEqual(writes, 8, err[-3000:])
+        print(f"\n[ measured ] cached reads during {writes} writes of 4 MiB: n={r['n']} p50={r['p50'] * 1000:.2f} ms "
+              f"p99={r['p99'] * 1000:.2f} ms max={r['max'] * 1000:.1f} ms; same SIGHUPs without writes: "
+              f"p99={base['p99'] * 1000:.2f} ms max={base['max'] * 1000:.1f} ms", file=sys.stderr)
+        if base["p99"] < 0.005:
+            self.assertLess(r["p99"], 0.010)
+        else:
+            self.assertLess(r["p99"], 2 * base["p99"] + 0.005, "the machine is loaded; the writes still stalled reads")
+        self.assertGreaterEqual(writes, 6, err[-3000:])
         self.assertEqual(a.stop(), 0)
         for o in outs:
             with open(o, "rb") as f:

@@ -29,7 +29,8 @@
 // the last build may have raced a change within kRacyWindowNs), and at least
 // once per poll interval; a lookup is a binary search. Worst case: one readdir
 // of kMaxIndexNames names (~60 ms at 262,144; 11 ms at 50,000) per change of the
-// directory, never per request.
+// directory (the operator's writes), never per request: a file created just
+// before a read is found by that read, as before.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -232,8 +232,9 @@ class AgentCase(unittest.TestCase):
         # fetch, so only the disk work is measured (a 4 MiB fetch has its own cost on the loop: TLS
         # decryption). Reads of another key, sent every 2 ms and timed from when they were due (a stall
         # counts for every read it delays), must keep p99 under 10 ms. The same reads with the same SIGHUPs
-        # but no writes are measured first: on an overloaded machine (that baseline p99 over 5 ms) the writes
-        # may add at most the baseline again plus 5 ms. Before the fix: p99 652 ms.
+        # but no writes are measured first: on an overloaded machine (that baseline p99 over 5 ms; 2 shared
+        # cores where the writer thread competes for CPU too) p99 may be at most twice the baseline plus
+        # 10 ms. Before the fix: p99 64..652 ms against a 5 ms baseline.
         big = b"a" * (4 << 20)
         self.em.set_config("App", "Env", "Big", big, content_type="application/octet-stream", version_label="b0")
         outs = [os.path.join(self.tmp, f"big{i}.out") for i in range(2)]
@@ -293,7 +294,7 @@ print(json.dumps({"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(l
         if base["p99"] < 0.005:
             self.assertLess(r["p99"], 0.010)
         else:
-            self.assertLess(r["p99"], 2 * base["p99"] + 0.005, "the machine is loaded; the writes still stalled reads")
+            self.assertLess(r["p99"], 2 * base["p99"] + 0.010, "the machine is loaded; the writes still stalled reads")
         self.assertGreaterEqual(writes, 6, err[-3000:])
         self.assertEqual(a.stop(), 0)
         for o in outs:
@@ -355,6 +356,26 @@ print(json.dumps({"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(l
         status, _, body = a.get(path_of("App", "Env", "Prof"), timeout=10)
         self.assertGreaterEqual(status, 500, body)
         self.assertIn(b"not a regular file", body + a.stderr().encode())
+        self.assertEqual(a.get("/ping", timeout=5)[0], 200)
+        self.assertEqual(a.stop(), 0)
+
+    def test_token_file_fifo_does_not_block_the_loop(self):
+        # AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is read at every credentials fetch, on the loop.
+        fifo = os.path.join(self.tmp, "token.fifo")
+        os.mkfifo(fifo)
+        self.em.set_container_credentials("container-token-1")
+        env = {k: v for k, v in self.agent().env.items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                            "AWS_APPCONFIG_EXTENSION_HTTP_PORT")}
+        self.agents.pop()
+        env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"https://localhost:{self.em.port}/container-credentials",
+                   AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=fifo)
+        a = Agent(env=env)
+        self.agents.append(a)
+        a.start()
+        status, _, body = a.get(path_of("App", "Env", "Prof"), timeout=10)
+        self.assertGreaterEqual(status, 500, body)
+        self.assertIn("is not a regular file", body.decode() + a.stderr())
         self.assertEqual(a.get("/ping", timeout=5)[0], 200)
         self.assertEqual(a.stop(), 0)
 

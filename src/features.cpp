@@ -52,13 +52,7 @@ void Features::write_to(const cache::Key& key, std::string_view path, std::strin
   char p[4096];
   copy_sv(path, p, sizeof p);
   writer_ready();  // when it cannot start, submit() writes on this thread
-  char* copy = static_cast<char*>(malloc(bytes.size() + 1));  // +1: a 0-byte configuration still allocates
-  if (copy == nullptr) {
-    LOG_ERROR("%s: out of memory for a %zu-byte copy; %s not written", what, bytes.size(), p);
-    return;
-  }
-  if (!bytes.empty()) memcpy(copy, bytes.data(), bytes.size());
-  writer_.submit(p, copy, bytes.size(), what);
+  writer_.submit(p, bytes, what);
 }
 
 void Features::write_backup(const cache::Key& key, std::string_view bytes, std::string_view content_type,
@@ -66,13 +60,7 @@ void Features::write_backup(const cache::Key& key, std::string_view bytes, std::
   char what[450], why[400];
   describe(what, sizeof what, "backup", key);
   writer_ready();
-  char* copy = static_cast<char*>(malloc(bytes.size() + 1));
-  if (copy == nullptr) {
-    LOG_ERROR("%s: out of memory for a %zu-byte copy; not written", what, bytes.size());
-    return;
-  }
-  if (!bytes.empty()) memcpy(copy, bytes.data(), bytes.size());
-  if (!writer_.submit_backup(backup_dir_, key, content_type, version_label, copy, bytes.size(), what, why, sizeof why))
+  if (!writer_.submit_backup(backup_dir_, key, content_type, version_label, bytes, what, why, sizeof why))
     LOG_ERROR("%s: %s", what, why);
 }
 

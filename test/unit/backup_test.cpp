@@ -673,9 +673,7 @@ TEST(BackupWriter, WritesEveryJobInOrderOffTheCallingThread) {
   for (size_t i = 0; i < 3 * kMaxQueuedJobs; ++i) {
     std::string p = t.path + "/sub/f" + std::to_string(i);
     std::string body = "body " + std::to_string(i);
-    char* b = static_cast<char*>(malloc(body.size()));
-    memcpy(b, body.data(), body.size());
-    w.submit(p.c_str(), b, body.size(), "test");
+    w.submit(p.c_str(), body, "test");
   }
   ASSERT_TRUE(w.drain(10'000));
   for (size_t i = 0; i < 3 * kMaxQueuedJobs; ++i)
@@ -694,9 +692,7 @@ TEST(BackupWriter, LaterBytesForOnePathWinAndNeverInterleave) {
   std::string p = t.path + "/one";
   for (int i = 0; i < 200; ++i) {
     std::string body(1000 + i, static_cast<char>('a' + i % 26));
-    char* b = static_cast<char*>(malloc(body.size()));
-    memcpy(b, body.data(), body.size());
-    w.submit(p.c_str(), b, body.size(), "test");
+    w.submit(p.c_str(), body, "test");
   }
   ASSERT_TRUE(w.drain(10'000));
   EXPECT_EQ(read_all(p), std::string(1199, static_cast<char>('a' + 199 % 26)));
@@ -713,14 +709,11 @@ TEST(BackupWriter, BackupsRoundTripAndRefusalsAreImmediate) {
   ASSERT_TRUE(w.start(err, sizeof err)) << err;
   std::string body(kMaxBytes, 'q');
   for (int i = 0; i < 6; ++i) {  // 6 x 4 MiB: more than kMaxQueuedBytes, so the caller waits for room once
-    char* b = static_cast<char*>(malloc(body.size()));
-    memcpy(b, body.data(), body.size());
     std::string app = "App" + std::to_string(i);
-    ASSERT_TRUE(w.submit_backup(t.path.c_str(), {app, "E", "P"}, "application/json", "v1", b, body.size(), "test",
-                                err, sizeof err)) << err;
+    ASSERT_TRUE(w.submit_backup(t.path.c_str(), {app, "E", "P"}, "application/json", "v1", body, "test", err,
+                                sizeof err)) << err;
   }
-  char* b = static_cast<char*>(malloc(4));
-  EXPECT_FALSE(w.submit_backup(t.path.c_str(), {"", "E", "P"}, "", "", b, 4, "test", err, sizeof err));
+  EXPECT_FALSE(w.submit_backup(t.path.c_str(), {"", "E", "P"}, "", "", "abcd", "test", err, sizeof err));
   EXPECT_NE(std::string(err).find("key names must be 1..128 bytes"), std::string::npos) << err;
   ASSERT_TRUE(w.drain(30'000));
   Collected c;
@@ -740,9 +733,7 @@ TEST(BackupWriter, WithoutAThreadWritesOnTheCaller) {
   TempDir t;
   Writer w;  // never started
   std::string p = t.path + "/x";
-  char* b = static_cast<char*>(malloc(2));
-  memcpy(b, "hi", 2);
-  w.submit(p.c_str(), b, 2, "test");
+  w.submit(p.c_str(), "hi", "test");
   EXPECT_EQ(read_all(p), "hi");
   EXPECT_TRUE(w.drain(0));
 }

@@ -68,7 +68,7 @@ bool is_dotdot_component(std::string_view seg) {
 }
 
 // What we put in a response header value must be visible ASCII (RFC 9110 §5.5 field-vchar without
-// obs-text) with single inner spaces: control bytes and bytes >= 0x80 from a file name or a service
+// obs-text), spaces only inside: control bytes and bytes >= 0x80 from a file name or a service
 // answer could split or confuse a header line.
 bool header_value_ok(std::string_view v) {
   if (!v.empty() && (v.front() == ' ' || v.back() == ' ')) return false;

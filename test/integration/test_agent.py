@@ -379,6 +379,27 @@ print(json.dumps({"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(l
         self.assertEqual(a.get("/ping", timeout=5)[0], 200)
         self.assertEqual(a.stop(), 0)
 
+    def test_version_labels_reach_headers_as_visible_ascii(self):
+        # A Version-Label with obs-text from the service: sent percent-encoded, never as raw bytes.
+        self.em.set_config("App", "Env", "Prof", b'{"v":1}', version_label="caf\u00e9 1")
+        a = self.agent().start()
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        s.sendall(("GET " + path_of("App", "Env", "Prof") + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  .encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        head = data.split(b"\r\n\r\n", 1)[0]
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        for line in head.split(b"\r\n"):
+            self.assertTrue(all(0x20 <= c < 0x7f for c in line), line)
+        self.assertIn(b"\r\nVersion-Label: caf%E9%201", head)
+        self.assertEqual(a.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -506,9 +504,6 @@ void Writer::write_one(Job& j) {
 
 void* Writer::run(void* arg) {
   auto* self = static_cast<Writer*>(arg);
-  // Background work: when the cores are busy, the loop (every reader) goes first. Linux applies
-  // nice per thread; a failure only loses the preference.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kWriterNice);
   pthread_mutex_lock(&self->mu_);
   for (;;) {
     Job* next = nullptr;

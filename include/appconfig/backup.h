@@ -107,9 +107,6 @@ constexpr size_t kMaxQueuedBytes = 4 * kMaxFileBytes;
 // At exit, pending writes get this long to reach the disk (Lambda gives an extension 500 ms ..
 // 2 s after SHUTDOWN); what is left then is reported, not waited for.
 constexpr uint64_t kDrainTimeoutMs = 1500;
-// The writer thread's nice value: it competes with the loop for CPU (copying into the page cache,
-// checksums), and on busy cores the loop must win; +10 still leaves it a steady share.
-constexpr int kWriterNice = 10;
 
 // The one thread besides the loop (docs/architecture.md): it performs write_atomic() for jobs the
 // loop submits, in order, so fsync never stalls reads. Shared state is the job queue below, guarded

@@ -3,7 +3,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "appconfig/log.h"
 
 namespace appconfig::backup {
 namespace {
@@ -138,14 +143,16 @@ bool write_atomic_parts(const char* path, const std::string_view* parts, size_t 
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
 
-  static unsigned counter = 0;  // single-threaded by design; only makes names unique per call
+  // Only makes names unique per call; the loop (tests, start-up) and the Writer thread both write,
+  // so it is taken atomically (a builtin: <atomic> does not build against musl's headers here).
+  static unsigned counter = 0;
   char tmp[kMaxPathBytes + 64 + kTempBaseBytes];
   int fd = -1;
   for (unsigned attempt = 0; attempt < kTempNameAttempts && fd < 0; ++attempt) {
     int base_shown = static_cast<int>(base_len < kTempBaseBytes ? base_len : kTempBaseBytes);
     snprintf(tmp, sizeof tmp, "%s%s.%.*s.tmp.%ld.%u", slash == nullptr ? "" : dir,
              slash == nullptr ? "" : (slash == path ? "" : "/"), base_shown, base, static_cast<long>(getpid()),
-             counter++);
+             __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED));
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST)
       return fail(err, cap, "write %s: cannot create temp file %s: %s", path, tmp, strerror(errno));
@@ -342,8 +349,13 @@ bool decode(std::string_view file, Loaded& out, char* err, size_t err_cap) {
   return true;
 }
 
-bool save(const char* dir, const cache::Key& key, std::string_view content_type, std::string_view version_label,
-          std::string_view bytes, char* err, size_t err_cap) {
+namespace {
+
+// The checks, path and header shared by save() and encode(); parts[0] is the header.
+constexpr size_t kParts = 7;
+bool prepare(const char* dir, const cache::Key& key, std::string_view content_type, std::string_view version_label,
+             std::string_view bytes, char* path, size_t path_cap, unsigned char* header, std::string_view* parts,
+             char* err, size_t err_cap) {
   if (err != nullptr && err_cap > 0) err[0] = '\0';
   if (!valid_name(key.application) || !valid_name(key.environment) || !valid_name(key.profile))
     return fail(err, err_cap, "backup: key names must be 1..%zu bytes", kMaxNameBytes);
@@ -358,12 +370,10 @@ bool save(const char* dir, const cache::Key& key, std::string_view content_type,
   char name[kMaxFileNameBytes + 1];
   size_t name_len = file_name(key, name, sizeof name);
   size_t dir_len = strlen(dir);
-  if (name_len == 0 || dir_len + 1 + name_len > kMaxPathBytes)
+  if (name_len == 0 || dir_len + 1 + name_len > kMaxPathBytes || path_cap < kMaxPathBytes + 1)
     return fail(err, err_cap, "backup: directory path %s is too long", dir);
-  char path[kMaxPathBytes + 1];
-  snprintf(path, sizeof path, "%s%s%s", dir, dir[dir_len - 1] == '/' ? "" : "/", name);
+  snprintf(path, path_cap, "%s%s%s", dir, dir[dir_len - 1] == '/' ? "" : "/", name);
 
-  unsigned char header[kHeaderBytes];
   memcpy(header, kMagic, sizeof kMagic);
   put_u32(header + 8, kFormatVersion);
   put_u16(header + 12, static_cast<uint16_t>(key.application.size()));
@@ -373,16 +383,309 @@ bool save(const char* dir, const cache::Key& key, std::string_view content_type,
   put_u16(header + 20, static_cast<uint16_t>(version_label.size()));
   put_u16(header + 22, 0);
   put_u64(header + 24, bytes.size());
-  const std::string_view parts[] = {
-      std::string_view(reinterpret_cast<const char*>(header), kHeaderBytes),
-      key.application, key.environment, key.profile, content_type, version_label, bytes};
+  parts[0] = std::string_view(reinterpret_cast<const char*>(header), kHeaderBytes);
+  parts[1] = key.application;
+  parts[2] = key.environment;
+  parts[3] = key.profile;
+  parts[4] = content_type;
+  parts[5] = version_label;
+  parts[6] = bytes;
   uint64_t sum = fnv1a_64(kFnvOffset, parts[0].substr(0, kChecksumOffset));
-  for (size_t i = 1; i < sizeof parts / sizeof parts[0]; ++i) sum = fnv1a_64(sum, parts[i]);
+  for (size_t i = 1; i < kParts; ++i) sum = fnv1a_64(sum, parts[i]);
   put_u64(header + kChecksumOffset, sum);
-  return write_atomic_parts(path, parts, sizeof parts / sizeof parts[0], err, err_cap);
+  return true;
 }
 
-size_t load_all(const char* dir, LoadCallback cb, WarnCallback warn, void* ctx) {
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+}  // namespace
+
+bool save(const char* dir, const cache::Key& key, std::string_view content_type, std::string_view version_label,
+          std::string_view bytes, char* err, size_t err_cap) {
+  char path[kMaxPathBytes + 1];
+  unsigned char header[kHeaderBytes];
+  std::string_view parts[kParts];
+  if (!prepare(dir, key, content_type, version_label, bytes, path, sizeof path, header, parts, err, err_cap))
+    return false;
+  return write_atomic_parts(path, parts, kParts, err, err_cap);
+}
+
+// ---------------------------------------------------------------- Writer
+
+namespace {
+
+// Copies from this size on are their own mapping, populated in one call: a 4 MiB malloc would
+// take ~1,000 page faults on the loop while it is filled.
+constexpr size_t kMapThresholdBytes = 64 * 1024;
+
+char* copy_bytes(std::string_view b) {
+  size_t n = b.empty() ? 1 : b.size();
+  void* p;
+  if (n >= kMapThresholdBytes) {
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+  } else {
+    p = malloc(n);
+    if (p == nullptr) return nullptr;
+  }
+  if (!b.empty()) memcpy(p, b.data(), b.size());
+  return static_cast<char*>(p);
+}
+
+void free_bytes(char* p, size_t len) {
+  if (p == nullptr) return;
+  size_t n = len == 0 ? 1 : len;
+  if (n >= kMapThresholdBytes) munmap(p, n);
+  else free(p);
+}
+
+}  // namespace
+
+struct Writer::Job {
+  bool used;
+  bool busy;     // being written by the thread: never replaced
+  bool backup;   // save(dir, key, ...) rather than write_atomic(path, bytes)
+  uint64_t seq;  // FIFO order
+  char path[kMaxPathBytes + 1];  // the file written (backups: dir/file_name(key)); jobs coalesce on it
+  char dir[kMaxPathBytes + 1];
+  char what[2 * kMaxNameBytes * 3 + 64];
+  uint16_t app_len, env_len, prof_len, type_len, label_len;
+  char names[3 * kMaxNameBytes];
+  char content_type[kMaxContentTypeBytes];
+  char version_label[kMaxVersionLabelBytes];
+  char* bytes;
+  size_t len;
+};
+
+bool Writer::start(char* err, size_t err_cap) {
+  if (started_) return true;
+  if (jobs_ == nullptr) {
+    jobs_ = static_cast<Job*>(calloc(kMaxQueuedJobs, sizeof(Job)));
+    if (jobs_ == nullptr) return fail(err, err_cap, "backup writer: out of memory for the job queue");
+  }
+  // The thread must never take a signal: the loop reads them from its signalfd.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&thread_, nullptr, &Writer::run, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) return fail(err, err_cap, "backup writer: cannot start the thread: %s", strerror(rc));
+  started_ = true;
+  return true;
+}
+
+void Writer::write_one(Job& j) {
+  char why[kMessageBytes];
+  uint64_t t0 = monotonic_ms();
+  std::string_view bytes(j.bytes, j.len);
+  bool ok;
+  if (j.backup) {
+    cache::Key key{std::string_view(j.names, j.app_len), std::string_view(j.names + j.app_len, j.env_len),
+                   std::string_view(j.names + j.app_len + j.env_len, j.prof_len)};
+    ok = save(j.dir, key, std::string_view(j.content_type, j.type_len), std::string_view(j.version_label, j.label_len),
+              bytes, why, sizeof why);
+  } else {
+    ok = write_atomic(j.path, bytes, why, sizeof why);
+  }
+  uint64_t took = monotonic_ms() - t0;
+  if (ok)
+    LOG_INFO("%s: wrote %zu bytes to %s (%llu ms)", j.what, j.len, j.path, static_cast<unsigned long long>(took));
+  else
+    LOG_ERROR("%s: %s", j.what, why);
+  pthread_mutex_lock(&mu_);
+  if (ok) ++stats_.written; else ++stats_.failed;
+  if (took > stats_.max_write_ms) stats_.max_write_ms = took;
+  pthread_mutex_unlock(&mu_);
+}
+
+void* Writer::run(void* arg) {
+  auto* self = static_cast<Writer*>(arg);
+  pthread_mutex_lock(&self->mu_);
+  for (;;) {
+    Job* next = nullptr;
+    for (size_t i = 0; i < kMaxQueuedJobs; ++i) {
+      Job& j = self->jobs_[i];
+      if (j.used && !j.busy && (next == nullptr || j.seq < next->seq)) next = &j;
+    }
+    if (next == nullptr) {
+      if (self->stopping_) break;
+      pthread_cond_wait(&self->work_, &self->mu_);
+      continue;
+    }
+    next->busy = true;
+    pthread_mutex_unlock(&self->mu_);
+    // The job is ours while busy: the loop neither replaces nor frees a busy job.
+    self->write_one(*next);
+    free_bytes(next->bytes, next->len);
+    pthread_mutex_lock(&self->mu_);
+    self->queued_bytes_ -= next->len;
+    --self->queued_jobs_;
+    next->used = false;
+    next->busy = false;
+    next->bytes = nullptr;
+    pthread_cond_broadcast(&self->room_);
+  }
+  pthread_mutex_unlock(&self->mu_);
+  return nullptr;
+}
+
+// Under mu_: a waiting job for the same path holds obsolete bytes, so the newer ones take its place
+// in line; else a free slot (waiting for room first). Returns the job to fill in; mu_ stays held.
+Writer::Job* Writer::enqueue(const char* path, char* bytes, size_t len, std::string_view what) {
+  pthread_mutex_lock(&mu_);
+  for (size_t i = 0; i < kMaxQueuedJobs; ++i) {
+    Job& j = jobs_[i];
+    if (!j.used || j.busy || strcmp(j.path, path) != 0) continue;
+    if (queued_bytes_ - j.len + len > kMaxQueuedBytes) break;
+    free_bytes(j.bytes, j.len);
+    queued_bytes_ = queued_bytes_ - j.len + len;
+    j.backup = false;  // submit_backup() sets it again
+    j.bytes = bytes;
+    j.len = len;
+    snprintf(j.what, sizeof j.what, "%.*s", static_cast<int>(what.size()), what.data());
+    ++stats_.replaced;
+    return &j;
+  }
+  bool waited = false;
+  while (queued_jobs_ > 0 && (queued_jobs_ == kMaxQueuedJobs || queued_bytes_ + len > kMaxQueuedBytes)) {
+    waited = true;
+    pthread_cond_wait(&room_, &mu_);
+  }
+  if (waited) {
+    ++stats_.waited_for_room;
+    // Logged under the lock: rare, and the line is one write(2).
+    LOG_WARN("%.*s: the write queue was full (%zu jobs / %zu bytes): the loop waited for the disk",
+             static_cast<int>(what.size()), what.data(), kMaxQueuedJobs, kMaxQueuedBytes);
+  }
+  Job* slot = nullptr;
+  for (size_t i = 0; i < kMaxQueuedJobs && slot == nullptr; ++i)
+    if (!jobs_[i].used) slot = &jobs_[i];
+  slot->used = true;
+  slot->busy = false;
+  slot->backup = false;
+  slot->seq = next_seq_++;
+  snprintf(slot->path, sizeof slot->path, "%s", path);
+  snprintf(slot->what, sizeof slot->what, "%.*s", static_cast<int>(what.size()), what.data());
+  slot->bytes = bytes;
+  slot->len = len;
+  queued_bytes_ += len;
+  ++queued_jobs_;
+  return slot;
+}
+
+void Writer::submit(const char* path, std::string_view bytes, std::string_view what) {
+  char* copy = started_ ? copy_bytes(bytes) : nullptr;
+  if (copy == nullptr) {
+    if (started_) LOG_WARN("%.*s: no memory for a %zu-byte copy: written on the loop", static_cast<int>(what.size()),
+                           what.data(), bytes.size());
+    char why[kMessageBytes];
+    if (!write_atomic(path, bytes, why, sizeof why))
+      LOG_ERROR("%.*s: %s", static_cast<int>(what.size()), what.data(), why);
+    return;
+  }
+  enqueue(path, copy, bytes.size(), what);
+  pthread_cond_signal(&work_);
+  pthread_mutex_unlock(&mu_);
+}
+
+bool Writer::submit_backup(const char* dir, const cache::Key& key, std::string_view content_type,
+                           std::string_view version_label, std::string_view bytes, std::string_view what, char* err,
+                           size_t err_cap) {
+  // The checks save() makes, here, so a refused backup is reported to the caller at once.
+  char name[kMaxFileNameBytes + 1];
+  size_t name_len = file_name(key, name, sizeof name);
+  size_t dir_len = dir == nullptr ? 0 : strlen(dir);
+  const char* problem = nullptr;
+  if (name_len == 0) problem = "key names must be 1..128 bytes";
+  else if (content_type.size() > kMaxContentTypeBytes) problem = "the content type is too long";
+  else if (version_label.size() > kMaxVersionLabelBytes) problem = "the version label is too long";
+  else if (bytes.size() > kMaxBytes) problem = "the configuration is over 4 MiB";
+  else if (dir_len == 0 || dir_len + 1 + name_len > kMaxPathBytes) problem = "the directory path is empty or too long";
+  if (problem != nullptr) return fail(err, err_cap, "backup: %s", problem);
+  char* copy = started_ ? copy_bytes(bytes) : nullptr;
+  if (copy == nullptr) {
+    if (started_) LOG_WARN("%.*s: no memory for a %zu-byte copy: written on the loop", static_cast<int>(what.size()),
+                           what.data(), bytes.size());
+    return save(dir, key, content_type, version_label, bytes, err, err_cap);
+  }
+  size_t len = bytes.size();
+  char path[kMaxPathBytes + 1];
+  snprintf(path, sizeof path, "%s%s%s", dir, dir[dir_len - 1] == '/' ? "" : "/", name);
+  Job* j = enqueue(path, copy, len, what);
+  j->backup = true;
+  snprintf(j->dir, sizeof j->dir, "%s", dir);
+  j->app_len = static_cast<uint16_t>(key.application.size());
+  j->env_len = static_cast<uint16_t>(key.environment.size());
+  j->prof_len = static_cast<uint16_t>(key.profile.size());
+  memcpy(j->names, key.application.data(), j->app_len);
+  memcpy(j->names + j->app_len, key.environment.data(), j->env_len);
+  memcpy(j->names + j->app_len + j->env_len, key.profile.data(), j->prof_len);
+  j->type_len = static_cast<uint16_t>(content_type.size());
+  if (!content_type.empty()) memcpy(j->content_type, content_type.data(), content_type.size());
+  j->label_len = static_cast<uint16_t>(version_label.size());
+  if (!version_label.empty()) memcpy(j->version_label, version_label.data(), version_label.size());
+  pthread_cond_signal(&work_);
+  pthread_mutex_unlock(&mu_);
+  return true;
+}
+
+bool Writer::drain(uint64_t timeout_ms) {
+  if (!started_) return true;
+  timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += static_cast<time_t>(timeout_ms / 1000);
+  deadline.tv_nsec += static_cast<long>(timeout_ms % 1000) * 1000000;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&mu_);
+  while (queued_jobs_ > 0) {
+    if (pthread_cond_timedwait(&room_, &mu_, &deadline) == ETIMEDOUT) break;
+  }
+  bool empty = queued_jobs_ == 0;
+  pthread_mutex_unlock(&mu_);
+  return empty;
+}
+
+void Writer::stop() {
+  if (!started_) {
+    free(jobs_);
+    jobs_ = nullptr;
+    return;
+  }
+  if (!drain(kDrainTimeoutMs)) {
+    pthread_mutex_lock(&mu_);
+    size_t left = queued_jobs_;
+    pthread_mutex_unlock(&mu_);
+    // The thread may be inside fsync: leave it; exit ends it. The files stay old, never partial.
+    LOG_ERROR("exiting with %zu file write(s) not finished after %llu ms (the files keep their previous "
+              "contents)", left, static_cast<unsigned long long>(kDrainTimeoutMs));
+    return;
+  }
+  pthread_mutex_lock(&mu_);
+  stopping_ = true;
+  pthread_cond_signal(&work_);
+  pthread_mutex_unlock(&mu_);
+  pthread_join(thread_, nullptr);
+  started_ = false;
+  stopping_ = false;
+  free(jobs_);
+  jobs_ = nullptr;
+}
+
+Writer::Stats Writer::stats() {
+  pthread_mutex_lock(&mu_);
+  Stats s = stats_;
+  pthread_mutex_unlock(&mu_);
+  return s;
+}
+
+size_t load_all(const char* dir, LoadCallback cb, WarnCallback warn, void* ctx, size_t max_bytes) {
   char msg[kMessageBytes];
   DIR* d = opendir(dir);
   if (d == nullptr) {
@@ -393,6 +696,7 @@ size_t load_all(const char* dir, LoadCallback cb, WarnCallback warn, void* ctx) 
     return 0;
   }
   size_t loaded = 0;
+  size_t read_bytes = 0;
   while (true) {
     errno = 0;
     struct dirent* de = readdir(d);
@@ -410,12 +714,21 @@ size_t load_all(const char* dir, LoadCallback cb, WarnCallback warn, void* ctx) 
     if (name.size() <= kFileSuffix.size() || name.substr(name.size() - kFileSuffix.size()) != kFileSuffix) continue;
     char shown[kMaxPathBytes + 1];
     snprintf(shown, sizeof shown, "%s/%s", dir, de->d_name);
+    if (read_bytes >= max_bytes) {
+      if (warn != nullptr) {
+        snprintf(msg, sizeof msg, "backup directory %s: stopped after reading %zu bytes (the cache holds no more); "
+                 "%s and the backups after it are not loaded", dir, read_bytes, de->d_name);
+        warn(ctx, msg);
+      }
+      break;
+    }
     char* buf = nullptr;
     size_t len = 0;
     if (!read_file(dirfd(d), de->d_name, shown, &buf, &len, msg, sizeof msg)) {
       if (warn != nullptr) warn(ctx, msg);
       continue;
     }
+    read_bytes += len;
     Loaded b;
     char why[256];
     if (!decode(std::string_view(buf, len), b, why, sizeof why)) {

@@ -38,6 +38,7 @@ struct Entry {
   uint64_t stored_ms;
   uint64_t last_read_ms;
   uint64_t generation;
+  uint64_t stale_since_ms;  // 0: current
   size_t block_offset;
   size_t block_length;
   size_t body_len;
@@ -87,6 +88,7 @@ void Cache::release() {
   index_mask_ = 0;
   range_count_ = range_cap_ = 0;
   live_count_ = max_entries_ = 0;
+  stale_count_ = 0;
   protect_lo_ = protect_hi_ = 0;
 }
 
@@ -388,6 +390,7 @@ View Cache::view(const Entry* e) const {
   v.feature_flags = e->feature_flags;
   v.variants = e->variants;
   v.content_hash = e->content_hash;
+  v.stale_since_ms = e->stale_since_ms;
   return v;
 }
 
@@ -407,7 +410,25 @@ void Cache::unpin(const Entry* e) {
   }
 }
 
+void Cache::unstale(uint32_t s) {
+  if (slots_[s].stale_since_ms != 0) {
+    slots_[s].stale_since_ms = 0;
+    --stale_count_;
+  }
+}
+
+bool Cache::mark_stale(const Key& key, uint64_t now_ms) {
+  uint32_t s = lookup(key_hash_of(key), key);
+  if (s == kNone) return false;
+  if (slots_[s].stale_since_ms == 0) {
+    slots_[s].stale_since_ms = now_ms == 0 ? 1 : now_ms;
+    ++stale_count_;
+  }
+  return true;
+}
+
 void Cache::drop_live(uint32_t s) {
+  unstale(s);
   Entry& e = slots_[s];
   index_erase(s);
   lru_unlink(s);
@@ -491,6 +512,7 @@ PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
         uint32_t prev = slots_[s].lru_prev;
         if (s != old && slots_[s].pins == 0) {
           size_t off = slots_[s].block_offset, len = slots_[s].block_length;
+          unstale(s);
           index_erase(s);
           lru_unlink(s);
           --live_count_;
@@ -549,6 +571,7 @@ PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
     lru_push_front(s);
     ++live_count_;
   } else {
+    unstale(old);
     Entry& o = slots_[old];
     e.last_read_ms = o.last_read_ms;
     index_replace(old, s);

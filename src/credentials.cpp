@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -236,9 +237,17 @@ bool check_creds(const Creds& c, char* err, size_t cap) {
 // Reads the token file (re-read at every fetch: EKS rotates it). Trailing whitespace (a final
 // newline) is dropped; any other control byte is an error.
 bool read_token_file(const char* path, char* out, size_t cap, char* err, size_t err_cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK + S_ISREG: a FIFO at the path must not block the loop (links are followed: EKS
+  // mounts the token as one).
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     put(err, err_cap, "cannot open AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", path, strerror(errno));
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    put(err, err_cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is not a regular file", path);
     return false;
   }
   size_t n = 0;

@@ -1,6 +1,7 @@
 #include "appconfig/features.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <sys/mman.h>
@@ -24,7 +25,44 @@ bool same_key(const cache::Key& a, const cache::Key& b) {
 
 void copy_sv(std::string_view s, char* out, size_t cap) { snprintf(out, cap, "%.*s", static_cast<int>(s.size()), s.data()); }
 
+// "writeTo App:Env:Prof" / "backup App:Env:Prof", for the writer's log lines.
+void describe(char* out, size_t cap, const char* what, const cache::Key& k) {
+  snprintf(out, cap, "%s %.*s:%.*s:%.*s", what, static_cast<int>(k.application.size()), k.application.data(),
+           static_cast<int>(k.environment.size()), k.environment.data(), static_cast<int>(k.profile.size()),
+           k.profile.data());
+}
+
 }  // namespace
+
+bool Features::writer_ready() {
+  if (writer_failed_) return false;
+  char why[200];
+  if (!writer_.start(why, sizeof why)) {
+    writer_failed_ = true;
+    LOG_ERROR("%s: files are written on the loop thread instead", why);
+    return false;
+  }
+  return true;
+}
+
+// Both writes copy the bytes and queue them: the disk work (two fsyncs) runs on the writer thread.
+void Features::write_to(const cache::Key& key, std::string_view path, std::string_view bytes) {
+  char what[450];
+  describe(what, sizeof what, "writeTo", key);
+  char p[4096];
+  copy_sv(path, p, sizeof p);
+  writer_ready();  // when it cannot start, submit() writes on this thread
+  writer_.submit(p, bytes, what);
+}
+
+void Features::write_backup(const cache::Key& key, std::string_view bytes, std::string_view content_type,
+                            std::string_view version_label) {
+  char what[450], why[400];
+  describe(what, sizeof what, "backup", key);
+  writer_ready();
+  if (!writer_.submit_backup(backup_dir_, key, content_type, version_label, bytes, what, why, sizeof why))
+    LOG_ERROR("%s: %s", what, why);
+}
 
 bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* cache, retrieval::Retriever* remote,
                     credentials::Provider* base, const settings::Settings& cfg, char* err, size_t cap) {
@@ -150,10 +188,7 @@ bool Features::apply_manifest(std::string_view json, char* err, size_t cap) {
     cache::Key key{e.application, e.environment, e.profile};
     const cache::Entry* ce = cache_->find(key, loop_->now_ms());
     if (ce == nullptr || cache_->view(ce).variants) continue;
-    cache::View v = cache_->view(ce);
-    char path[4096], why[300];
-    copy_sv(e.write_to_path, path, sizeof path);
-    if (!backup::write_atomic(path, v.bytes, why, sizeof why)) LOG_ERROR("writeTo: %s", why);
+    write_to(key, e.write_to_path, cache_->view(ce).bytes);
   }
   return true;
 }
@@ -171,9 +206,7 @@ void Features::on_stored(void* ctx, const cache::Key& key, std::string_view byte
                          std::string_view version_label) {
   auto* self = static_cast<Features*>(ctx);
   char why[400];
-  if (self->backup_dir_[0] != '\0' &&
-      !backup::save(self->backup_dir_, key, content_type, version_label, bytes, why, sizeof why))
-    LOG_ERROR("backup: %s", why);
+  if (self->backup_dir_[0] != '\0') self->write_backup(key, bytes, content_type, version_label);
   if (self->manifest_key_set_ && same_key(key, self->manifest_key_)) {
     if (!self->apply_manifest(bytes, why, sizeof why))
       LOG_ERROR("%s (the previous manifest stays active)", why);
@@ -185,15 +218,8 @@ void Features::on_stored(void* ctx, const cache::Key& key, std::string_view byte
   for (size_t i = 0; i < m.num_entries; ++i) {
     const manifest::Entry& e = m.entries[i];
     if (!e.has_write_to || !same_key(key, cache::Key{e.application, e.environment, e.profile})) continue;
-    char path[4096];
-    copy_sv(e.write_to_path, path, sizeof path);
-    // The bytes as the service sent them, replaced atomically (temp + rename).
-    if (backup::write_atomic(path, bytes, why, sizeof why))
-      LOG_INFO("wrote %zu bytes of %.*s:%.*s:%.*s to %s", bytes.size(), static_cast<int>(key.application.size()),
-               key.application.data(), static_cast<int>(key.environment.size()), key.environment.data(),
-               static_cast<int>(key.profile.size()), key.profile.data(), path);
-    else
-      LOG_ERROR("writeTo: %s", why);
+    // The bytes as the service sent them, replaced atomically (temp + rename) by the writer thread.
+    self->write_to(key, e.write_to_path, bytes);
   }
 }
 
@@ -244,7 +270,7 @@ size_t Features::preload_backups(cache::Key* out, size_t cap) {
         c->out[c->n] = cache::Key{names[c->n][0], names[c->n][1], names[c->n][2]};
         ++c->n;
       },
-      [](void*, const char* message) { LOG_WARN("backup ignored: %s", message); }, &c);
+      [](void*, const char* message) { LOG_WARN("backup ignored: %s", message); }, &c, cache_->arena_bytes());
   if (c.n > 0) LOG_INFO("preloaded %zu configuration(s) from backups; checking AWS AppConfig for newer ones", c.n);
   return c.n;
 }

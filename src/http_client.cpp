@@ -49,11 +49,14 @@ bool is_token(std::string_view s) {
     if (!is_tchar(static_cast<unsigned char>(ch))) return false;
   return true;
 }
-// Field values (RFC 9110 §5.5): no CR, LF or NUL -- the bytes that would let a
-// value smuggle a header or a second request.
+// Field values (RFC 9110 §5.5): visible ASCII, SP and HTAB only. CR, LF and NUL would let a value
+// smuggle a header or a second request; other control bytes and obs-text (>= 0x80) are refused
+// too, so every header value we send from input is visible ASCII.
 bool is_field_value(std::string_view s) {
-  for (char ch : s)
-    if (ch == '\r' || ch == '\n' || ch == '\0') return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
+  }
   return true;
 }
 bool is_target(std::string_view s) {
@@ -206,7 +209,7 @@ const char* proxy_error_message(ProxyError e) {
       return "uses https://, which is not supported: TLS to the proxy would need TLS inside TLS for HTTPS targets; "
              "use an http:// proxy URL (the tunnelled traffic is still TLS end to end)";
     case ProxyError::kBadCredentials: return "has a malformed percent-escape or over-long user:password";
-    case ProxyError::kBadHeader: return "proxy headers: a name is not a token, a value has CR/LF/NUL, or too many/long";
+    case ProxyError::kBadHeader: return "proxy headers: a name is not a token, a value has a byte outside visible ASCII (control, DEL or >= 0x80), or too many/long";
     case ProxyError::kNoProxyTooLong: return "NO_PROXY is longer than 4096 bytes";
   }
   return "unknown proxy error";
@@ -750,7 +753,7 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
   for (size_t i = 0; i < req.num_headers; ++i) {
     const Header& h = req.headers[i];
     if (!is_token(h.name) || !is_field_value(h.value)) {
-      fail(si, Error::kBadRequest, "request header %zu has an invalid name or a CR/LF/NUL in its value", i);
+      fail(si, Error::kBadRequest, "request header %zu has an invalid name or a byte outside visible ASCII in its value", i);
       return id;
     }
     // We own message framing; a caller's framing header would contradict ours.

@@ -417,7 +417,10 @@ int main(int argc, char** argv) {
   if (!cfg.log_path.empty()) {
     char path[4096];
     snprintf(path, sizeof path, "%.*s", static_cast<int>(cfg.log_path.size()), cfg.log_path.data());
-    log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // O_NONBLOCK for the open only: a FIFO without a reader fails at once (ENXIO) instead of
+    // blocking start-up forever; writes then block as they do on stderr.
+    log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (log_fd >= 0) fcntl(log_fd, F_SETFL, fcntl(log_fd, F_GETFL) & ~O_NONBLOCK);
     if (log_fd < 0) {
       char msg[600];
       snprintf(msg, sizeof msg, "LOG_PATH=\"%s\" cannot be opened: %s", path, strerror(errno));

@@ -377,7 +377,9 @@ bool load_file(const char* path, Manifest& out, char* err, size_t err_cap) {
     }
     return false;
   };
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a FIFO at the path must not block start-up or a SIGHUP reload (it is then refused
+  // by the S_ISREG check). Links are followed: the operator names this path (ConfigMaps are links).
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return fail("cannot open", errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -387,7 +389,7 @@ bool load_file(const char* path, Manifest& out, char* err, size_t err_cap) {
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return fail("is not a regular file", 0);
+    return fail(S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file" : "is not a regular file", 0);
   }
   // One byte more than the limit, so a file that grew past it after fstat is still detected.
   char* buf = static_cast<char*>(malloc(kMaxManifestBytes + 1));

@@ -73,6 +73,38 @@ bool is_dotdot_component(std::string_view seg) {
   return false;
 }
 
+// What we put in a response header value must be visible ASCII (RFC 9110 §5.5 field-vchar without
+// obs-text), spaces only inside: control bytes and bytes >= 0x80 from a file name or a service
+// answer could split or confuse a header line.
+bool header_value_ok(std::string_view v) {
+  if (!v.empty() && (v.front() == ' ' || v.back() == ' ')) return false;
+  for (unsigned char c : v)
+    if (c < 0x20 || c > 0x7e) return false;
+  return true;
+}
+
+// A value that is not header_value_ok, percent-encoded (every byte outside 0x21..0x7E, and '%')
+// into the exchange's scratch; empty when the scratch is full.
+std::string_view header_safe(http_server::Exchange& ex, std::string_view v) {
+  if (header_value_ok(v)) return v;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  char* out = ex.scratch + ex.scratch_used;
+  size_t cap = http_server::kScratchBytes - ex.scratch_used;
+  size_t n = 0;
+  for (unsigned char c : v) {
+    if (n + 3 > cap) return {};
+    if (c > 0x20 && c < 0x7f && c != '%') {
+      out[n++] = static_cast<char>(c);
+    } else {
+      out[n++] = '%';
+      out[n++] = kHex[c >> 4];
+      out[n++] = kHex[c & 15];
+    }
+  }
+  ex.scratch_used += n;
+  return std::string_view(out, n);
+}
+
 }  // namespace
 
 bool constant_time_equals(std::string_view a, std::string_view b) {
@@ -201,8 +233,10 @@ void Service::answer(http_server::Exchange& ex) {
   }
   if (pr == PathResult::kConfig && !authorized(ex)) return;
   if (pr == PathResult::kPing) {
+    // "stale": cached configurations whose newer version could not be stored (docs/cache.md).
     int n = snprintf(ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
-                     "{\"version\":\"%.*s\"}", static_cast<int>(cfg_.version.size()), cfg_.version.data());
+                     "{\"version\":\"%.*s\",\"stale\":%zu}", static_cast<int>(cfg_.version.size()),
+                     cfg_.version.data(), cfg_.cache->stale_count());
     ex.reply.status = 200;
     ex.reply.content_type = kJson;
     ex.reply.add_piece(ex.scratch + ex.scratch_used, static_cast<size_t>(n));
@@ -354,6 +388,11 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
       case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return;
       case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return;
       case localdev::Status::kIoError: ex.text(500, "%s", out.message); return;
+      case localdev::Status::kNotServed: ex.text(403, "%s", out.message); return;
+      case localdev::Status::kBusy:
+        ex.text(503, "%s", out.message);
+        ex.reply.add_header("Retry-After", "1");
+        return;
     }
   }
   const cache::Entry* e = cfg_.cache->find(key, now);
@@ -414,14 +453,28 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
     }
     r.content_type = kJson;
   } else {
-    r.content_type = v.content_type;
+    // Bytes a header cannot carry (a service's answer, a backup): the body is still served.
+    r.content_type = header_value_ok(v.content_type) ? v.content_type : std::string_view("application/octet-stream");
     r.add_piece(v.bytes.data(), v.bytes.size());
+  }
+  if (v.stale_since_ms != 0) {
+    // A newer version could not be stored (cache full of pinned entries, too large): this one is
+    // served, and readers are told (RFC 9111 §5.1 Age; RFC 7234 §5.5.1 Warning 110).
+    r.add_header("Warning", "110 - \"stale: a newer version could not be stored in the cache\"");
+    char* age = ex.scratch + ex.scratch_used;
+    size_t cap = http_server::kScratchBytes - ex.scratch_used;
+    int an = snprintf(age, cap, "%llu", static_cast<unsigned long long>(now > v.stored_ms ? (now - v.stored_ms) / 1000 : 0));
+    if (an > 0 && static_cast<size_t>(an) < cap) {
+      ex.scratch_used += static_cast<size_t>(an);
+      r.add_header("Age", std::string_view(age, static_cast<size_t>(an)));
+    }
   }
   // Configuration-Version: the service's Version-Label when present, else a
   // stable hash of the bytes (spec §1).
-  if (!v.version_label.empty()) {
-    r.add_header("Configuration-Version", v.version_label);
-    r.add_header("Version-Label", v.version_label);
+  std::string_view label = header_safe(ex, v.version_label);
+  if (!label.empty()) {
+    r.add_header("Configuration-Version", label);
+    r.add_header("Version-Label", label);
   } else {
     char* hv = ex.scratch + ex.scratch_used;
     if (http_server::kScratchBytes - ex.scratch_used >= 17) {

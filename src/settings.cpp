@@ -140,7 +140,8 @@ bool lookup_plain(const Env& env, const char* name, Found* f) {
 
 // ---------------------------------------------------------------- error messages
 
-enum class Echo : uint8_t { kValue, kHidden };
+// kUrl: the value with its userinfo (user:password@) hidden.
+enum class Echo : uint8_t { kValue, kHidden, kUrl };
 
 // Appends the value quoted, control bytes as \xHH (the message is logged: no raw newlines),
 // truncated after kMaxEchoBytes.
@@ -177,6 +178,9 @@ bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) {
   char q[kMaxEchoBytes * 4 + 8];
   if (echo == Echo::kHidden) {
     snprintf(q, sizeof q, "(value hidden, %zu bytes)", f.value.size());
+  } else if (echo == Echo::kUrl) {
+    char shown[kMaxEchoBytes * 4 + 8];
+    quote(q, sizeof q, redact_userinfo(f.value, shown, sizeof shown));
   } else {
     quote(q, sizeof q, f.value);
   }
@@ -481,6 +485,23 @@ bool read_proxy_headers(const Found& f, Settings& s, Error& err) {
 }
 
 }  // namespace
+
+std::string_view redact_userinfo(std::string_view url, char* out, size_t cap) {
+  size_t start = url.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  size_t end = url.find_first_of("/?#", start);
+  if (end == std::string_view::npos) end = url.size();
+  size_t at = url.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return url;
+  at += start;
+  constexpr std::string_view kMask = "***";
+  size_t need = start + kMask.size() + (url.size() - at);
+  if (need > cap) return "(URL hidden)";
+  memcpy(out, url.data(), start);
+  memcpy(out + start, kMask.data(), kMask.size());
+  memcpy(out + start + kMask.size(), url.data() + at, url.size() - at);
+  return std::string_view(out, need);
+}
 
 // ---------------------------------------------------------------- public parsers
 
@@ -906,16 +927,16 @@ bool load(const char* const* envp, Settings& s, Error& err) {
   if (!read_string_plain(env, "AWS_SESSION_TOKEN", Check::kToken, Echo::kHidden, &s.session_token, err) ||
       !read_string_plain(env, "AWS_ACCESS_KEY_ID", Check::kToken, Echo::kValue, &s.access_key_id, err) ||
       !read_string_plain(env, "AWS_SECRET_ACCESS_KEY", Check::kToken, Echo::kHidden, &s.secret_access_key, err) ||
-      !read_string_plain(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI", Check::kUrlAny, Echo::kValue,
+      !read_string_plain(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI", Check::kUrlAny, Echo::kUrl,
                          &s.container_credentials_full_uri, err) ||
       !read_string_plain(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", Check::kNoCtl, Echo::kHidden,
                          &s.container_authorization_token, err) ||
       !read_string_plain(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", Check::kPath, Echo::kValue,
                          &s.container_authorization_token_file, err) ||
-      !read_string_plain(env, "AWS_ENDPOINT_URL_APPCONFIGDATA", Check::kUrlAny, Echo::kValue,
+      !read_string_plain(env, "AWS_ENDPOINT_URL_APPCONFIGDATA", Check::kUrlAny, Echo::kUrl,
                          &s.endpoint_url_appconfigdata, err) ||
-      !read_string_plain(env, "AWS_ENDPOINT_URL_STS", Check::kUrlAny, Echo::kValue, &s.endpoint_url_sts, err) ||
-      !read_string_plain(env, "AWS_ENDPOINT_URL", Check::kUrlAny, Echo::kValue, &s.endpoint_url, err) ||
+      !read_string_plain(env, "AWS_ENDPOINT_URL_STS", Check::kUrlAny, Echo::kUrl, &s.endpoint_url_sts, err) ||
+      !read_string_plain(env, "AWS_ENDPOINT_URL", Check::kUrlAny, Echo::kUrl, &s.endpoint_url, err) ||
       !read_string_plain(env, "AWS_CA_BUNDLE", Check::kPath, Echo::kValue, &s.ca_bundle, err) ||
       !read_bool_plain(env, "AWS_USE_FIPS_ENDPOINT", &s.use_fips_endpoint, err) ||
       !read_bool_plain(env, "AWS_USE_DUALSTACK_ENDPOINT", &s.use_dualstack_endpoint, err))

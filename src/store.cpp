@@ -1,6 +1,7 @@
 #include "appconfig/store.h"
 
 #include <cstdio>
+#include <cstring>
 #include <sys/mman.h>
 
 #include "appconfig/flags.h"
@@ -17,8 +18,17 @@ Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, s
                      static_cast<int>(key.profile.size()), key.profile.data());
     if (n > 0 && static_cast<size_t>(n) < message_cap) snprintf(message + n, message_cap - n, fmt_tail, args...);
   };
+  // A newer version that cannot be stored leaves the previous one in service: say so to its
+  // readers (cache::View::stale_since_ms) and in the message the caller logs.
+  auto stale = [&]() {
+    if (!cache.mark_stale(key, now_ms)) return;
+    size_t n = strlen(message);
+    if (n < message_cap)
+      snprintf(message + n, message_cap - n, "; the previous version is still served, marked stale");
+  };
   if (bytes.size() > cache::kMaxConfigBytes) {
     name("the configuration is %zu bytes, over the %zu-byte limit", bytes.size(), cache::kMaxConfigBytes);
+    stale();
     return Status::kNoSpace;
   }
   bool is_json = ct.substr(0, 16) == "application/json";
@@ -51,6 +61,7 @@ Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, s
     name("the cache cannot hold this configuration (%s): it needs %zu bytes, the arena has %zu with %zu free; "
          "raise AWS_APPCONFIG_EXTENSION_CACHE_SIZE",
          cache::status_message(pr.status), pr.needed_bytes, pr.arena_bytes, pr.free_bytes);
+    stale();
     return Status::kNoSpace;
   }
   return Status::kStored;

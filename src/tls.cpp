@@ -142,7 +142,8 @@ enum class FileResult : uint8_t { kOk, kMissing, kError };
 // certificate in it into g.ca. Roots mbedTLS cannot parse (unknown algorithm, malformed) are skipped, as
 // OpenSSL does; a file with no usable certificate at all is an error.
 FileResult parse_ca_file(const char* path, Error& err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO named as the bundle must not block the loop (refused below by S_ISREG).
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return FileResult::kMissing;
     set_error(err, 0, "cannot open CA bundle %s: %s", path, strerror(errno));

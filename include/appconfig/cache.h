@@ -53,6 +53,9 @@ struct View {
   bool feature_flags;
   bool variants;
   uint64_t content_hash;   // hash_bytes(bytes), computed at put
+  // 0: the current version. Else when a newer version of this key could not be stored
+  // (mark_stale): readers are told (service adds Warning/Age headers, /ping counts them).
+  uint64_t stale_since_ms;
 };
 
 enum class PutStatus : uint8_t {
@@ -115,6 +118,12 @@ class Cache {
   // True if the key was present. A pinned entry is retired, not freed.
   bool remove(const Key& key);
 
+  // The live entry of key is no longer the newest version (a newer one could not be
+  // stored: arena full of pinned entries, too large). Cleared by the next successful put()
+  // of the key (a new entry). False if the key is not cached.
+  bool mark_stale(const Key& key, uint64_t now_ms);
+  size_t stale_count() const { return stale_count_; }  // live entries marked stale
+
   size_t arena_bytes() const { return arena_bytes_; }
   size_t used_bytes() const { return used_bytes_; }     // includes retired entries
   size_t entry_count() const { return live_count_; }   // live entries only
@@ -149,6 +158,7 @@ class Cache {
   uint32_t slot_alloc();
   void slot_free(uint32_t slot);
   void drop_live(uint32_t slot);  // unindex + unlink; retire if pinned, else free
+  void unstale(uint32_t slot);    // a live entry leaves the live set: keep stale_count_ true
   // Arena allocator: a sorted table of free ranges, best fit, coalescing.
   bool range_alloc(size_t length, size_t& offset);
   size_t range_free(size_t offset, size_t length, bool release_pages);  // returns merged length
@@ -176,6 +186,7 @@ class Cache {
   uint32_t lru_head_ = kNone;   // most recently read
   uint32_t lru_tail_ = kNone;   // least recently read
   size_t live_count_ = 0;
+  size_t stale_count_ = 0;
   size_t max_entries_ = 0;
   uint64_t generation_ = 0;
   // While a put() offers the old version's block provisionally, its pages must

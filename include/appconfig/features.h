@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "appconfig/backup.h"
 #include "appconfig/cache.h"
 #include "appconfig/credentials.h"
 #include "appconfig/endpoints.h"
@@ -43,12 +44,21 @@ class Features {
   size_t preload_backups(cache::Key* out, size_t cap);
   // Called by main when a stored configuration is the manifest itself.
   void set_manifest_changed_hook(void (*cb)(void* ctx), void* ctx) { changed_ = cb; changed_ctx_ = ctx; }
+  // writeTo files and backups are written by this thread, off the loop (docs/architecture.md).
+  backup::Writer& writer() { return writer_; }
 
  private:
   static void on_stored(void* ctx, const cache::Key& key, std::string_view bytes, std::string_view content_type,
                         std::string_view version_label);
   static bool on_unreachable(void* ctx, const cache::Key& key);
   credentials::Provider* provider_for(const manifest::Entry& e, char* err, size_t cap);
+  void write_to(const cache::Key& key, std::string_view path, std::string_view bytes);
+  void write_backup(const cache::Key& key, std::string_view bytes, std::string_view content_type,
+                    std::string_view version_label);
+  bool writer_ready();
+
+  backup::Writer writer_;
+  bool writer_failed_ = false;
 
   loop::Loop* loop_ = nullptr;
   http_client::Client* client_ = nullptr;

@@ -176,4 +176,9 @@ bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap
 // would not fit in cap bytes. %00 decodes to a NUL byte: callers that care must check.
 bool percent_decode(std::string_view in, char* out, size_t cap, size_t* out_len);
 
+// A URL as it may be shown in a message: any userinfo (`user:password@`) in the authority is
+// replaced by `***@` (written into out). Returns url itself when it has none, or "(URL hidden)"
+// when out is too small. Every message that prints a URL from input goes through this.
+std::string_view redact_userinfo(std::string_view url, char* out, size_t cap);
+
 }  // namespace appconfig::settings

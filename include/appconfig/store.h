@@ -23,6 +23,8 @@ enum class Status : uint8_t {
 
 // Stores `bytes` for key. On failure the previous version (if any) stays in
 // the cache and `message` says why; `name` prefixes it (e.g. "App:Env:Prof").
+// On kNoSpace the previous version is marked stale (cache::Cache::mark_stale) and
+// the message says so: callers log it at warn level or above.
 Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, std::string_view content_type,
            std::string_view version_label, uint64_t now_ms, char* message, size_t message_cap);
 

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -221,6 +223,196 @@ class AgentCase(unittest.TestCase):
         time.sleep(0.3)
         self.assertIn("previous manifest stays active", a.stderr())
         self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        self.assertEqual(a.stop(), 0)
+
+    # ---- issue 10: disk work off the loop, stale versions said to readers, URLs without passwords
+
+    def test_disk_writes_do_not_stall_cached_reads(self):
+        # A 4 MiB configuration written to a writeTo file: each write is an atomic replace with two fsyncs
+        # (25..100 ms on this disk). SIGHUP with a new writeTo path writes the cached bytes again without a
+        # fetch, so only the disk work is measured (a 4 MiB fetch has its own cost on the loop: TLS
+        # decryption). Reads of another key are sent every 2 ms and timed from when they were due (a stall
+        # counts for every read it delays). SIGHUPs come every 250 ms throughout; in alternate 1 s windows
+        # they change the writeTo path (a write each) or not (no write), so both halves see the same load.
+        # p99 in the write windows must be under 10 ms; on an overloaded machine (no-write p99 over 5 ms)
+        # at most twice the no-write p99 plus 10 ms. Before the fix: 64..652 ms against ~5 ms.
+        # Logging is at WARN: the loop's INFO lines per SIGHUP would go to a file on the same disk, where a
+        # write(2) can wait behind the journal commit of a concurrent fsync -- a cost of file logs, not of
+        # this design. Writes are counted by the inode changes of the target files.
+        big = b"a" * (4 << 20)
+        self.em.set_config("App", "Env", "Big", big, content_type="application/octet-stream", version_label="b0")
+        outs = [os.path.join(self.tmp, f"big{i}.out") for i in range(2)]
+        m = self.write_manifest({"App:Env:Big": {"writeTo": {"path": outs[0]}}, "App:Env:Prof": {}})
+        a = self.agent(MANIFEST=f"file:{m}", AWS_APPCONFIG_EXTENSION_CACHE_SIZE="64MiB",
+                       POLL_INTERVAL="1h", AWS_APPCONFIG_EXTENSION_LOG_LEVEL="warn").start()
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        self.assertEqual(len(a.get(path_of("App", "Env", "Big"), timeout=20)[2]), len(big))
+        reader = r"""
+import http.client, json, sys, time
+port, path = int(sys.argv[1]), sys.argv[2]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+out, start, i = [], time.monotonic(), 0
+print(json.dumps({"start": start}), flush=True)
+while time.monotonic() - start < 8:
+    due = start + i * 0.002
+    now = time.monotonic()
+    if due > now:
+        time.sleep(due - now)
+    c.request("GET", path)
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+    out.append((due, time.monotonic() - due))
+    i += 1
+print(json.dumps(out))
+"""
+        proc = subprocess.Popen([sys.executable, "-c", reader, str(a.port), path_of("App", "Env", "Prof")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        start = json.loads(proc.stdout.readline())["start"]
+        inodes, windows, stop = {}, [], threading.Event()
+
+        def drive():
+            n = 0
+            while not stop.wait(0.25):
+                n += 1
+                writing = int((time.monotonic() - start) // 1) % 2 == 1
+                if writing:
+                    windows.append(time.monotonic())
+                big_entry = {"writeTo": {"path": outs[n % 2]}} if writing else {}  # applying writeTo writes
+                self.write_manifest({"App:Env:Big": big_entry, "App:Env:Prof": {}})
+                a.proc.send_signal(signal.SIGHUP)
+                for o in outs:
+                    try:
+                        inodes[(o, os.stat(o).st_ino)] = True
+                    except FileNotFoundError:
+                        pass
+        t = threading.Thread(target=drive)
+        t.start()
+        try:
+            out, err_text = proc.communicate(timeout=60)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(proc.returncode, 0, err_text.decode()[-2000:])
+        samples = json.loads(out)
+
+        def p99(xs):
+            xs = sorted(xs)
+            return xs[int(len(xs) * 0.99)], xs[-1], len(xs)
+        # Odd seconds since the reader started were write windows (without writeTo a SIGHUP writes nothing).
+        w = p99([lat for due, lat in samples if int(due - start) % 2 == 1])
+        q = p99([lat for due, lat in samples if int(due - start) % 2 == 0])
+        self.assertTrue(a.proc.poll() is None and a.get("/ping")[0] == 200)
+        writes = len(inodes)
+        print(f"\n[ measured ] cached reads (due every 2 ms) in 1 s windows with 4 MiB writes: p99={w[0] * 1000:.2f} ms "
+              f"max={w[1] * 1000:.1f} ms n={w[2]}; windows without: p99={q[0] * 1000:.2f} ms max={q[1] * 1000:.1f} ms "
+              f"n={q[2]}; {writes} files written", file=sys.stderr)
+        if q[0] < 0.005:
+            self.assertLess(w[0], 0.010)
+        else:
+            self.assertLess(w[0], 2 * q[0] + 0.010, "the machine is loaded; the writes still stalled reads")
+        self.assertGreaterEqual(writes, 6, a.stderr()[-3000:])
+        self.assertEqual(a.stop(), 0)
+        for o in outs:
+            with open(o, "rb") as f:
+                self.assertEqual(f.read(), big)
+
+    def test_stale_version_is_said_to_readers(self):
+        # A slow reader pins the 4 MiB entry; the 6 MiB arena cannot hold the next version as well.
+        big = b"a" * (4 << 20)
+        self.em.set_config("App", "Env", "Big", big, content_type="application/octet-stream", version_label="v1")
+        a = self.agent(AWS_APPCONFIG_EXTENSION_CACHE_SIZE="6MiB").start()
+        self.assertEqual(a.get(path_of("App", "Env", "Big"), timeout=20)[0], 200)
+        status, _, body = a.get("/ping")
+        self.assertEqual(json.loads(body)["stale"], 0)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", a.port))
+        slow.sendall(("GET " + path_of("App", "Env", "Big") + " HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+        time.sleep(0.3)  # the reply is now stuck in flight: the entry stays pinned
+        try:
+            self.em.set_config("App", "Env", "Big", b"b" * (4 << 20), content_type="application/octet-stream",
+                               version_label="v2")
+            deadline = time.time() + 8
+            while "marked stale" not in a.stderr() and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("the previous version is still served, marked stale", a.stderr())
+            status, h, body = a.get(path_of("App", "Env", "Big"), timeout=20)
+            self.assertEqual((status, body[:1], h.get("version-label")), (200, b"a", "v1"))
+            self.assertIn("110 - \"stale", h.get("warning", ""))
+            self.assertRegex(h.get("age", ""), r"^\d+$")
+            self.assertEqual(json.loads(a.get("/ping")[2])["stale"], 1)
+            # Other keys are not marked.
+            status, h, _ = a.get(path_of("App", "Env", "Prof"))
+            self.assertEqual(status, 200)
+            self.assertNotIn("warning", h)
+        finally:
+            slow.close()
+        self.assertEqual(a.stop(), 0)
+
+    def test_urls_with_userinfo_are_never_printed_with_the_password(self):
+        for var, value in [("AWS_ENDPOINT_URL_APPCONFIGDATA", "https://user:s3cretpw@localhost:443"),
+                           ("AWS_ENDPOINT_URL", "https://user:s3cretpw@localhost"),
+                           ("AWS_ENDPOINT_URL_STS", "https://s3cretpw@localhost/x"),
+                           ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://u:s3cretpw@127.0.0.1:1/creds")]:
+            a = self.agent(**{var: value})
+            a.start(wait=False)
+            a.proc.wait(timeout=10)
+            err = a.stderr()
+            self.assertNotEqual(a.proc.returncode, 0, var)
+            self.assertIn(var, err)
+            self.assertNotIn("s3cretpw", err, var)
+            self.assertIn("***@", err, var)
+
+    def test_ca_bundle_fifo_does_not_block_the_loop(self):
+        # AWS_CA_BUNDLE is read at the first connect, on the loop: a FIFO there blocked every reader.
+        fifo = os.path.join(self.tmp, "ca.fifo")
+        os.mkfifo(fifo)
+        a = self.agent(AWS_CA_BUNDLE=fifo).start()
+        status, _, body = a.get(path_of("App", "Env", "Prof"), timeout=10)
+        self.assertGreaterEqual(status, 500, body)
+        self.assertIn(b"not a regular file", body + a.stderr().encode())
+        self.assertEqual(a.get("/ping", timeout=5)[0], 200)
+        self.assertEqual(a.stop(), 0)
+
+    def test_token_file_fifo_does_not_block_the_loop(self):
+        # AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is read at every credentials fetch, on the loop.
+        fifo = os.path.join(self.tmp, "token.fifo")
+        os.mkfifo(fifo)
+        self.em.set_container_credentials("container-token-1")
+        env = {k: v for k, v in self.agent().env.items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                            "AWS_APPCONFIG_EXTENSION_HTTP_PORT")}
+        self.agents.pop()
+        env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"https://localhost:{self.em.port}/container-credentials",
+                   AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=fifo)
+        a = Agent(env=env)
+        self.agents.append(a)
+        a.start()
+        status, _, body = a.get(path_of("App", "Env", "Prof"), timeout=10)
+        self.assertGreaterEqual(status, 500, body)
+        self.assertIn("is not a regular file", body.decode() + a.stderr())
+        self.assertEqual(a.get("/ping", timeout=5)[0], 200)
+        self.assertEqual(a.stop(), 0)
+
+    def test_version_labels_reach_headers_as_visible_ascii(self):
+        # A Version-Label with obs-text from the service: sent percent-encoded, never as raw bytes.
+        self.em.set_config("App", "Env", "Prof", b'{"v":1}', version_label="caf\u00e9 1")
+        a = self.agent().start()
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        s.sendall(("GET " + path_of("App", "Env", "Prof") + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  .encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        head = data.split(b"\r\n\r\n", 1)[0]
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        for line in head.split(b"\r\n"):
+            self.assertTrue(all(0x20 <= c < 0x7f for c in line), line)
+        self.assertIn(b"\r\nVersion-Label: caf%E9%201", head)
         self.assertEqual(a.stop(), 0)
 
 

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -614,6 +615,127 @@ TEST(BackupLoad, MissingOrUnreadableDirectory) {
   char err[512];
   EXPECT_FALSE(load_one((t.path + "/nope").c_str(), {"a", "b", "c"}, collect, &c, err, sizeof err));
   EXPECT_NE(std::string(err).find("cannot open: No such file or directory"), std::string::npos) << err;
+}
+
+
+// ---------------------------------------------------------------- budgets
+
+TEST(BackupLoad, ByteBudgetStopsReadingWithAWarning) {
+  TempDir t;
+  char err[1024];
+  std::string body(1 << 20, 'b');
+  for (const char* app : {"A", "B", "C", "D"})
+    ASSERT_TRUE(save(t.path.c_str(), {app, "E", "P"}, "", "", body, err, sizeof err)) << err;
+  Collected c;
+  // Two files fit 2.5 MiB; the third starts past the budget and is not read.
+  EXPECT_EQ(load_all(t.path.c_str(), collect, warn_cb, &c, (5u << 20) / 2), 3u);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("stopped after reading"), std::string::npos) << c.warnings[0];
+  Collected all;
+  EXPECT_EQ(load_all(t.path.c_str(), collect, warn_cb, &all), 4u);
+  EXPECT_TRUE(all.warnings.empty());
+}
+
+TEST(BackupLoad, WorstCaseFilesAreBoundedBySize) {
+  // The largest file a backup can be, and one byte more (refused before it is read).
+  TempDir t;
+  char err[1024];
+  std::string n128(128, 'n');
+  cache::Key big{n128, n128, n128};
+  std::string max_body(kMaxBytes, 'm');
+  ASSERT_TRUE(save(t.path.c_str(), big, std::string(kMaxContentTypeBytes, 'c'), std::string(kMaxVersionLabelBytes, 'v'),
+                   max_body, err, sizeof err)) << err;
+  char name[kMaxFileNameBytes + 1];
+  ASSERT_GT(file_name(big, name, sizeof name), 0u);
+  struct stat st;
+  ASSERT_EQ(stat((t.path + "/" + name).c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), kMaxFileBytes);
+  write_raw(t.path + "/over.backup", std::string(kMaxFileBytes + 1, 'x'));
+  Collected c;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(load_all(t.path.c_str(), collect, warn_cb, &c), 1u);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  printf("[ measured ] load_all of one maximum-size backup (+ one oversized file): %.1f ms\n", ms);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("over.backup: " + std::to_string(kMaxFileBytes + 1) + " bytes is larger than any backup"),
+            std::string::npos)
+      << c.warnings[0];
+}
+
+// ---------------------------------------------------------------- Writer
+
+TEST(BackupWriter, WritesEveryJobInOrderOffTheCallingThread) {
+  TempDir t;
+  Writer w;
+  char err[256];
+  ASSERT_TRUE(w.start(err, sizeof err)) << err;
+  // More jobs than the queue holds, to distinct paths: every one is written.
+  for (size_t i = 0; i < 3 * kMaxQueuedJobs; ++i) {
+    std::string p = t.path + "/sub/f" + std::to_string(i);
+    std::string body = "body " + std::to_string(i);
+    w.submit(p.c_str(), body, "test");
+  }
+  ASSERT_TRUE(w.drain(10'000));
+  for (size_t i = 0; i < 3 * kMaxQueuedJobs; ++i)
+    EXPECT_EQ(read_all(t.path + "/sub/f" + std::to_string(i)), "body " + std::to_string(i));
+  Writer::Stats s = w.stats();
+  EXPECT_EQ(s.written + s.replaced, 3 * kMaxQueuedJobs);
+  EXPECT_EQ(s.failed, 0u);
+  w.stop();
+}
+
+TEST(BackupWriter, LaterBytesForOnePathWinAndNeverInterleave) {
+  TempDir t;
+  Writer w;
+  char err[256];
+  ASSERT_TRUE(w.start(err, sizeof err)) << err;
+  std::string p = t.path + "/one";
+  for (int i = 0; i < 200; ++i) {
+    std::string body(1000 + i, static_cast<char>('a' + i % 26));
+    w.submit(p.c_str(), body, "test");
+  }
+  ASSERT_TRUE(w.drain(10'000));
+  EXPECT_EQ(read_all(p), std::string(1199, static_cast<char>('a' + 199 % 26)));
+  Writer::Stats s = w.stats();
+  EXPECT_EQ(s.written + s.replaced, 200u);
+  EXPECT_EQ(list_dir(t.path), std::vector<std::string>{"one"});
+  w.stop();
+}
+
+TEST(BackupWriter, BackupsRoundTripAndRefusalsAreImmediate) {
+  TempDir t;
+  Writer w;
+  char err[256];
+  ASSERT_TRUE(w.start(err, sizeof err)) << err;
+  std::string body(kMaxBytes, 'q');
+  for (int i = 0; i < 6; ++i) {  // 6 x 4 MiB: more than kMaxQueuedBytes, so the caller waits for room once
+    std::string app = "App" + std::to_string(i);
+    ASSERT_TRUE(w.submit_backup(t.path.c_str(), {app, "E", "P"}, "application/json", "v1", body, "test", err,
+                                sizeof err)) << err;
+  }
+  EXPECT_FALSE(w.submit_backup(t.path.c_str(), {"", "E", "P"}, "", "", "abcd", "test", err, sizeof err));
+  EXPECT_NE(std::string(err).find("key names must be 1..128 bytes"), std::string::npos) << err;
+  ASSERT_TRUE(w.drain(30'000));
+  Collected c;
+  EXPECT_EQ(load_all(t.path.c_str(), collect, warn_cb, &c), 6u);
+  for (const auto& it : c.items) {
+    EXPECT_EQ(it.bytes.size(), body.size());
+    EXPECT_EQ(it.label, "v1");
+  }
+  Writer::Stats s = w.stats();
+  printf("[ measured ] 6 x 4 MiB backups: slowest write_atomic %llu ms, waited for room %llu time(s)\n",
+         static_cast<unsigned long long>(s.max_write_ms), static_cast<unsigned long long>(s.waited_for_room));
+  EXPECT_EQ(s.written, 6u);
+  w.stop();
+}
+
+TEST(BackupWriter, WithoutAThreadWritesOnTheCaller) {
+  TempDir t;
+  Writer w;  // never started
+  std::string p = t.path + "/x";
+  w.submit(p.c_str(), "hi", "test");
+  EXPECT_EQ(read_all(p), "hi");
+  EXPECT_TRUE(w.drain(0));
 }
 
 }  // namespace

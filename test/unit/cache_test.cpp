@@ -625,3 +625,41 @@ TEST(Cache, ForEachMayRemoveDuringWalk) {
   EXPECT_EQ(visited, 10);
   EXPECT_EQ(c.entry_count(), 5u);
 }
+
+TEST(Cache, StaleMarksLastUntilTheNextVersionIsStored) {
+  Cache c;
+  ASSERT_TRUE(c.init(4096, 16));
+  Key a{"a", "e", "p"}, b{"b", "e", "p"};
+  ASSERT_EQ(c.put(a, Value{std::string(1000, 'a'), "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", "", false}, 1).status, PutStatus::kStored);
+  EXPECT_FALSE(c.mark_stale(Key{"x", "e", "p"}, 5));
+  EXPECT_EQ(c.stale_count(), 0u);
+  // Readers pin a and b; a's newer 3 KiB version cannot be stored: a is served, marked stale.
+  const cache::Entry* ea = c.find(a, 2);
+  const cache::Entry* eb = c.find(b, 2);
+  c.pin(ea);
+  c.pin(eb);
+  EXPECT_EQ(c.put(a, Value{std::string(3000, 'A'), "", "", false}, 3).status, PutStatus::kNoSpace);
+  EXPECT_TRUE(c.mark_stale(a, 3));
+  EXPECT_TRUE(c.mark_stale(a, 4));  // marking twice keeps the first time and counts once
+  EXPECT_EQ(c.stale_count(), 1u);
+  EXPECT_EQ(c.view(c.find(a, 5)).stale_since_ms, 3u);
+  EXPECT_EQ(c.view(c.find(b, 5)).stale_since_ms, 0u);
+  c.unpin(ea);
+  c.unpin(eb);
+  // The next version stored is current again.
+  ASSERT_EQ(c.put(a, Value{std::string(2000, 'A'), "", "", false}, 6).status, PutStatus::kStored);
+  EXPECT_EQ(c.view(c.find(a, 7)).stale_since_ms, 0u);
+  EXPECT_EQ(c.stale_count(), 0u);
+  // Removal and eviction of a stale entry keep the count true.
+  EXPECT_TRUE(c.mark_stale(b, 8));
+  EXPECT_EQ(c.stale_count(), 1u);
+  EXPECT_TRUE(c.remove(b));
+  EXPECT_EQ(c.stale_count(), 0u);
+  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", "", false}, 9).status, PutStatus::kStored);
+  EXPECT_TRUE(c.mark_stale(b, 10));
+  c.find(a, 11);  // b is now least recently read: a large put evicts it
+  ASSERT_EQ(c.put(Key{"c", "e", "p"}, Value{std::string(1900, 'c'), "", "", false}, 12).status, PutStatus::kStored);
+  EXPECT_EQ(c.find(b, 13), nullptr);
+  EXPECT_EQ(c.stale_count(), 0u);
+}

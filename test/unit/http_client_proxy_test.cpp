@@ -222,7 +222,11 @@ TEST_F(ProxyClient, SetProxyValidatesAndKeepsThePreviousSettingOnError) {
   hc::Header bad1[] = {{"X Bad", "v"}};
   hc::Header bad2[] = {{"X-Ok", "a\r\nInjected: 1"}};
   hc::Header bad3[] = {{"Host", "elsewhere"}};
-  for (hc::Header* h : {bad1, bad2, bad3})
+  // Header values we send are visible ASCII (issue 10): other control bytes, DEL and obs-text too.
+  hc::Header bad4[] = {{"X-Ok", "a\x01b"}};
+  hc::Header bad5[] = {{"X-Ok", "caf\xc3\xa9"}};
+  hc::Header bad6[] = {{"X-Ok", "a\x7f"}};
+  for (hc::Header* h : {bad1, bad2, bad3, bad4, bad5, bad6})
     EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", h, 1)), hc::ProxyError::kBadHeader);
   std::vector<hc::Header> many(hc::kMaxProxyHeaders + 1, hc::Header{"X-A", "b"});
   EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", many.data(), many.size())), hc::ProxyError::kBadHeader);

@@ -11,7 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -492,3 +495,89 @@ TEST(Manifest, RandomMutationsNeverMisbehave) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- budgets (issue 10)
+// The worst input of each accepted size, parsed once; the time is printed for docs/manifest-and-backups.md.
+namespace {
+double parse_ms(const std::string& text, bool expect_ok, const char* what) {
+  auto m = std::make_unique<Manifest>();
+  char err[512];
+  auto t0 = std::chrono::steady_clock::now();
+  bool ok = parse(text, *m, err, sizeof err);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(ok, expect_ok) << what << ": " << err;
+  printf("[ measured ] manifest worst case %s (%zu bytes): %.2f ms\n", what, text.size(), ms);
+  return ms;
+}
+}  // namespace
+
+TEST(ManifestBudget, WorstCasesAreBounded) {
+  // 64 keys whose writeTo paths share a ~3,900-byte prefix: the duplicate-path check compares
+  // every pair (64 * 63 / 2) over nearly the whole path.
+  std::string prefix = "/" + std::string(3900, 'p');
+  std::string t = "{";
+  for (size_t i = 0; i < kMaxEntries; ++i) {
+    std::string k = "A:E:P" + std::to_string(i);
+    t += (i ? "," : "") + ("\"" + k + "\":{\"writeTo\":{\"path\":\"" + prefix + std::to_string(i) + "\"}}");
+  }
+  t += "}";
+  ASSERT_LE(t.size(), kMaxManifestBytes);
+  parse_ms(t, true, "64 keys, long writeTo paths sharing a prefix");
+  // 64 keys of three 128-byte names written with percent-escapes (the longest key text), each
+  // with every credentials member at its maximum.
+  std::string name(128, 'n');
+  std::string enc;
+  for (int i = 0; i < 40; ++i) enc += "%41";
+  std::string arn = "arn:aws:iam::123456789012:role/" + std::string(64, 'r');
+  t = "{";
+  for (size_t i = 0; i < kMaxEntries; ++i) {
+    std::string k = enc + std::to_string(i) + ":" + name + ":" + name;
+    t += (i ? "," : "") + ("\"" + k + "\":{\"credentials\":{\"roleArn\":\"" + arn + "\",\"roleExternalId\":\"" +
+                            std::string(kMaxExternalIdBytes, 'e') + "\",\"roleSessionName\":\"" +
+                            std::string(kMaxSessionNameBytes, 's') + "\",\"credentialsDuration\":\"12h\"}}");
+  }
+  t += "}";
+  ASSERT_LE(t.size(), kMaxManifestBytes);
+  parse_ms(t, true, "64 keys, escaped names, every credential member at its maximum");
+  // Deepest nesting the size allows: refused by the JSON validator's fixed depth, not by recursion.
+  parse_ms(std::string(kMaxManifestBytes, '['), false, "256 KiB of '['");
+  std::string deep = "{\"A:B:C\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  parse_ms(deep, false, "a value nested 100 deep");
+  // One string as long as the document allows, with escapes to decode.
+  std::string esc;
+  while (esc.size() + 12 < kMaxManifestBytes - 40) esc += "\\u0041";
+  parse_ms("{\"A:B:C\":{\"writeTo\":{\"path\":\"/" + esc + "\"}}}", false, "one 256 KiB escaped string");
+  // 20,000 members in one object, all unknown: the first one is refused.
+  std::string many = "{\"A:B:C\":{";
+  for (int i = 0; many.size() < kMaxManifestBytes - 20; ++i) many += (i ? "," : "") + ("\"x" + std::to_string(i) + "\":1");
+  many += "}}";
+  if (many.size() <= kMaxManifestBytes) parse_ms(many, false, "one object with thousands of members");
+}
+
+TEST(ManifestFile, FifoDoesNotBlock) {
+  // Before the fix open() on a FIFO without a writer blocked forever (start-up, SIGHUP reload).
+  char tmpl[] = "/tmp/manifest_fifo.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/manifest.json";
+  ASSERT_EQ(mkfifo(path.c_str(), 0644), 0);
+  auto m = std::make_unique<Manifest>();
+  char err[512] = {};
+  std::atomic<bool> done{false};
+  bool ok = true;
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread t([&] {
+    ok = load_file(path.c_str(), *m, err, sizeof err);
+    done = true;
+  });
+  for (int i = 0; i < 200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!done) {  // free the stuck call so the test can fail instead of hanging
+    int w = open(path.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) close(w);
+  }
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "load_file blocked on a FIFO";
+  EXPECT_FALSE(ok);
+  EXPECT_NE(std::string(err).find("is a FIFO, not a regular file"), std::string::npos) << err;
+  unlink(path.c_str());
+  rmdir(tmpl);
+}

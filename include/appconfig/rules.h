@@ -40,6 +40,15 @@ constexpr size_t kMaxRuleNodes = 4096;
 // Longest context value/literal we try to read as a number; longer strings
 // compare as strings (no double has more significant digits than this).
 constexpr size_t kMaxNumberText = 64;
+// Compile work for all the rules of one profile together (the caller passes
+// the budget to compile()): one step per compiled node plus each pattern's
+// regex::CompileResult::steps. Nodes are bounded by the input anyway (each
+// costs input bytes); patterns are not: a 31-byte `(matches $a "((){1000}){16}")`
+// costs ~16 000 steps, so without a total a 4 MiB profile of them compiled
+// for seconds. 4 M steps is under 10 ms of regex compilation on the reference
+// machine (docs/feature-flags.md) and leaves room for 2 000 patterns of a full
+// kMaxInsts program each, or 100 000 ordinary ones.
+constexpr uint64_t kMaxProfileCompileSteps = 4'000'000;
 
 struct ContextPair {
   std::string_view key;
@@ -69,6 +78,7 @@ enum class Error : uint8_t {
   kTooDeep,            // nesting beyond kMaxRuleDepth
   kTooLarge,           // more than kMaxRuleNodes nodes
   kOutOfSpace,         // the Writer is full
+  kTooMuchWork,        // the caller's compile budget ran out (kMaxProfileCompileSteps)
 };
 const char* error_message(Error error);
 
@@ -79,14 +89,21 @@ struct CompileResult {
   char message[160];   // one line: what is wrong and where, e.g. "unknown operator 'eqq'"
 };
 
-// Compiles one rule (an s-expression, or the literal true/false).
-CompileResult compile(const ion::Node& rule, Writer& w);
+// Compiles one rule (an s-expression, or the literal true/false). When
+// work_left is not null the compile work is charged to it (see
+// kMaxProfileCompileSteps) and kTooMuchWork is returned once it is spent.
+CompileResult compile(const ion::Node& rule, Writer& w, uint64_t* work_left = nullptr);
 
-enum class Result : uint8_t { kFalse, kTrue, kCorrupt };
+enum class Result : uint8_t { kFalse, kTrue, kCorrupt, kOverBudget };
 
 // Evaluates the rule at `root` in `blob`. Later pairs win over earlier ones
 // with the same key. kCorrupt when the blob does not hold a valid rule there.
-Result evaluate(std::string_view blob, uint32_t root, std::span<const ContextPair> context);
+// When steps_left is not null the work (node visits, context lookups, byte
+// comparisons, regex steps: see regex::run) is charged to it; kOverBudget when
+// it runs out before the answer is known (steps_left is then 0). One budget
+// may be shared by every rule of a request.
+Result evaluate(std::string_view blob, uint32_t root, std::span<const ContextPair> context,
+                uint64_t* steps_left = nullptr);
 
 // FNV-1a 32-bit over a then b (the split hash; exposed for tests).
 uint32_t fnv1a_32(std::string_view a, std::string_view b);

@@ -37,6 +37,7 @@ constexpr struct {
 // the reference machine; docs/feature-flags.md has the measurements.
 constexpr uint64_t kStepsPerNode = 4;           // load a 40-byte node, dispatch
 constexpr uint64_t kStepsPerValueParse = 8;     // parse_number + parse_timestamp of a context value
+constexpr uint64_t kStepsPerListItem = 4;       // on top of the item's node: load, decode, compare
 constexpr uint64_t kStepsPerHashedChunk = 8;    // FNV-1a: one multiply per byte
 constexpr uint64_t bytes_steps(size_t bytes) { return bytes / 16 + 1; }  // memcmp-like work per 16 bytes
 
@@ -235,13 +236,13 @@ class Compiler {
         static uint8_t prog[regex::kMaxProgramBytes];
         const regex::CompileResult rc = regex::compile(pattern->text, prog, sizeof prog);
         if (!spend(rc.steps)) {
-          return fail(Error::kTooMuchWork, *pattern,
-                      "pattern \"%.*s\": the profile's patterns need more than %llu compile steps in all", clip(pattern->text),
-                      pattern->text.data(), static_cast<unsigned long long>(kMaxProfileCompileSteps));
+          // What went wrong first: callers prefix flag and file names and may clip the end.
+          return fail(Error::kTooMuchWork, *pattern, "patterns need over %llu compile steps in all, at pattern \"%.*s\"",
+                      static_cast<unsigned long long>(kMaxProfileCompileSteps), clip(pattern->text), pattern->text.data());
         }
         if (rc.error != regex::Error::kNone) {
-          return fail(Error::kBadPattern, *pattern, "pattern \"%.*s\": %s at pattern byte %zu", clip(pattern->text),
-                      pattern->text.data(), regex::error_message(rc.error), rc.offset);
+          return fail(Error::kBadPattern, *pattern, "%s at pattern byte %zu of \"%.*s\"", regex::error_message(rc.error),
+                      rc.offset, clip(pattern->text), pattern->text.data());
         }
         const size_t at = w_.append(prog, rc.program_len);
         if (at == SIZE_MAX) return out_of_space(n);
@@ -374,7 +375,7 @@ class Compiler {
   uint32_t emit(const RNode& r, const ion::Node& at) {
     if (++nodes_ > kMaxRuleNodes) return fail(Error::kTooLarge, at, "rule has more than %zu parts", kMaxRuleNodes);
     if (!spend(1)) {
-      return fail(Error::kTooMuchWork, at, "the profile's rules need more than %llu compile steps in all",
+      return fail(Error::kTooMuchWork, at, "rules need over %llu compile steps in all",
                   static_cast<unsigned long long>(kMaxProfileCompileSteps));
     }
     if (w_.len == 0 && w_.append("", 1) == SIZE_MAX) return out_of_space(at);  // offset 0 means "none"
@@ -698,7 +699,8 @@ class Evaluator {
       if (!load(c, cn)) return bad();
       Val item;
       if (!operand(c, depth + 2, item)) return false;
-      if (!spend(bytes_steps(needle.text.size() < item.text.size() ? needle.text.size() : item.text.size()))) {
+      if (!spend(kStepsPerListItem +
+                 bytes_steps(needle.text.size() < item.text.size() ? needle.text.size() : item.text.size()))) {
         return false;
       }
       if (compare(needle, item) == 0) return true;

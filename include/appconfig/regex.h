@@ -89,11 +89,11 @@ enum class Outcome : uint8_t { kNoMatch, kMatch, kOverBudget, kCorrupt };
 
 // search() under a step budget shared by the caller's other work (a request's
 // whole flag evaluation). A step is one VM thread step or one instruction
-// visit (a class test is two: a binary search over its sorted ranges, at most
-// 10 comparisons), plus one per instruction and range to load the program.
-// Cost is at most (ni + nr) + 4 × ni × (len(text) + 1) steps.
+// visit (a class test adds half a step per halving of its binary search over
+// sorted ranges, at most 5), plus one per instruction and range to load the
+// program. Cost is at most (ni + nr) + 8 × ni × (len(text) + 1) steps.
 // steps_left is reduced by the steps taken; when it would run out, the search
-// stops at the next text position (overshooting by at most 4 × ni steps) and
+// stops at the next text position (overshooting by at most 8 × ni steps) and
 // returns kOverBudget with steps_left = 0.
 Outcome run(std::string_view program, std::string_view text, uint64_t& steps_left);
 

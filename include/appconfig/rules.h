@@ -43,12 +43,15 @@ constexpr size_t kMaxNumberText = 64;
 // Compile work for all the rules of one profile together (the caller passes
 // the budget to compile()): one step per compiled node plus each pattern's
 // regex::CompileResult::steps. Nodes are bounded by the input anyway (each
-// costs input bytes); patterns are not: a 31-byte `(matches $a "((){1000}){16}")`
-// costs ~16 000 steps, so without a total a 4 MiB profile of them compiled
-// for seconds. 4 M steps is under 10 ms of regex compilation on the reference
-// machine (docs/feature-flags.md) and leaves room for 2 000 patterns of a full
-// kMaxInsts program each, or 100 000 ordinary ones.
-constexpr uint64_t kMaxProfileCompileSteps = 4'000'000;
+// costs input bytes, and a profile holds at most ~160 000 Ion values, see
+// variants::kMaxCompileBytes); patterns are not: a 31-byte
+// `(matches $a "(?:(?:){1000}){16}x")` costs ~16 000 steps, so without a total
+// a 4 MiB profile of them compiled for seconds. Measured 2.8 ns a step
+// (release build): 2 M steps is ~6 ms of compile work, room for 1 900
+// patterns of a full kMaxInsts program ([a-z]{1000}: 1 014 steps) or
+// 100 000 ordinary ones next to 160 000 rule nodes. Worst case: a profile of
+// costly patterns stops here (400 of them: refused after ~6 ms).
+constexpr uint64_t kMaxProfileCompileSteps = 2'000'000;
 
 struct ContextPair {
   std::string_view key;

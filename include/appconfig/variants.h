@@ -72,14 +72,17 @@ struct CompileResult {
 
 // Memory one profile compile may use: the parse tree (104 bytes per Ion
 // value, whatever the encoding: a binary null is one byte) and the blob under
-// construction share one buffer. The caller maps it lazily (pages are touched
-// only as the arena fills), so a small profile uses little of it; a profile
-// that needs more is refused with a message naming the limit, and the
-// previous version stays in the cache. 32 MiB holds about 300 000 Ion values,
-// far beyond a real profile (AppConfig caps hosted configurations at 2 MB),
-// and keeps a 128 MB Lambda alive: peak RSS while compiling the worst accepted
-// profile is stated in docs/settings.md next to AWS_APPCONFIG_EXTENSION_CACHE_SIZE.
-constexpr size_t kMaxCompileBytes = 32u << 20;
+// construction (40 bytes per rule node, programs, texts) share one buffer.
+// The caller maps it lazily (pages are touched only as the arena fills), so a
+// small profile uses little of it; a profile that needs more is refused with
+// a message naming the limit, and the previous version stays in the cache.
+// 16 MiB holds about 160 000 Ion values with their compiled rules (a 1 MB
+// profile at 6 bytes per value), far beyond real profiles, and keeps a 128 MB
+// Lambda alive. It also bounds the work spent before refusing: the parse
+// stops when the arena is full (measured in docs/feature-flags.md). Peak RSS
+// while loading the worst accepted profile is stated in docs/settings.md
+// next to AWS_APPCONFIG_EXTENSION_CACHE_SIZE.
+constexpr size_t kMaxCompileBytes = 16u << 20;
 
 // A buffer size for compiling a profile of input_len bytes: about 160 bytes
 // per input byte, at most kMaxCompileBytes. With a buffer of kMaxCompileBytes

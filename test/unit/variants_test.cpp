@@ -428,8 +428,8 @@ TEST(VariantsBudget, HostileMatchProfileIsBoundedAtEvaluation) {
             EvalError::kOverBudget);
   EXPECT_EQ(cost.flag_index, 1u);
   EXPECT_EQ(variants::flag_name(b->view(), cost.flag_index), "hostile");
-  // Overshoot: at most one text position of one program (4 × kMaxInsts steps).
-  EXPECT_GE(cost.steps, variants::kMaxEvalSteps - 4 * 1024);
+  // Overshoot: at most one text position of one program (8 × kMaxInsts steps).
+  EXPECT_GE(cost.steps, variants::kMaxEvalSteps - 8 * 1024);
   EXPECT_LE(cost.steps, variants::kMaxEvalSteps);
   EXPECT_STREQ(variants::eval_error_message(EvalError::kOverBudget), "evaluation over the per-request step budget");
   // The cheap flag alone, and the hostile one with a short value, answer.
@@ -455,13 +455,13 @@ TEST(VariantsBudget, CompileMemoryIsCapped) {
   const auto b = compile_binary(bin);
   EXPECT_FALSE(b->result.ok);
   EXPECT_FALSE(b->result.out_of_space);  // final: no retry gets more
-  EXPECT_NE(std::string(b->result.message).find("32 MiB"), std::string::npos) << b->result.message;
+  EXPECT_NE(std::string(b->result.message).find("16 MiB"), std::string::npos) << b->result.message;
   // The same nulls as Ion text are refused the same way (4 MiB of "null ").
   std::string text;
   for (size_t i = 0; i < (4u << 20) / 5; ++i) text += "null ";
   const auto t = compile_text(text);
   EXPECT_FALSE(t->result.ok);
-  EXPECT_NE(std::string(t->result.message).find("32 MiB"), std::string::npos) << t->result.message;
+  EXPECT_NE(std::string(t->result.message).find("16 MiB"), std::string::npos) << t->result.message;
 }
 
 // The duplicate-name check was O(flags²) name comparisons; now sorted. It
@@ -493,25 +493,25 @@ TEST(VariantsBudget, DuplicateNamesAtScale) {
 // Worst accepted shapes within the 4 MiB configuration limit: each compiles
 // (or is refused with a message), and their all-flags answers fit the budget.
 TEST(VariantsBudget, WorstAcceptedProfilesCompileAndAnswer) {
-  // kMaxFlags flags of 8 variants, one cheap rule each (1.2 MB, 200 000 Ion
-  // values: 20 MiB of parse tree, within kMaxCompileBytes).
+  // kMaxFlags flags of 4 variants, one cheap rule each (0.6 MB, 90 000 Ion
+  // values: 9 MiB of parse tree and 5 MiB of blob, within kMaxCompileBytes).
   std::string many;
   for (size_t f = 0; f < variants::kMaxFlags; ++f) {
     many += "'f" + std::to_string(f) + "'::[";
-    for (int v = 0; v < 7; ++v) many += "[(eq $k \"" + std::to_string(v) + "\"),'''{\"_variant\":\"v\"}'''],";
+    for (int v = 0; v < 3; ++v) many += "[(eq $k \"" + std::to_string(v) + "\"),'''{\"_variant\":\"v\"}'''],";
     many += "'''{\"_variant\":\"d\"}''']\n";
   }
   ASSERT_LT(many.size(), 4u << 20);
   const auto m = compile_text(many);
   ASSERT_TRUE(m->result.ok) << m->result.message;
   // Every flag's every rule runs for an all-flags answer with a Context that
-  // matches none: 28 672 rules, under the budget.
+  // matches none: 12 288 rules, under the budget.
   EXPECT_EQ(ask(m->view(), {"k=none"}, {}, variants::scratch_bytes_needed(m->view())).error, EvalError::kNone);
-  // One flag with kMaxVariants variants, each rule a list of 400 strings.
+  // One flag with kMaxVariants variants, each rule a list of 200 strings.
   std::string lists = "'big'::[";
   for (size_t v = 0; v + 1 < variants::kMaxVariants; ++v) {
     lists += "[(in $k [";
-    for (int i = 0; i < 400; ++i) lists += "\"s" + std::to_string(i) + "\",";
+    for (int i = 0; i < 200; ++i) lists += "\"s" + std::to_string(i) + "\",";
     lists += "]),'''{\"_variant\":\"v\"}'''],";
   }
   lists += "'''{\"_variant\":\"d\"}''']";

@@ -33,9 +33,12 @@ namespace appconfig::rules {
 
 // Nesting of operators in one rule. Evaluation recurses once per level (on
 // the request path), so this bounds its stack use; real rules nest 2-4 deep.
+// Worst: 31 (not …) around a comparison, ~3 KB of evaluator stack.
 constexpr size_t kMaxRuleDepth = 32;
-// Compiled nodes per rule (operators, operands, list items). Bounds per-request
-// work together with the regex and list limits.
+// Compiled nodes per rule (operators, operands, list items): 4096 × 40-byte
+// nodes = 160 KB of blob per rule at most. Compile cost is linear in the
+// nodes (one step each, kMaxProfileCompileSteps); per-request work is bounded
+// by the caller's step budget (variants::kMaxEvalSteps), not by this.
 constexpr size_t kMaxRuleNodes = 4096;
 // Longest context value/literal we try to read as a number; longer strings
 // compare as strings (no double has more significant digits than this).

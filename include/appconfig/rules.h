@@ -33,7 +33,7 @@ namespace appconfig::rules {
 
 // Nesting of operators in one rule. Evaluation recurses once per level (on
 // the request path), so this bounds its stack use; real rules nest 2-4 deep.
-// Worst: 31 (not …) around a comparison, ~3 KB of evaluator stack.
+// Worst: 31 (not …) around a comparison; a few hundred bytes of stack a level.
 constexpr size_t kMaxRuleDepth = 32;
 // Compiled nodes per rule (operators, operands, list items): 4096 × 40-byte
 // nodes = 160 KB of blob per rule at most. Compile cost is linear in the

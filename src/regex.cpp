@@ -9,6 +9,8 @@
 #include "appconfig/regex.h"
 #include "appconfig/utf8.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 
@@ -51,6 +53,7 @@ struct Ast {
   int32_t left, right;
   uint32_t value;  // Lit: code point; Class: first range
   uint32_t count;  // Class: number of ranges
+  uint32_t pos;    // pattern byte offset (Rep: of its quantifier), for error messages
 };
 
 size_t decode_utf8(const unsigned char* s, size_t n, size_t i, uint32_t& cp) { return utf8::decode(s, n, i, cp); }
@@ -88,7 +91,7 @@ class Parser {
   int32_t node(AstKind kind) {
     if (num_ast >= kMaxAst) return fail(Error::kTooComplex);
     Ast& a = ast[num_ast];
-    a = Ast{kind, true, false, 0, 0, -1, -1, 0, 0};
+    a = Ast{kind, true, false, 0, 0, -1, -1, 0, 0, static_cast<uint32_t>(pos_)};
     return static_cast<int32_t>(num_ast++);
   }
 
@@ -133,6 +136,24 @@ class Parser {
       next = set[i].hi + 1;
     }
     return add_range(next, kMaxCodePoint);
+  }
+
+  // Sorts and merges the ranges [first, num_ranges) of the class just parsed,
+  // so search() can test a code point by binary search (O(log ranges), not a
+  // scan of every range). The set of code points is unchanged.
+  void normalize_class(size_t first) {
+    Range* r = ranges + first;
+    const size_t n = num_ranges - first;
+    std::sort(r, r + n, [](const Range& x, const Range& y) { return x.lo < y.lo; });
+    size_t out = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (out > 0 && r[i].lo <= r[out - 1].hi + 1) {
+        if (r[i].hi > r[out - 1].hi) r[out - 1].hi = r[i].hi;
+      } else {
+        r[out++] = r[i];
+      }
+    }
+    num_ranges = first + out;
   }
 
   static bool is_perl_class(unsigned char c) {
@@ -280,6 +301,7 @@ class Parser {
     while (pos_ < n_ && is_quantifier(p_[pos_])) {
       uint16_t min = 0, max = 0;
       const unsigned char q = p_[pos_];
+      const size_t quantifier_pos = pos_;
       if (q == '{') {
         const int r = read_counted(min, max);
         if (r < 0) return -1;
@@ -294,6 +316,7 @@ class Parser {
       const int32_t rep = node(kRep);
       if (rep < 0) return -1;
       ast[rep].left = atom;
+      ast[rep].pos = static_cast<uint32_t>(quantifier_pos);
       ast[rep].min = min;
       ast[rep].max = max;
       if (pos_ < n_ && p_[pos_] == '?') {
@@ -349,6 +372,7 @@ class Parser {
       }
       if (!add_range(lo, hi)) return -1;
     }
+    normalize_class(first);
     ast[id].value = static_cast<uint32_t>(first);
     ast[id].count = static_cast<uint32_t>(num_ranges - first);
     return id;
@@ -384,6 +408,7 @@ class Parser {
           if (id < 0) return -1;
           const size_t first = num_ranges;
           if (!add_perl_class(p_[pos_++])) return -1;
+          normalize_class(first);
           ast[id].value = static_cast<uint32_t>(first);
           ast[id].count = static_cast<uint32_t>(num_ranges - first);
           return id;
@@ -410,6 +435,16 @@ class Emitter {
   Inst insts[kMaxInsts];
   size_t num = 0;
   bool overflow = false;
+  // Work done: one step per node visit. Counted repeats visit their body
+  // `min` (+ optional) times whether or not it emits anything, so an empty or
+  // zero-width body under nested repeats (`((){1000}){1000}`, `(?:a{0}){1000}`)
+  // costs visits without instructions: this, not kMaxInsts, bounds the work.
+  uint64_t steps = 0;
+  uint64_t step_budget = kMaxCompileSteps;
+  bool over_budget = false;
+  size_t over_budget_pos = 0;  // the quantifier being expanded when the budget ran out
+
+  bool stopped() const { return overflow || over_budget; }
 
   size_t emit(uint8_t op, uint16_t a = 0, uint32_t b = 0) {
     if (num >= kMaxInsts) {
@@ -420,8 +455,14 @@ class Emitter {
     return num++;
   }
 
-  void gen(const Ast* ast, int32_t id, size_t depth) {
-    if (overflow) return;
+  // rep_pos: pattern offset of the innermost counted repeat being expanded.
+  void gen(const Ast* ast, int32_t id, size_t rep_pos) {
+    if (stopped()) return;
+    if (++steps > step_budget) {
+      over_budget = true;
+      over_budget_pos = rep_pos;
+      return;
+    }
     const Ast& n = ast[id];
     switch (n.kind) {
       case kEmpty: return;
@@ -433,28 +474,28 @@ class Emitter {
       case kBol: emit(kOpBol); return;
       case kEol: emit(kOpEol); return;
       case kCat:
-        for (int32_t c = id; c >= 0 && !overflow; c = ast[c].right) gen(ast, ast[c].left, depth + 1);
+        for (int32_t c = id; c >= 0 && !stopped(); c = ast[c].right) gen(ast, ast[c].left, rep_pos);
         return;
       case kAlt: {
         const size_t split = emit(kOpSplit);
-        gen(ast, n.left, depth + 1);
+        gen(ast, n.left, rep_pos);
         const size_t jmp = emit(kOpJmp);
         const size_t second = num;
-        gen(ast, n.right, depth + 1);
-        if (overflow) return;
+        gen(ast, n.right, rep_pos);
+        if (stopped()) return;
         insts[split].a = static_cast<uint16_t>(split + 1);
         insts[split].b = static_cast<uint32_t>(second);
         insts[jmp].a = static_cast<uint16_t>(num);
         return;
       }
       case kRep: {
-        for (uint16_t i = 0; i < n.min && !overflow; ++i) gen(ast, n.left, depth + 1);
+        for (uint16_t i = 0; i < n.min && !stopped(); ++i) gen(ast, n.left, n.pos);
         if (n.max == kInfinite) {
           // L1: split L2, L3; L2: x; jmp L1; L3:
           const size_t split = emit(kOpSplit);
-          gen(ast, n.left, depth + 1);
+          gen(ast, n.left, n.pos);
           emit(kOpJmp, static_cast<uint16_t>(split));
-          if (overflow) return;
+          if (stopped()) return;
           set_split(split, split + 1, num, n.greedy);
           return;
         }
@@ -464,12 +505,12 @@ class Emitter {
         // array: this function recurses).
         const size_t first = num;
         size_t stride = 0;
-        for (uint16_t i = n.min; i < n.max && !overflow; ++i) {
+        for (uint16_t i = n.min; i < n.max && !stopped(); ++i) {
           const size_t split = emit(kOpSplit);
-          gen(ast, n.left, depth + 1);
+          gen(ast, n.left, n.pos);
           if (i == n.min) stride = num - split;
         }
-        if (overflow) return;
+        if (stopped()) return;
         for (size_t k = 0; k < static_cast<size_t>(n.max - n.min); ++k) {
           set_split(first + k * stride, first + k * stride + 1, num, n.greedy);
         }
@@ -485,11 +526,21 @@ class Emitter {
   }
 };
 
+// Ranges of one class are sorted by lo and disjoint (Parser::normalize_class),
+// so a binary search finds the only range that can hold cp: O(log count). A
+// corrupt program with unsorted ranges gets a wrong answer, never a read out
+// of bounds.
 bool in_ranges(const Range* ranges, uint32_t count, uint32_t cp) {
-  for (uint32_t i = 0; i < count; ++i) {
-    if (cp >= ranges[i].lo && cp <= ranges[i].hi) return true;
+  uint32_t lo = 0, hi = count;  // the answer is the last range with ranges[i].lo <= cp
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (ranges[mid].lo <= cp) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
   }
-  return false;
+  return lo > 0 && cp <= ranges[lo - 1].hi;
 }
 
 }  // namespace
@@ -507,56 +558,68 @@ const char* error_message(Error error) {
     case Error::kUnsupported: return "unsupported group syntax (lookaround, flags)";
     case Error::kBadUtf8: return "pattern is not valid UTF-8";
     case Error::kOutOfSpace: return "no room for the compiled pattern";
+    case Error::kTooMuchWork: return "too much compile work in counted repeats";
   }
   return "unknown regex error";
 }
 
 CompileResult compile(std::string_view pattern, uint8_t* out, size_t cap) {
-  if (pattern.size() > kMaxPatternBytes) return {Error::kTooLong, kMaxPatternBytes, 0};
+  if (pattern.size() > kMaxPatternBytes) return {Error::kTooLong, kMaxPatternBytes, 0, 0};
   // Both work arrays are large; they live in static storage because compile
   // runs at store time on the single thread, never re-entrantly.
   alignas(Parser) static unsigned char parser_mem[sizeof(Parser)];
   Parser& p = *new (parser_mem) Parser(pattern);
   const int32_t root = p.parse();
-  if (p.error != Error::kNone) return {p.error, p.error_pos, 0};
+  // Parsing is one pass over the pattern: count it as one step per byte.
+  const uint64_t parse_steps = pattern.size() + 1;
+  if (p.error != Error::kNone) return {p.error, p.error_pos, 0, parse_steps};
   alignas(Emitter) static unsigned char emitter_mem[sizeof(Emitter)];
   Emitter& e = *new (emitter_mem) Emitter();
   e.gen(p.ast, root, 0);
   e.emit(kOpMatch);
-  if (e.overflow) return {Error::kTooComplex, 0, 0};
+  const uint64_t steps = parse_steps + e.steps;
+  if (e.over_budget) return {Error::kTooMuchWork, e.over_budget_pos, 0, steps};
+  if (e.overflow) return {Error::kTooComplex, 0, 0, steps};
   const size_t len = kHeaderBytes + e.num * sizeof(Inst) + p.num_ranges * sizeof(Range);
-  if (len > cap) return {Error::kOutOfSpace, 0, 0};
+  if (len > cap) return {Error::kOutOfSpace, 0, 0, steps};
   const uint16_t ni = static_cast<uint16_t>(e.num), nr = static_cast<uint16_t>(p.num_ranges);
   std::memcpy(out, "RX1", 4);
   std::memcpy(out + 4, &ni, 2);
   std::memcpy(out + 6, &nr, 2);
   std::memcpy(out + kHeaderBytes, e.insts, e.num * sizeof(Inst));
   std::memcpy(out + kHeaderBytes + e.num * sizeof(Inst), p.ranges, p.num_ranges * sizeof(Range));
-  return {Error::kNone, 0, len};
+  return {Error::kNone, 0, len, steps};
 }
 
-bool search(std::string_view program, std::string_view text, uint64_t* steps) {
-  if (steps != nullptr) *steps = 0;
-  if (program.size() < kHeaderBytes || std::memcmp(program.data(), "RX1", 4) != 0) return false;
+Outcome run(std::string_view program, std::string_view text, uint64_t& steps_left) {
+  if (program.size() < kHeaderBytes || std::memcmp(program.data(), "RX1", 4) != 0) return Outcome::kCorrupt;
   uint16_t ni, nr;
   std::memcpy(&ni, program.data() + 4, 2);
   std::memcpy(&nr, program.data() + 6, 2);
   if (ni == 0 || ni > kMaxInsts || nr > kMaxRanges ||
       program.size() != kHeaderBytes + size_t{ni} * sizeof(Inst) + size_t{nr} * sizeof(Range)) {
-    return false;
+    return Outcome::kCorrupt;
+  }
+  // Copying and checking the program is work too: one step per instruction and range.
+  uint64_t count = size_t{ni} + nr;
+  if (count > steps_left) {
+    steps_left = 0;
+    return Outcome::kOverBudget;
   }
   Inst insts[kMaxInsts];
   Range ranges[kMaxRanges];
   std::memcpy(insts, program.data() + kHeaderBytes, size_t{ni} * sizeof(Inst));
   std::memcpy(ranges, program.data() + kHeaderBytes + size_t{ni} * sizeof(Inst), size_t{nr} * sizeof(Range));
-  // Validate targets once so the VM loop can trust them.
+  // Validate targets once so the VM loop can trust them: every successor of
+  // every instruction (jump targets, and pc + 1 for everything that falls
+  // through, anchors included) is inside the program.
   for (size_t i = 0; i < ni; ++i) {
     const Inst& in = insts[i];
-    if (in.op > kOpMatch) return false;
-    if ((in.op == kOpSplit || in.op == kOpJmp) && in.a >= ni) return false;
-    if (in.op == kOpSplit && in.b >= ni) return false;
-    if (in.op == kOpClass && (size_t{in.a} + (in.b & ~kNegated) > nr)) return false;
-    if ((in.op == kOpChar || in.op == kOpAny || in.op == kOpClass) && i + 1 >= ni) return false;
+    if (in.op > kOpMatch) return Outcome::kCorrupt;
+    if ((in.op == kOpSplit || in.op == kOpJmp) && in.a >= ni) return Outcome::kCorrupt;
+    if (in.op == kOpSplit && in.b >= ni) return Outcome::kCorrupt;
+    if (in.op == kOpClass && (size_t{in.a} + (in.b & ~kNegated) > nr)) return Outcome::kCorrupt;
+    if (in.op != kOpSplit && in.op != kOpJmp && in.op != kOpMatch && i + 1 >= ni) return Outcome::kCorrupt;
   }
 
   uint16_t list_a[kMaxInsts], list_b[kMaxInsts];
@@ -569,7 +632,6 @@ bool search(std::string_view program, std::string_view text, uint64_t* steps) {
   uint16_t* nlist = list_b;
   size_t cn = 0, nn = 0;
   uint32_t gen = 1;
-  uint64_t count = 0;
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t len = text.size();
 
@@ -605,10 +667,17 @@ bool search(std::string_view program, std::string_view text, uint64_t* steps) {
   };
 
   size_t pos = 0;
-  bool matched = false;
+  Outcome outcome = Outcome::kNoMatch;
   for (;;) {
+    // Checked once per text position: one position costs at most 8 × ni
+    // steps (visits, thread steps, class tests), so the budget is overshot by
+    // at most that much.
+    if (count > steps_left) {
+      outcome = Outcome::kOverBudget;
+      break;
+    }
     if (add(clist, cn, 0, pos)) {
-      matched = true;
+      outcome = Outcome::kMatch;
       break;
     }
     if (pos >= len) break;
@@ -621,6 +690,7 @@ bool search(std::string_view program, std::string_view text, uint64_t* steps) {
     const size_t next = pos + adv;
     ++gen;
     nn = 0;
+    bool matched = false;
     for (size_t t = 0; t < cn && !matched; ++t) {
       const Inst& in = insts[clist[t]];
       ++count;
@@ -628,20 +698,38 @@ bool search(std::string_view program, std::string_view text, uint64_t* steps) {
       switch (in.op) {
         case kOpChar: ok = cp == in.b; break;
         case kOpAny: ok = cp != '\n'; break;
-        case kOpClass: ok = in_ranges(ranges + in.a, in.b & ~kNegated, cp) != ((in.b & kNegated) != 0); break;
+        case kOpClass: {
+          // A binary search: half a step per halving (150 ranges: 1 + 4
+          // steps), as measured against a plain thread step.
+          const uint32_t count_ranges = in.b & ~kNegated;
+          count += static_cast<uint64_t>(std::bit_width(count_ranges)) / 2;
+          ok = in_ranges(ranges + in.a, count_ranges, cp) != ((in.b & kNegated) != 0);
+          break;
+        }
         default: break;
       }
       if (ok && add(nlist, nn, static_cast<uint16_t>(clist[t] + 1), next)) matched = true;
     }
-    if (matched) break;
+    if (matched) {
+      outcome = Outcome::kMatch;
+      break;
+    }
     uint16_t* tmp = clist;
     clist = nlist;
     nlist = tmp;
     cn = nn;
     pos = next;
   }
-  if (steps != nullptr) *steps = count;
-  return matched;
+  steps_left = count > steps_left ? 0 : steps_left - count;
+  if (outcome == Outcome::kOverBudget) steps_left = 0;
+  return outcome;
+}
+
+bool search(std::string_view program, std::string_view text, uint64_t* steps) {
+  uint64_t left = UINT64_MAX;
+  const Outcome o = run(program, text, left);
+  if (steps != nullptr) *steps = o == Outcome::kCorrupt ? 0 : UINT64_MAX - left;
+  return o == Outcome::kMatch;
 }
 
 }  // namespace appconfig::regex

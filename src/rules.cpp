@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string.h>  // memmem: linear-time substring search (two-way in glibc and musl)
 
 #include "appconfig/regex.h"
 
@@ -30,6 +31,15 @@ constexpr struct {
     {"contains", kOpContains}, {"in", kOpIn}, {"matches", kOpMatches}, {"exists", kOpExists},
     {"split", kOpSplit},
 };
+
+// Evaluation cost model, in steps (regex::run's unit: one Pike VM thread step,
+// about 2 ns). Weighted so that every kind of work costs 1-3 ns per step on
+// the reference machine; docs/feature-flags.md has the measurements.
+constexpr uint64_t kStepsPerNode = 4;           // load a 40-byte node, dispatch
+constexpr uint64_t kStepsPerValueParse = 8;     // parse_number + parse_timestamp of a context value
+constexpr uint64_t kStepsPerListItem = 4;       // on top of the item's node: load, decode, compare
+constexpr uint64_t kStepsPerHashedChunk = 8;    // FNV-1a: one multiply per byte
+constexpr uint64_t bytes_steps(size_t bytes) { return bytes / 16 + 1; }  // memcmp-like work per 16 bytes
 
 // Literal flags.
 constexpr uint8_t kHasText = 1, kHasNum = 2, kNumInt = 4, kHasTs = 8;
@@ -123,7 +133,7 @@ bool parse_number(std::string_view t, Number& out) {
 
 class Compiler {
  public:
-  Compiler(Writer& w, CompileResult& r) : w_(w), r_(r) {}
+  Compiler(Writer& w, CompileResult& r, uint64_t* work_left) : w_(w), r_(r), work_left_(work_left) {}
 
   uint32_t boolean(const ion::Node& n, size_t depth) {
     if (depth > kMaxRuleDepth) return fail(Error::kTooDeep, n, "rule nested deeper than %zu levels", kMaxRuleDepth);
@@ -225,9 +235,14 @@ class Compiler {
         // Static: this function recurses and the program buffer is large.
         static uint8_t prog[regex::kMaxProgramBytes];
         const regex::CompileResult rc = regex::compile(pattern->text, prog, sizeof prog);
+        if (!spend(rc.steps)) {
+          // What went wrong first: callers prefix flag and file names and may clip the end.
+          return fail(Error::kTooMuchWork, *pattern, "patterns need over %llu compile steps in all, at pattern \"%.*s\"",
+                      static_cast<unsigned long long>(kMaxProfileCompileSteps), clip(pattern->text), pattern->text.data());
+        }
         if (rc.error != regex::Error::kNone) {
-          return fail(Error::kBadPattern, *pattern, "pattern \"%.*s\": %s at pattern byte %zu", clip(pattern->text),
-                      pattern->text.data(), regex::error_message(rc.error), rc.offset);
+          return fail(Error::kBadPattern, *pattern, "%s at pattern byte %zu of \"%.*s\"", regex::error_message(rc.error),
+                      rc.offset, clip(pattern->text), pattern->text.data());
         }
         const size_t at = w_.append(prog, rc.program_len);
         if (at == SIZE_MAX) return out_of_space(n);
@@ -310,6 +325,7 @@ class Compiler {
   Writer& w_;
   CompileResult& r_;
   size_t nodes_ = 0;
+  uint64_t* work_left_;
 
   static int clip(std::string_view t) { return static_cast<int>(t.size() > 48 ? 48 : t.size()); }
 
@@ -344,8 +360,24 @@ class Compiler {
   }
   void store(uint32_t off, const RNode& r) { std::memcpy(w_.data + off, &r, sizeof r); }
 
+  // Charges compile work to the caller's budget (shared by every rule of a
+  // profile); false once it is spent.
+  bool spend(uint64_t steps) {
+    if (work_left_ == nullptr) return true;
+    if (steps > *work_left_) {
+      *work_left_ = 0;
+      return false;
+    }
+    *work_left_ -= steps;
+    return true;
+  }
+
   uint32_t emit(const RNode& r, const ion::Node& at) {
     if (++nodes_ > kMaxRuleNodes) return fail(Error::kTooLarge, at, "rule has more than %zu parts", kMaxRuleNodes);
+    if (!spend(1)) {
+      return fail(Error::kTooMuchWork, at, "rules need over %llu compile steps in all",
+                  static_cast<unsigned long long>(kMaxProfileCompileSteps));
+    }
     if (w_.len == 0 && w_.append("", 1) == SIZE_MAX) return out_of_space(at);  // offset 0 means "none"
     const size_t off = w_.append(&r, sizeof r, 8);
     if (off == SIZE_MAX || off > UINT32_MAX - sizeof r) return out_of_space(at);
@@ -501,12 +533,16 @@ int compare(const Val& l, const Val& r) {
 
 class Evaluator {
  public:
-  Evaluator(std::string_view blob, std::span<const ContextPair> ctx) : blob_(blob), ctx_(ctx) {}
+  Evaluator(std::string_view blob, std::span<const ContextPair> ctx, uint64_t& steps_left)
+      : blob_(blob), ctx_(ctx), left_(steps_left) {}
   bool corrupt = false;
+  bool over_budget = false;
+  bool stopped() const { return corrupt || over_budget; }
 
   bool boolean(uint32_t off, size_t depth) {
     RNode r;
     if (!load(off, r) || depth > kMaxRuleDepth) return bad();
+    if (!spend(kStepsPerNode)) return false;
     switch (r.op) {
       case kOpConst: return (r.flags & 1) != 0;
       case kOpAnd:
@@ -516,7 +552,7 @@ class Evaluator {
           RNode cn;
           if (!load(c, cn)) return bad();
           const bool v = boolean(c, depth + 1);
-          if (corrupt) return false;
+          if (stopped()) return false;
           if (r.op == kOpAnd && !v) return false;
           if (r.op == kOpOr && v) return true;
           c = cn.next;
@@ -525,7 +561,7 @@ class Evaluator {
       }
       case kOpNot: {
         const bool v = boolean(r.child, depth + 1);
-        return corrupt ? false : !v;
+        return stopped() ? false : !v;
       }
       case kOpEq:
       case kOpGt:
@@ -553,13 +589,17 @@ class Evaluator {
         if (r.op >= kOpBeginsWith) {
           if (l.missing || v.missing || !l.has_text || !v.has_text) return false;
           switch (r.op) {
-            case kOpBeginsWith: return l.text.substr(0, v.text.size()) == v.text;
+            case kOpBeginsWith:
+              if (!spend(bytes_steps(v.text.size()))) return false;
+              return l.text.substr(0, v.text.size()) == v.text;
             case kOpEndsWith:
+              if (!spend(bytes_steps(v.text.size()))) return false;
               return l.text.size() >= v.text.size() && l.text.substr(l.text.size() - v.text.size()) == v.text;
-            case kOpContains: return l.text.find(v.text) != std::string_view::npos;
-            default: return v.text.find(l.text) != std::string_view::npos;  // in: substring of the second
+            case kOpContains: return has_substring(l.text, v.text);
+            default: return has_substring(v.text, l.text);  // in: substring of the second
           }
         }
+        if (!spend(bytes_steps(l.text.size() < v.text.size() ? l.text.size() : v.text.size()))) return false;
         const int c = compare(l, v);
         if (c == kUnordered) return false;
         switch (r.op) {
@@ -576,18 +616,26 @@ class Evaluator {
         if (in.missing || !in.has_text) return false;
         std::string_view prog;
         if (!span(r.a, r.b, prog)) return bad();
-        return regex::search(prog, in.text);
+        switch (regex::run(prog, in.text, left_)) {
+          case regex::Outcome::kMatch: return true;
+          case regex::Outcome::kNoMatch: return false;
+          case regex::Outcome::kOverBudget: over_budget = true; return false;
+          case regex::Outcome::kCorrupt: return bad();
+        }
+        return bad();
       }
       case kOpExists: {
         std::string_view key;
         if (!span(r.a, r.b, key)) return bad();
+        if (!spend(ctx_.size())) return false;
         return lookup(key) != nullptr;
       }
       case kOpSplit: {
         Val by;
         std::string_view seed;
-        if (r.count != 1 || !span(r.a, r.b, seed) || !operand(r.child, depth + 1, by)) return corrupt ? false : bad();
+        if (r.count != 1 || !span(r.a, r.b, seed) || !operand(r.child, depth + 1, by)) return stopped() ? false : bad();
         if (by.missing || !by.has_text) return false;
+        if (!spend(bytes_steps(by.text.size() + seed.size()) * kStepsPerHashedChunk)) return false;
         const uint32_t bucket = fnv1a_32(by.text, seed) % 100000u;
         return static_cast<double>(bucket) < double_of(r.x);
       }
@@ -598,6 +646,26 @@ class Evaluator {
  private:
   std::string_view blob_;
   std::span<const ContextPair> ctx_;
+  uint64_t& left_;
+
+  bool spend(uint64_t steps) {
+    if (steps > left_) {
+      left_ = 0;
+      over_budget = true;
+      return false;
+    }
+    left_ -= steps;
+    return true;
+  }
+
+  // memmem is linear (two-way): std::string_view::find compares the whole
+  // needle at every candidate position, n × m for "aaa…b" in "aaa…a".
+  bool has_substring(std::string_view hay, std::string_view needle) {
+    // glibc's memmem measured ~2 ns per byte of haystack + needle: one step a byte.
+    if (!spend(hay.size() + needle.size() + 1)) return false;
+    if (needle.empty()) return true;
+    return memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
+  }
 
   bool bad() {
     corrupt = true;
@@ -631,6 +699,10 @@ class Evaluator {
       if (!load(c, cn)) return bad();
       Val item;
       if (!operand(c, depth + 2, item)) return false;
+      if (!spend(kStepsPerListItem +
+                 bytes_steps(needle.text.size() < item.text.size() ? needle.text.size() : item.text.size()))) {
+        return false;
+      }
       if (compare(needle, item) == 0) return true;
       c = cn.next;
     }
@@ -641,6 +713,7 @@ class Evaluator {
   bool operand(uint32_t off, size_t depth, Val& v) {
     RNode r;
     if (!load(off, r) || depth > kMaxRuleDepth + 1) return bad();
+    if (!spend(kStepsPerNode)) return false;
     v = Val{};
     switch (r.op) {
       case kOpLit:
@@ -660,6 +733,9 @@ class Evaluator {
       case kOpVar: {
         std::string_view key;
         if (!span(r.a, r.b, key)) return bad();
+        // The scan of the pairs, then number and timestamp parsing (each
+        // reads at most kMaxNumberText bytes).
+        if (!spend(ctx_.size() + kStepsPerValueParse)) return false;
         const ContextPair* p = lookup(key);
         if (p == nullptr) {
           v.missing = true;
@@ -680,7 +756,7 @@ class Evaluator {
       case kOpList: return bad();  // only valid where handled above
       default: {
         const bool b = boolean(off, depth);
-        if (corrupt) return false;
+        if (stopped()) return false;
         v.has_text = true;
         v.text = b ? "true" : "false";
         return true;
@@ -714,15 +790,16 @@ const char* error_message(Error error) {
     case Error::kTooDeep: return "rule nested too deeply";
     case Error::kTooLarge: return "rule too large";
     case Error::kOutOfSpace: return "no room for the compiled rule";
+    case Error::kTooMuchWork: return "rules too costly to compile";
   }
   return "unknown rule error";
 }
 
-CompileResult compile(const ion::Node& rule, Writer& w) {
+CompileResult compile(const ion::Node& rule, Writer& w, uint64_t* work_left) {
   CompileResult r{};
   r.error = Error::kNone;
   const size_t saved = w.len;
-  Compiler c(w, r);
+  Compiler c(w, r, work_left);
   const uint32_t root = c.boolean(rule, 0);
   if (root == 0 || r.error != Error::kNone) {
     w.len = saved;
@@ -733,10 +810,12 @@ CompileResult compile(const ion::Node& rule, Writer& w) {
   return r;
 }
 
-Result evaluate(std::string_view blob, uint32_t root, std::span<const ContextPair> context) {
-  Evaluator e(blob, context);
+Result evaluate(std::string_view blob, uint32_t root, std::span<const ContextPair> context, uint64_t* steps_left) {
+  uint64_t unlimited = UINT64_MAX;
+  Evaluator e(blob, context, steps_left != nullptr ? *steps_left : unlimited);
   const bool v = e.boolean(root, 0);
   if (e.corrupt) return Result::kCorrupt;
+  if (e.over_budget) return Result::kOverBudget;
   return v ? Result::kTrue : Result::kFalse;
 }
 

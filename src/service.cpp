@@ -318,10 +318,21 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   size_t bad = 0;
   char* scratch = ex.scratch + ex.scratch_used;
   size_t cap = http_server::kScratchBytes - ex.scratch_used;
-  variants::EvalError ee =
-      variants::evaluate(v.bytes, context, std::span<const std::string_view>(keys, num_keys), scratch, cap, f, &bad);
+  variants::EvalCost cost{};
+  variants::EvalError ee = variants::evaluate(v.bytes, context, std::span<const std::string_view>(keys, num_keys),
+                                              scratch, cap, f, &bad, &cost);
   switch (ee) {
     case variants::EvalError::kNone: break;
+    case variants::EvalError::kOverBudget: {
+      // The profile's rules cost more than one request may take on the loop
+      // (docs/feature-flags.md, "Evaluation budget"): refuse, naming the flag.
+      const std::string_view flag = variants::flag_name(v.bytes, cost.flag_index);
+      ex.text(500, "feature flag \"%.*s\": evaluating its rules for this Context needs more than %llu steps, the "
+              "per-request limit (a costly pattern on a long Context value?)",
+              static_cast<int>(flag.size() > 200 ? 200 : flag.size()), flag.data(),
+              static_cast<unsigned long long>(variants::kMaxEvalSteps));
+      return false;
+    }
     case variants::EvalError::kUnknownFlag:
       ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key", static_cast<int>(keys[bad].size()),
               keys[bad].data());

@@ -48,8 +48,8 @@ Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, s
                                      : variants::compile_ion_text(bytes, static_cast<uint8_t*>(blob), blob_cap);
     if (!cr.ok) {
       munmap(blob, blob_cap);
-      name("not a feature flag profile this extension can read (%.*s): %s", static_cast<int>(ct.size()), ct.data(),
-           cr.message);
+      // The compiler's message (flag, problem, offset) must survive the caller's 256-byte message.
+      name("not a feature flag profile this extension can read: %s", cr.message);
       return Status::kInvalid;
     }
     v = cache::Value{std::string_view(static_cast<const char*>(blob), cr.blob_len), "application/json",

@@ -2,6 +2,7 @@
 // See include/appconfig/variants.h.
 #include "appconfig/variants.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -108,9 +109,35 @@ std::string_view trim_json_ws(std::string_view s) {
 
 int clip(std::string_view t) { return static_cast<int>(t.size() > 60 ? 60 : t.size()); }
 
+// Index (in document order) of the first flag whose name an earlier flag
+// already has, or SIZE_MAX. Sorting costs O(F log F) name comparisons, each
+// at most the shorter name: about log2(kMaxFlags) = 12 passes over the name
+// bytes. (Comparing every pair cost F²/2 = 8.4 M comparisons at kMaxFlags,
+// each up to a whole name when names share a long prefix.)
+size_t first_duplicate_name(const ion::Document& doc) {
+  static uint32_t order[kMaxFlags];                 // static: compile is single-threaded, never re-entrant
+  static const ion::Node* node_of[kMaxFlags];
+  size_t n = 0;
+  for (const ion::Node* f = doc.first; f != nullptr && n < kMaxFlags; f = f->next_sibling, ++n) {
+    node_of[n] = f;
+    order[n] = static_cast<uint32_t>(n);
+  }
+  auto name = [&](uint32_t i) { return ion::annotation(*node_of[i], 0); };
+  std::sort(order, order + n, [&](uint32_t a, uint32_t b) {
+    const int c = name(a).compare(name(b));
+    return c < 0 || (c == 0 && a < b);
+  });
+  size_t first = SIZE_MAX;
+  for (size_t k = 1; k < n; ++k) {
+    if (name(order[k]) == name(order[k - 1]) && order[k] < first) first = order[k];
+  }
+  return first;
+}
+
 struct Builder {
   rules::Writer w;
   CompileResult* result;
+  uint64_t work_left = rules::kMaxProfileCompileSteps;  // shared by every rule of the profile
 
   template <typename... Args>
   bool fail(bool space, const char* fmt, Args... args) {
@@ -187,6 +214,9 @@ struct Builder {
     if (!zeros(num_flags * kFlagBytes)) return no_space();
 
     // Pass 1: names, variant tables, rules and non-default pieces.
+    // Duplicate names are an authoring mistake worth reporting; found up front
+    // (sorted), reported when the loop reaches the flag, as before.
+    const size_t duplicate = first_duplicate_name(doc);
     size_t index = 0;
     for (const ion::Node* f = doc.first; f != nullptr; f = f->next_sibling, ++index) {
       if (f->num_annotations == 0) {
@@ -194,12 +224,8 @@ struct Builder {
       }
       const std::string_view name = f->annotations[0];
       if (name.empty()) return fail(false, "empty flag name at byte %u", f->offset);
-      // Duplicate names are an authoring mistake worth reporting.
-      size_t j = 0;
-      for (const ion::Node* g = doc.first; g != f; g = g->next_sibling, ++j) {
-        if (g->annotations[0] == name) {
-          return fail(false, "flag '%.*s' defined twice (at byte %u)", clip(name), name.data(), f->offset);
-        }
+      if (index == duplicate) {
+        return fail(false, "flag '%.*s' defined twice (at byte %u)", clip(name), name.data(), f->offset);
       }
       const size_t name_off = w.append(name.data(), name.size());
       if (name_off == SIZE_MAX) return no_space();
@@ -246,7 +272,7 @@ struct Builder {
         std::string_view text;
         if (!json_text(*value, name, vi, true, text)) return false;
         if (last) continue;  // the default: pass 2
-        const rules::CompileResult rc = rules::compile(*rule, w);
+        const rules::CompileResult rc = rules::compile(*rule, w, &work_left);
         if (rc.error != rules::Error::kNone) {
           if (rc.error == rules::Error::kOutOfSpace) return no_space();
           return fail(false, "flag '%.*s' variant %zu rule: %s (at byte %zu)", clip(name), name.data(), vi + 1,
@@ -293,7 +319,14 @@ CompileResult compile(std::string_view input, uint8_t* out, size_t cap, bool bin
   const ion::ParseResult pr = binary ? ion::parse_binary(input, arena, doc) : ion::parse_text(input, arena, doc);
   if (pr.error != ion::Error::kNone) {
     r.out_of_space = pr.error == ion::Error::kOutOfMemory;
-    if (pr.error == ion::Error::kUnknownSymbol) {
+    if (r.out_of_space && cap >= kMaxCompileBytes) {
+      // Final: the caller's retry would not get more memory.
+      r.out_of_space = false;
+      std::snprintf(r.message, sizeof r.message,
+                    "the profile needs more than %zu MiB of memory to compile (about 104 bytes per Ion value; "
+                    "ran out at input byte %zu of %zu): split it or use fewer, larger values",
+                    kMaxCompileBytes >> 20, pr.offset, input.size());
+    } else if (pr.error == ion::Error::kUnknownSymbol) {
       std::snprintf(r.message, sizeof r.message, "Ion %s: unknown symbol $%u (%s) at byte %zu",
                     binary ? "binary" : "text", pr.symbol_id, pr.detail, pr.offset);
     } else {
@@ -307,13 +340,22 @@ CompileResult compile(std::string_view input, uint8_t* out, size_t cap, bool bin
   if (base > cap) {
     r.out_of_space = true;
     std::snprintf(r.message, sizeof r.message, "buffer too small for the compiled flags; retry with a larger one");
-    return r;
+  } else {
+    Builder b{rules::Writer{out + base, cap - base, 0}, &r};
+    if (b.build(doc)) {
+      std::memmove(out, out + base, b.w.len);
+      r.ok = true;
+      r.blob_len = b.w.len;
+      return r;
+    }
   }
-  Builder b{rules::Writer{out + base, cap - base, 0}, &r};
-  if (!b.build(doc)) return r;
-  std::memmove(out, out + base, b.w.len);
-  r.ok = true;
-  r.blob_len = b.w.len;
+  if (r.out_of_space && cap >= kMaxCompileBytes) {
+    r.out_of_space = false;
+    std::snprintf(r.message, sizeof r.message,
+                  "the compiled profile does not fit in %zu MiB of compile memory (parse tree and rules of a "
+                  "%zu-byte input): split it or use fewer values",
+                  kMaxCompileBytes >> 20, input.size());
+  }
   return r;
 }
 
@@ -406,7 +448,13 @@ bool parse_context(const std::string_view* header_values, size_t n, Context& out
   return true;
 }
 
-size_t compile_capacity_hint(size_t input_len) { return input_len * 160 + 256 * 1024; }
+size_t compile_capacity_hint(size_t input_len) {
+  // Room for the parse tree of a dense profile (about 160 bytes per input
+  // byte) plus the blob, but never more than the stated limit: a 4 MiB binary
+  // Ion stream of one-byte nulls needs 104 bytes of tree per byte (436 MB).
+  const size_t want = input_len * 512 + 256 * 1024;
+  return want < kMaxCompileBytes ? want : kMaxCompileBytes;
+}
 
 CompileResult compile_ion_text(std::string_view text, uint8_t* out, size_t cap) {
   return compile(text, out, cap, false);
@@ -425,6 +473,7 @@ const char* eval_error_message(EvalError error) {
     case EvalError::kTooManyKeys: return "too many flag parameters; ask without flag= to get all flags";
     case EvalError::kScratchTooSmall: return "answer too large for the response buffer";
     case EvalError::kCorruptBlob: return "internal error: compiled flags are corrupt";
+    case EvalError::kOverBudget: return "evaluation over the per-request step budget";
   }
   return "unknown evaluation error";
 }
@@ -447,10 +496,40 @@ size_t scratch_bytes_needed(std::string_view blob) {
   return total;
 }
 
+std::string_view flag_name(std::string_view blob, size_t flag_index) {
+  uint32_t h[4];
+  FlagEntry fe;
+  if (!load(blob, 0, h) || std::memcmp(h, kMagic, 4) != 0 || flag_index >= h[1] ||
+      !load(blob, h[2] + flag_index * kFlagBytes, fe) || fe.name_off > blob.size() ||
+      fe.name_len > blob.size() - fe.name_off) {
+    return {};
+  }
+  return blob.substr(fe.name_off, fe.name_len);
+}
+
 EvalError evaluate(std::string_view blob, const Context& ctx, std::span<const std::string_view> keys, char* scratch,
-                   size_t scratch_cap, flags::Filtered& out, size_t* bad_key_index) {
+                   size_t scratch_cap, flags::Filtered& out, size_t* bad_key_index, EvalCost* cost) {
   out.num_pieces = 0;
   out.total_bytes = 0;
+  // One budget for the whole answer: every name comparison, variant and rule
+  // of every flag asked for draws from it.
+  uint64_t steps_left = kMaxEvalSteps;
+  auto spend = [&](uint64_t steps) {
+    if (steps > steps_left) {
+      steps_left = 0;
+      return false;
+    }
+    steps_left -= steps;
+    return true;
+  };
+  struct Report {  // fills *cost on every return
+    EvalCost* cost;
+    uint64_t& left;
+    ~Report() {
+      if (cost != nullptr) cost->steps = kMaxEvalSteps - left;
+    }
+  } report{cost, steps_left};
+  if (cost != nullptr) cost->flag_index = SIZE_MAX;
   uint32_t h[4];
   if (!load(blob, 0, h) || std::memcmp(h, kMagic, 4) != 0 || h[3] != blob.size()) return EvalError::kCorruptBlob;
   const uint32_t num_flags = h[1];
@@ -472,6 +551,8 @@ EvalError evaluate(std::string_view blob, const Context& ctx, std::span<const st
       if (!flag_at(i, fe) || fe.name_off > blob.size() || fe.name_len > blob.size() - fe.name_off) {
         return EvalError::kCorruptBlob;
       }
+      // A comparison reads the bytes only when the lengths agree.
+      if (!spend(fe.name_len == keys[k].size() ? 1 + fe.name_len / 16 : 1)) return EvalError::kOverBudget;
       if (blob.substr(fe.name_off, fe.name_len) == keys[k]) found = i;
     }
     if (found == UINT32_MAX) {
@@ -490,10 +571,15 @@ EvalError evaluate(std::string_view blob, const Context& ctx, std::span<const st
     for (uint32_t k = first; k < fe.num_variants; ++k) {
       if (!load(blob, fe.variant_off + size_t{k} * kVariantBytes, ve)) return EvalError::kCorruptBlob;
       bool take = ve.rule_off == 0;
-      if (!take) {
-        const rules::Result r = rules::evaluate(blob, ve.rule_off, pairs);
+      if (!spend(1)) take = false;
+      if (!take && steps_left > 0) {
+        const rules::Result r = rules::evaluate(blob, ve.rule_off, pairs, &steps_left);
         if (r == rules::Result::kCorrupt) return EvalError::kCorruptBlob;
         take = r == rules::Result::kTrue;
+      }
+      if (steps_left == 0 && !take) {
+        if (cost != nullptr) cost->flag_index = i;
+        return EvalError::kOverBudget;
       }
       if (take) {
         if (ve.piece_off > blob.size() || ve.piece_len > blob.size() - ve.piece_off || ve.prefix_len > ve.piece_len ||

@@ -26,7 +26,9 @@ namespace appconfig::json {
 // Maximum nesting of arrays and objects. Configuration and feature-flag
 // documents are a few levels deep; 128 is the limit serde_json (the usual Rust
 // reader) applies by default, so a document it accepts is accepted here. The
-// validator's explicit stack costs one byte per level.
+// validator's explicit stack costs one byte per level. Validation is one pass,
+// linear whatever the shape: worst measured at the 4 MiB configuration limit
+// (127-deep arrays repeated) 15.7 ms, 3.7 ns/byte (docs/json.md, "Cost").
 constexpr size_t kMaxDepth = 128;
 
 enum class Error : uint8_t {

@@ -30,7 +30,7 @@ namespace appconfig::regex {
 
 // Pattern bytes. Rule patterns are short; this bounds compile work.
 constexpr size_t kMaxPatternBytes = 1024;
-// Program instructions. Bounds the Pike VM's per-step work and its thread
+// Program instructions. Bounds the Pike VM's per-position work and its thread
 // lists, which live on the stack of search() (about 8 bytes per instruction).
 // Counted repeats expand in the program, so a{1000} is rejected here.
 constexpr size_t kMaxInsts = 1024;
@@ -42,6 +42,16 @@ constexpr size_t kMaxNesting = 32;
 constexpr size_t kMaxRepeat = 1000;
 // Bytes a compiled program can occupy at most (header + insts + ranges).
 constexpr size_t kMaxProgramBytes = 8 + kMaxInsts * 8 + kMaxRanges * 8;
+// Compile work per pattern, in steps: one per pattern byte (the parse is one
+// pass) plus one per AST node visit of code generation. kMaxInsts alone does
+// not bound the work: a counted repeat visits its body `min` times even when
+// the body emits nothing, so `((((){1000}){1000}){1000})` emitted 1 instruction
+// in 10^9 visits (2.1 s). Real patterns visit one to three nodes per
+// instruction (a{1000}: 1 001 visits; (ab|c){300}: about 1 500), so 16 visits
+// per possible instruction only refuses patterns whose work emits nothing.
+// Worst accepted pattern: kMaxPatternBytes + 1 + kMaxCompileSteps = 17 409
+// steps (time measured in docs/feature-flags.md).
+constexpr size_t kMaxCompileSteps = 16 * kMaxInsts;
 
 enum class Error : uint8_t {
   kNone,
@@ -55,6 +65,7 @@ enum class Error : uint8_t {
   kUnsupported,      // (?=…), (?i) and other group extensions
   kBadUtf8,          // the pattern is not valid UTF-8
   kOutOfSpace,       // the caller's buffer is smaller than the program
+  kTooMuchWork,      // code generation over kMaxCompileSteps; offset: the repeat being expanded
 };
 const char* error_message(Error error);
 
@@ -62,6 +73,7 @@ struct CompileResult {
   Error error;
   size_t offset;       // pattern byte offset of the problem (kNone: 0)
   size_t program_len;  // bytes written to `out` (kNone only)
+  uint64_t steps;      // compile work done (success or failure), <= kMaxPatternBytes + 1 + kMaxCompileSteps
 };
 
 // Compiles `pattern` into out[0..program_len). cap >= kMaxProgramBytes always suffices.
@@ -72,5 +84,17 @@ CompileResult compile(std::string_view pattern, uint8_t* out, size_t cap);
 // classes match. A corrupt program makes it return false. When `steps` is not
 // null it receives the number of VM steps taken (for tests that prove linear time).
 bool search(std::string_view program, std::string_view text, uint64_t* steps = nullptr);
+
+enum class Outcome : uint8_t { kNoMatch, kMatch, kOverBudget, kCorrupt };
+
+// search() under a step budget shared by the caller's other work (a request's
+// whole flag evaluation). A step is one VM thread step or one instruction
+// visit (a class test adds half a step per halving of its binary search over
+// sorted ranges, at most 5), plus one per instruction and range to load the
+// program. Cost is at most (ni + nr) + 8 × ni × (len(text) + 1) steps.
+// steps_left is reduced by the steps taken; when it would run out, the search
+// stops at the next text position (overshooting by at most 8 × ni steps) and
+// returns kOverBudget with steps_left = 0.
+Outcome run(std::string_view program, std::string_view text, uint64_t& steps_left);
 
 }  // namespace appconfig::regex

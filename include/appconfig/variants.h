@@ -39,9 +39,13 @@ constexpr size_t kMaxContextPairs = 32;
 // Context over 4 KiB is a client error, not something to evaluate.
 constexpr size_t kMaxContextBytes = 4096;
 // Flags per profile. AppConfig's own limit on a flag profile is far lower;
-// this bounds the linear name lookup per ?flag= key.
+// this bounds the linear name lookup per ?flag= key (32 keys × 4096 names,
+// charged to kMaxEvalSteps) and the duplicate-name check at compile time
+// (a sort: 4096 names of 900 bytes sharing a prefix, 3.7 MB, compile 45 ms
+// of which the Ion text reader takes 22).
 constexpr size_t kMaxFlags = 4096;
-// Variants per flag (AWS allows a few dozen).
+// Variants per flag (AWS allows a few dozen). Each costs a 16-byte entry and
+// one budget step when visited per request.
 constexpr size_t kMaxVariants = 256;
 
 using ContextPair = rules::ContextPair;
@@ -70,11 +74,25 @@ struct CompileResult {
   char message[256];  // on failure: what, which flag, which input byte offset
 };
 
-// A buffer size for compiling a profile of input_len bytes: the parse tree
-// (about 100 bytes per Ion value) and the blob share the buffer during
-// compile; only blob_len stays used. Enough for any realistic profile; a
-// pathological one (thousands of large regex programs) reports out_of_space,
-// and the caller may retry with a larger buffer.
+// Memory one profile compile may use: the parse tree (104 bytes per Ion
+// value, whatever the encoding: a binary null is one byte) and the blob under
+// construction (40 bytes per rule node, programs, texts) share one buffer.
+// The caller maps it lazily (pages are touched only as the arena fills), so a
+// small profile uses little of it; a profile that needs more is refused with
+// a message naming the limit, and the previous version stays in the cache.
+// 16 MiB holds about 160 000 Ion values with their compiled rules (a 1 MB
+// profile at 6 bytes per value), far beyond real profiles, and keeps a 128 MB
+// Lambda alive. It also bounds the work spent before refusing: the parse
+// stops when the arena is full (measured in docs/feature-flags.md). Peak RSS
+// while loading the worst accepted profile is stated in docs/settings.md
+// next to AWS_APPCONFIG_EXTENSION_CACHE_SIZE.
+constexpr size_t kMaxCompileBytes = 16u << 20;
+
+// A buffer size for compiling a profile of input_len bytes: about 160 bytes
+// per input byte, at most kMaxCompileBytes. With a buffer of kMaxCompileBytes
+// an over-size profile is a final error (out_of_space false, message names
+// the limit); with a smaller one out_of_space says a retry with up to
+// kMaxCompileBytes may succeed.
 size_t compile_capacity_hint(size_t input_len);
 
 // Compile a profile in Ion text (local development files) or Ion binary (the
@@ -92,8 +110,30 @@ enum class EvalError : uint8_t {
   kTooManyKeys,      // more than flags::kMaxFlagKeys keys
   kScratchTooSmall,  // the answer needs more pieces than flags::kMaxPieces and scratch cannot hold the spill
   kCorruptBlob,      // not a blob produced by compile_*
+  kOverBudget,       // the answer needs more than kMaxEvalSteps; EvalCost::flag_index names the flag
 };
 const char* eval_error_message(EvalError error);
+
+// Work one request's evaluation may do, in regex::run steps (one Pike VM
+// thread step, about 2 ns; rules.cpp weighs other work in the same unit):
+// every flag-name comparison, variant visited, rule node, context lookup,
+// byte comparison and regex step of the answer draws from this one budget.
+// Worst case measured on the reference machine (release build, CPU time):
+// 1.5-3 ms of loop time whatever the profile and Context
+// (docs/feature-flags.md). Real answers take far less: the example profile
+// 133 steps; kMaxFlags flags × 8 variants with a rule each, every rule run,
+// 660 000. Over it, the request is answered with an error naming the flag
+// being evaluated (the hostile case: a 6.7 KB profile of (or (matches …) …)
+// with [^…]{1000} against a 4 000-byte Context value took 19.7 s before).
+constexpr uint64_t kMaxEvalSteps = 1'000'000;
+
+struct EvalCost {
+  uint64_t steps;     // steps the evaluation took
+  size_t flag_index;  // kOverBudget: the flag (profile order) being evaluated; else SIZE_MAX
+};
+
+// The name of flag `flag_index` (profile order); empty when out of range.
+std::string_view flag_name(std::string_view blob, size_t flag_index);
 
 // Scratch that always suffices for any answer from this blob (the largest
 // possible all-flags answer). Most answers need none.
@@ -107,6 +147,6 @@ size_t scratch_bytes_needed(std::string_view blob);
 // answer needs more than flags::kMaxPieces pieces, the rest is copied into
 // scratch. Runs no allocation.
 EvalError evaluate(std::string_view blob, const Context& ctx, std::span<const std::string_view> keys, char* scratch,
-                   size_t scratch_cap, flags::Filtered& out, size_t* bad_key_index);
+                   size_t scratch_cap, flags::Filtered& out, size_t* bad_key_index, EvalCost* cost = nullptr);
 
 }  // namespace appconfig::variants

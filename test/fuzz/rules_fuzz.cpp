@@ -3,7 +3,9 @@
 // Context header value. Invariants:
 // - compile either succeeds or fails with a message and an offset in the input;
 // - evaluation of a compiled rule never reports a corrupt blob, terminates,
-//   and gives the same answer twice;
+//   and gives the same answer twice; under the per-request step budget it
+//   either answers the same or reports kOverBudget (then the checks below
+//   are skipped: the unbudgeted answer may take long by design);
 // - a rule and its (not …) always disagree;
 // - the blob survives being copied elsewhere (position independence).
 #include <cstdint>
@@ -55,7 +57,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string_view blob(reinterpret_cast<const char*>(g_blob), w.len);
+  uint64_t left = variants::kMaxEvalSteps;
+  const rules::Result bounded = rules::evaluate(blob, r.root, pairs, &left);
+  CHECK(bounded != rules::Result::kCorrupt);
+  if (bounded == rules::Result::kOverBudget) {
+    CHECK(left == 0);
+    return 0;
+  }
   const rules::Result a = rules::evaluate(blob, r.root, pairs);
+  CHECK(a == bounded);
   CHECK(a != rules::Result::kCorrupt);
   CHECK(rules::evaluate(blob, r.root, pairs) == a);
   std::memcpy(g_copy, g_blob, w.len);

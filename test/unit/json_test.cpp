@@ -791,3 +791,35 @@ TEST(JsonStrings, KindOf) {
   EXPECT_EQ(json::kind_of("nul"), K::kInvalid);
   EXPECT_EQ(json::kind_of("x"), K::kInvalid);
 }
+
+// The worst shapes of the 4 MiB configuration limit (docs/json.md, "Cost",
+// has their times): each validates to the right verdict in one pass, and the
+// same text with one byte broken at its end is refused at that byte, so the
+// whole input was read (no shortcut, no rescan).
+TEST(JsonValidate, WorstShapesAtTheConfigurationLimit) {
+  const size_t n = 4u << 20;
+  std::string deep_unit;
+  for (size_t i = 0; i + 1 < json::kMaxDepth; ++i) deep_unit += "[";
+  for (size_t i = 0; i + 1 < json::kMaxDepth; ++i) deep_unit += "]";
+  struct Shape {
+    const char* name;
+    std::string open, unit, close;
+  } shapes[] = {
+      {"surrogate pairs", "\"", "\\ud83d\\ude00", "\""},
+      {"numbers", "[", "-1.5e+300,", "0]"},
+      {"127-deep arrays", "[", deep_unit + ",", "0]"},
+      {"small members", "{", "\"k\":{},", "\"z\":0}"},
+      {"3-byte UTF-8", "\"", "\xe2\x82\xac", "\""},
+  };
+  for (const Shape& s : shapes) {
+    std::string text = s.open;
+    while (text.size() + s.unit.size() + s.close.size() < n) text += s.unit;
+    text += s.close;
+    EXPECT_EQ(json::validate(text).error, json::Error::kNone) << s.name;
+    std::string broken = text;
+    broken[broken.size() - s.close.size() - 1] = '\x01';  // a control byte just before the closing part
+    const json::ValidateResult r = json::validate(broken);
+    EXPECT_NE(r.error, json::Error::kNone) << s.name;
+    EXPECT_GE(r.offset, broken.size() - s.close.size() - s.unit.size() - 1) << s.name;
+  }
+}

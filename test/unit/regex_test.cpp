@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 // GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex>
 // (instantiated in this file), so the warning is off for this test only.
@@ -249,3 +250,133 @@ TEST(Regex, AgreesWithStdRegex) {
 }
 
 }  // namespace
+
+namespace hardening {
+
+using appconfig::regex::kMaxCompileSteps;
+using appconfig::regex::kMaxInsts;
+using appconfig::regex::kMaxPatternBytes;
+using appconfig::regex::Outcome;
+using appconfig::regex::run;
+
+std::string nest(const std::string& inner, const std::string& quantifier, int levels) {
+  std::string p = inner;
+  for (int i = 0; i < levels; ++i) p = "(" + p + ")" + quantifier;
+  return p;
+}
+
+// Counted repeats over bodies that emit nothing: compile work is bounded by
+// visits, not by instructions. Before the fix the 3-level forms took seconds
+// and the 4-level ones never finished.
+TEST(RegexCompileBudget, EmptyBodiesUnderNestedRepeatsAreRefused) {
+  const std::string bombs[] = {
+      "((((){1000}){1000}){1000})",     nest("()", "{1000}", 4),    nest("(?:)", "{1000}", 4),
+      nest("a{0}", "{1000}", 3),        nest("(?:a{0})", "{1000}", 4), nest("(?:^)", "{0}", 1) + nest("()", "{999,1000}", 4),
+      nest("$?", "{1000}", 3),           nest("(?:|)", "{1000}", 3),
+  };
+  for (const std::string& p : bombs) {
+    uint8_t out[appconfig::regex::kMaxProgramBytes];
+    const auto r = compile(p, out, sizeof out);
+    EXPECT_TRUE(r.error == Error::kTooMuchWork || r.error == Error::kTooComplex) << p;
+    EXPECT_LE(r.steps, kMaxPatternBytes + 1 + kMaxCompileSteps + 1) << p;
+    if (r.error == Error::kTooMuchWork) {
+      // The offset names a quantifier of the pattern.
+      ASSERT_LT(r.offset, p.size()) << p;
+      EXPECT_TRUE(p[r.offset] == '{' || p[r.offset] == '?') << p << " at " << r.offset;
+    }
+  }
+  const auto r = compile("((((){1000}){1000}){1000})", std::vector<uint8_t>(9000).data(), 9000);
+  EXPECT_EQ(r.error, Error::kTooMuchWork);
+  EXPECT_EQ(r.offset, 5u);  // the innermost {1000}, right after "(((()"
+  EXPECT_STREQ(appconfig::regex::error_message(Error::kTooMuchWork),
+               "too much compile work in counted repeats");
+}
+
+TEST(RegexCompileBudget, RealPatternsStayInsideTheBudget) {
+  const char* fine[] = {"a{1000}", "^(?:ab){0,300}$", "(ab|c){150}", "[a-z]{1000}", "^[^\\x00-\\x1f]{0,500}$",
+                        "(?:(?:(?:(?:(?:x){2}){2}){2}){2}){2}"};
+  for (const char* p : fine) {
+    const Compiled c = make(p);
+    EXPECT_EQ(c.error, Error::kNone) << p;
+    uint8_t out[appconfig::regex::kMaxProgramBytes];
+    EXPECT_LT(compile(p, out, sizeof out).steps, kMaxCompileSteps / 4) << p;
+  }
+}
+
+// A program whose last instruction is an anchor: its successor pc + 1 is out
+// of range. search() indexed mark[ni] with it (ASan: stack-buffer-overflow
+// when ni = kMaxInsts); the verifier now rejects it.
+TEST(RegexCompileBudget, VerifierRejectsAnAnchorAsLastInstruction) {
+  for (const uint8_t anchor : {uint8_t{5} /* Bol */, uint8_t{6} /* Eol */}) {
+    for (const size_t ni : {size_t{2}, size_t{kMaxInsts}}) {
+      std::string prog("RX1\0", 4);
+      const uint16_t n16 = static_cast<uint16_t>(ni), nr = 0;
+      prog.append(reinterpret_cast<const char*>(&n16), 2);
+      prog.append(reinterpret_cast<const char*>(&nr), 2);
+      // 0: jmp ni-1; 1 .. ni-2: match; ni-1: the anchor.
+      auto inst = [&](uint8_t op, uint16_t a) {
+        const uint8_t b[8] = {op, 0, static_cast<uint8_t>(a & 0xFF), static_cast<uint8_t>(a >> 8), 0, 0, 0, 0};
+        prog.append(reinterpret_cast<const char*>(b), 8);
+      };
+      inst(4 /* Jmp */, static_cast<uint16_t>(ni - 1));
+      for (size_t i = 1; i + 1 < ni; ++i) inst(7 /* Match */, 0);
+      inst(anchor, 0);
+      EXPECT_FALSE(search(prog, "")) << int{anchor} << " " << ni;
+      EXPECT_FALSE(search(prog, "abc")) << int{anchor} << " " << ni;
+      uint64_t left = 1000000;
+      EXPECT_EQ(run(prog, "", left), Outcome::kCorrupt);
+    }
+  }
+}
+
+// Classes are sorted and merged at compile time; matching uses a binary search.
+TEST(RegexClasses, UnsortedOverlappingRangesMatchTheSameSet) {
+  EXPECT_TRUE(matches("^[x-zb-dA-Cc-e\\d]+$", "xbAe9C"));
+  EXPECT_FALSE(matches("^[x-zb-dA-Cc-e\\d]+$", "f"));
+  EXPECT_FALSE(matches("^[x-zb-dA-Cc-e\\d]+$", "a"));
+  EXPECT_TRUE(matches("^[^zyxa-c]$", "d"));
+  EXPECT_FALSE(matches("^[^zyxa-c]$", "b"));
+  EXPECT_FALSE(matches("^[^zyxa-c]$", "y"));
+  EXPECT_TRUE(matches("^[\\W\\w]$", "\xe2\x82\xac"));
+  // Adjacent ranges merge; a class of 256 single bytes becomes one range.
+  std::string cls = "^[";
+  for (int c = 0x7e; c >= 0x21; --c) {
+    if (c == ']' || c == '\\' || c == '^' || c == '-') cls += '\\';
+    cls += static_cast<char>(c);
+  }
+  cls += "]+$";
+  const Compiled c = make(cls);
+  ASSERT_EQ(c.error, Error::kNone);
+  uint16_t nr;
+  std::memcpy(&nr, c.prog.data() + 6, 2);
+  EXPECT_EQ(nr, 1);
+  EXPECT_TRUE(matches(cls, "!~azAZ09"));
+  EXPECT_FALSE(matches(cls, "a b"));
+}
+
+TEST(RegexRunBudget, StopsWhenTheBudgetRunsOut) {
+  const Compiled c = make("[^a]{1000}x");
+  ASSERT_EQ(c.error, Error::kNone);
+  const std::string_view prog(reinterpret_cast<const char*>(c.prog.data()), c.prog.size());
+  const std::string text(4000, 'b');
+  uint64_t all = 0;
+  EXPECT_FALSE(search(prog, text, &all));
+  EXPECT_GT(all, 1000000u);
+  uint64_t left = all;  // exactly enough
+  EXPECT_EQ(run(prog, text, left), Outcome::kNoMatch);
+  EXPECT_EQ(left, 0u);
+  left = all + 5;
+  EXPECT_EQ(run(prog, text, left), Outcome::kNoMatch);
+  EXPECT_EQ(left, 5u);
+  left = 100000;
+  EXPECT_EQ(run(prog, text, left), Outcome::kOverBudget);
+  EXPECT_EQ(left, 0u);
+  left = 10;  // not even enough to load the program
+  EXPECT_EQ(run(prog, text, left), Outcome::kOverBudget);
+  // A match found inside the budget is reported as a match.
+  left = 10000000;
+  EXPECT_EQ(run(prog, std::string(999, 'b') + "bx", left), Outcome::kMatch);
+  EXPECT_GT(left, 0u);
+}
+
+}  // namespace hardening

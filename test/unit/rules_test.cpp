@@ -366,4 +366,131 @@ TEST(Rules, CorruptBlobsAreDetected) {
   }
 }
 
+
+// ---------------------------------------------------------------- budgets
+
+Compiled compile_rule_budget(const std::string& text, uint64_t* work_left) {
+  Compiled c;
+  std::vector<uint8_t> arena_mem(1 << 22);
+  ion::Arena arena{arena_mem.data(), arena_mem.size(), 0};
+  ion::Document doc;
+  EXPECT_EQ(ion::parse_text(text, arena, doc).error, ion::Error::kNone) << text.substr(0, 200);
+  if (doc.first == nullptr) return c;
+  c.blob.resize(1 << 22);
+  rules::Writer w{c.blob.data(), c.blob.size(), 0};
+  c.result = rules::compile(*doc.first, w, work_left);
+  c.blob.resize(w.len);
+  return c;
+}
+
+// A pattern whose counted repeats expand to no instructions used to hang the
+// compile; now it is a kBadPattern naming the offset of the repeat.
+TEST(RulesBudget, RegexBombIsABadPatternWithItsOffset) {
+  for (const char* bomb : {"((((){1000}){1000}){1000})", "((((a{0}){1000}){1000}){1000})",
+                           "((((?:){1000}){1000}){1000})", "(((((){1000}){1000}){1000}){1000})"}) {
+    const Compiled c = compile_rule(std::string("(matches in::$v pattern::\"") + bomb + "\")");
+    EXPECT_EQ(c.result.error, Error::kBadPattern) << bomb;
+    EXPECT_NE(std::string(c.result.message).find("too much compile work"), std::string::npos) << c.result.message;
+    EXPECT_NE(std::string(c.result.message).find("at pattern byte"), std::string::npos) << c.result.message;
+  }
+}
+
+// Each pattern is bounded on its own; a profile's rules share one total, so
+// many moderately costly patterns cannot add up to seconds either.
+TEST(RulesBudget, PatternsShareTheProfileCompileBudget) {
+  std::string rule = "(or";
+  for (int i = 0; i < 300; ++i) rule += " (matches in::$v pattern::\"(?:(?:){1000}){16}x\")";
+  rule += ")";
+  uint64_t left = rules::kMaxProfileCompileSteps;
+  const Compiled c = compile_rule_budget(rule, &left);
+  EXPECT_EQ(c.result.error, Error::kTooMuchWork) << c.result.message;
+  EXPECT_NE(std::string(c.result.message).find("compile steps"), std::string::npos) << c.result.message;
+  EXPECT_EQ(left, 0u);
+  // One of them compiles, and its cost is charged.
+  left = rules::kMaxProfileCompileSteps;
+  const Compiled one = compile_rule_budget("(matches in::$v pattern::\"(?:(?:){1000}){16}x\")", &left);
+  ASSERT_EQ(one.result.error, Error::kNone) << one.result.message;
+  EXPECT_LT(left, rules::kMaxProfileCompileSteps - 16000);
+  // Without a budget (tests, tools) nothing is charged.
+  EXPECT_EQ(compile_rule(rule).result.error, Error::kNone);
+}
+
+Result eval_budget(const Compiled& c, const std::vector<std::pair<std::string, std::string>>& ctx, uint64_t* left) {
+  std::vector<ContextPair> pairs;
+  for (const auto& [k, v] : ctx) pairs.push_back({k, v});
+  const std::string_view blob(reinterpret_cast<const char*>(c.blob.data()), c.blob.size());
+  return rules::evaluate(blob, c.result.root, pairs, left);
+}
+
+// The 19.7 s attack, one rule of it: a large negated class under {1000}
+// against a 4 000-byte value. Bounded by the caller's budget.
+TEST(RulesBudget, CostlyMatchStopsAtTheBudget) {
+  std::string cls = "[^";
+  for (int c = 1; c < 0x7f; c += 2) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\\\x%02x", c);
+    cls += buf;
+  }
+  cls += "]{1000}\\\\x01";  // then a byte the text never holds: no match
+  const Compiled c = compile_rule("(or (matches in::$v pattern::\"" + cls + "\") (matches in::$v pattern::\"" + cls +
+                                  "\"))");
+  ASSERT_EQ(c.result.error, Error::kNone) << c.result.message;
+  const std::string value(4000, 'b');  // 'b' (0x62) is in the negated class: 1000 live threads per byte
+  uint64_t left = 2'000'000;
+  EXPECT_EQ(eval_budget(c, {{"v", value}}, &left), Result::kOverBudget);
+  EXPECT_EQ(left, 0u);
+  // Unbounded (nullptr) it still answers: the cost is linear, only large.
+  EXPECT_EQ(eval(c, {{"v", std::string(1100, 'b')}}), Result::kFalse);
+  EXPECT_EQ(eval(c, {{"v", std::string(1100, 'b') + "\x01"}}), Result::kTrue);
+  // A short value fits easily and is charged.
+  left = 2'000'000;
+  EXPECT_EQ(eval_budget(c, {{"v", "ab"}}, &left), Result::kFalse);
+  EXPECT_LT(left, 2'000'000u);
+  EXPECT_GT(left, 1'900'000u);
+}
+
+// contains/in used std::string_view::find: n × m byte comparisons for a needle
+// that almost matches everywhere. memmem is linear, and charged as such.
+TEST(RulesBudget, SubstringSearchIsLinearAndCharged) {
+  const std::string needle = std::string(2000, 'a') + "b";
+  const Compiled c = compile_rule("(contains $v \"" + needle + "\")");
+  ASSERT_EQ(c.result.error, Error::kNone);
+  uint64_t left = 1'000'000;
+  EXPECT_EQ(eval_budget(c, {{"v", std::string(4000, 'a')}}, &left), Result::kFalse);
+  const uint64_t spent = 1'000'000 - left;
+  EXPECT_GT(spent, (4000 + 2001) / 16);
+  EXPECT_LT(spent, 4 * (4000 + 2001));
+  left = 1'000'000;
+  EXPECT_EQ(eval_budget(c, {{"v", std::string(4000, 'a') + "b"}}, &left), Result::kTrue);
+  const Compiled in = compile_rule("(in $v \"xxabcxx\")");
+  EXPECT_EQ(eval(in, {{"v", "abc"}}), Result::kTrue);
+  EXPECT_EQ(eval(in, {{"v", ""}}), Result::kTrue);
+  EXPECT_EQ(eval(in, {{"v", "abd"}}), Result::kFalse);
+  left = 3;  // not even one node
+  EXPECT_EQ(eval_budget(in, {{"v", "abc"}}, &left), Result::kOverBudget);
+}
+
+// Worst nesting and the largest rule still evaluate within a fraction of the budget.
+TEST(RulesBudget, DeepestAndLargestRulesFitTheBudget) {
+  std::string deep;
+  // 31 nots, the eq at level 32 and its operands one deeper: the deepest accepted.
+  for (size_t i = 0; i + 1 < rules::kMaxRuleDepth; ++i) deep += "(not ";
+  deep += "(eq $a \"1\")";
+  for (size_t i = 0; i + 1 < rules::kMaxRuleDepth; ++i) deep += ")";
+  const Compiled d = compile_rule(deep);
+  ASSERT_EQ(d.result.error, Error::kNone) << d.result.message;
+  uint64_t left = 2'000'000;
+  EXPECT_EQ(eval_budget(d, {{"a", "1"}}, &left), Result::kFalse);  // 31 nots: odd
+  EXPECT_EQ(compile_rule("(not " + deep + ")").result.error, Error::kTooDeep);
+  EXPECT_GT(left, 1'999'000u);
+  std::string wide = "(in $a [";
+  for (int i = 0; i < 4000; ++i) wide += "\"v" + std::to_string(i) + "\",";
+  wide += "])";
+  const Compiled w = compile_rule(wide);
+  ASSERT_EQ(w.result.error, Error::kNone) << w.result.message;
+  left = 2'000'000;
+  EXPECT_EQ(eval_budget(w, {{"a", "nope"}}, &left), Result::kFalse);
+  EXPECT_GT(left, 1'900'000u);
+}
+
 }  // namespace

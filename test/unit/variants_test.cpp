@@ -386,4 +386,162 @@ TEST(Variants, CorruptBlobsAreRejectedNotRead) {
   }
 }
 
+
+// ---------------------------------------------------------------- budgets
+
+// The attack that blocked the loop for 19.7 s, rebuilt: a ~6.7 KB profile of
+// (or (matches …) …) over a large negated class with {1000}, and a
+// 4 000-byte Context value. Now one request's evaluation stops at
+// kMaxEvalSteps and names the flag.
+std::string hostile_match_profile() {
+  std::string cls = "[^";
+  for (int c = 1; c < 300; c += 2) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\\\u%04x", c);
+    cls += buf;
+  }
+  cls += "]{1000}\\\\u0001";
+  std::string text = "'cheap'::[[(eq $v \"x\"), '''{\"_variant\":\"X\"}'''], '''{\"_variant\":\"D\"}''']\n";
+  text += "'hostile'::[ [ (or";
+  for (int i = 0; i < 6; ++i) text += " (matches in::$v pattern::\"" + cls + "\")";
+  text += "), '''{\"_variant\":\"A\"}''' ], '''{\"_variant\":\"D\"}''' ]\n";
+  return text;
+}
+
+TEST(VariantsBudget, HostileMatchProfileIsBoundedAtEvaluation) {
+  const std::string text = hostile_match_profile();
+  EXPECT_GT(text.size(), 6000u);
+  EXPECT_LT(text.size(), 7000u);
+  const auto b = compile_text(text);
+  ASSERT_TRUE(b->result.ok) << b->result.message;
+  const std::string value(4000, 'b');
+  auto ctx = std::make_unique<variants::Context>();
+  const std::string header = "v=" + value;
+  const std::string_view hv = header;
+  char err[200];
+  ASSERT_TRUE(variants::parse_context(&hv, 1, *ctx, err, sizeof err)) << err;
+  std::vector<char> scratch(1 << 16);
+  flags::Filtered out{};
+  variants::EvalCost cost{};
+  size_t bad = 0;
+  EXPECT_EQ(variants::evaluate(b->view(), *ctx, {}, scratch.data(), scratch.size(), out, &bad, &cost),
+            EvalError::kOverBudget);
+  EXPECT_EQ(cost.flag_index, 1u);
+  EXPECT_EQ(variants::flag_name(b->view(), cost.flag_index), "hostile");
+  // Overshoot: at most one text position of one program (8 × kMaxInsts steps).
+  EXPECT_GE(cost.steps, variants::kMaxEvalSteps - 8 * 1024);
+  EXPECT_LE(cost.steps, variants::kMaxEvalSteps);
+  EXPECT_STREQ(variants::eval_error_message(EvalError::kOverBudget), "evaluation over the per-request step budget");
+  // The cheap flag alone, and the hostile one with a short value, answer.
+  const std::string_view cheap[] = {"cheap"};
+  EXPECT_EQ(variants::evaluate(b->view(), *ctx, cheap, scratch.data(), scratch.size(), out, &bad, &cost),
+            EvalError::kNone);
+  EXPECT_LT(cost.steps, 1000u);
+  EXPECT_EQ(ask(b->view(), {"v=" + std::string(50, 'b')}, {"hostile"}).body, "{\"_variant\":\"D\"}");
+  EXPECT_EQ(variants::flag_name(b->view(), 2), "");
+}
+
+// A 4 MiB binary Ion stream of one-byte nulls needs 104 bytes of parse tree
+// per input byte: the capacity hint asked for 671 MB and compiling touched
+// 431 MB. Now the compile memory is capped and the profile refused with a
+// message naming the limit.
+TEST(VariantsBudget, CompileMemoryIsCapped) {
+  std::string bin("\xE0\x01\x00\xEA", 4);
+  bin.append(4u << 20, '\x0F');
+  const size_t hint = variants::compile_capacity_hint(bin.size());
+  EXPECT_LE(hint, variants::kMaxCompileBytes);
+  // Small inputs: room for dense regex programs (a 25-byte `(matches $k "a{1000}")` compiles to 8 KB).
+  EXPECT_EQ(variants::compile_capacity_hint(1000), 1000 * 512 + 256 * 1024u);
+  const auto b = compile_binary(bin);
+  EXPECT_FALSE(b->result.ok);
+  EXPECT_FALSE(b->result.out_of_space);  // final: no retry gets more
+  EXPECT_NE(std::string(b->result.message).find("16 MiB"), std::string::npos) << b->result.message;
+  // The same nulls as Ion text are refused the same way (4 MiB of "null ").
+  std::string text;
+  for (size_t i = 0; i < (4u << 20) / 5; ++i) text += "null ";
+  const auto t = compile_text(text);
+  EXPECT_FALSE(t->result.ok);
+  EXPECT_NE(std::string(t->result.message).find("16 MiB"), std::string::npos) << t->result.message;
+}
+
+// The duplicate-name check was O(flags²) name comparisons; now sorted. It
+// still reports the first flag (in document order) whose name came before.
+TEST(VariantsBudget, DuplicateNamesAtScale) {
+  const auto b = compile_text("'a'::'''{}''' 'b'::'''{}''' 'b'::'''{}''' 'a'::'''{}'''");
+  EXPECT_FALSE(b->result.ok);
+  EXPECT_NE(std::string(b->result.message).find("flag 'b' defined twice (at byte 33)"), std::string::npos)
+      << b->result.message;
+  // kMaxFlags names of 900 bytes sharing an 890-byte prefix (3.7 MB): accepted,
+  // and with one repeated name at the end, refused naming it.
+  const std::string prefix(890, 'p');
+  std::string text;
+  for (size_t i = 0; i < variants::kMaxFlags; ++i) {
+    char num[16];
+    std::snprintf(num, sizeof num, "%010zu", i);
+    text += "'" + prefix + num + "'::'''{}'''\n";
+  }
+  const auto ok = compile_text(text);
+  ASSERT_TRUE(ok->result.ok) << ok->result.message;
+  std::string dup = text.substr(0, text.rfind('\'' + prefix)) + "'" + prefix + "0000000007'::'''{}'''\n";
+  const auto refused = compile_text(dup);
+  EXPECT_FALSE(refused->result.ok);
+  // (The name is clipped in the message; the offset is the repeated flag's value.)
+  const std::string want = "defined twice (at byte " + std::to_string(dup.rfind("'''{}'''")) + ")";
+  EXPECT_NE(std::string(refused->result.message).find(want), std::string::npos) << refused->result.message;
+}
+
+// Worst accepted shapes within the 4 MiB configuration limit: each compiles
+// (or is refused with a message), and their all-flags answers fit the budget.
+TEST(VariantsBudget, WorstAcceptedProfilesCompileAndAnswer) {
+  // kMaxFlags flags of 4 variants, one cheap rule each (0.6 MB, 90 000 Ion
+  // values: 9 MiB of parse tree and 5 MiB of blob, within kMaxCompileBytes).
+  std::string many;
+  for (size_t f = 0; f < variants::kMaxFlags; ++f) {
+    many += "'f" + std::to_string(f) + "'::[";
+    for (int v = 0; v < 3; ++v) many += "[(eq $k \"" + std::to_string(v) + "\"),'''{\"_variant\":\"v\"}'''],";
+    many += "'''{\"_variant\":\"d\"}''']\n";
+  }
+  ASSERT_LT(many.size(), 4u << 20);
+  const auto m = compile_text(many);
+  ASSERT_TRUE(m->result.ok) << m->result.message;
+  // Every flag's every rule runs for an all-flags answer with a Context that
+  // matches none: 12 288 rules, under the budget.
+  EXPECT_EQ(ask(m->view(), {"k=none"}, {}, variants::scratch_bytes_needed(m->view())).error, EvalError::kNone);
+  // One flag with kMaxVariants variants, each rule a list of 200 strings.
+  std::string lists = "'big'::[";
+  for (size_t v = 0; v + 1 < variants::kMaxVariants; ++v) {
+    lists += "[(in $k [";
+    for (int i = 0; i < 200; ++i) lists += "\"s" + std::to_string(i) + "\",";
+    lists += "]),'''{\"_variant\":\"v\"}'''],";
+  }
+  lists += "'''{\"_variant\":\"d\"}''']";
+  ASSERT_LT(lists.size(), 4u << 20);
+  const auto l = compile_text(lists);
+  ASSERT_TRUE(l->result.ok) << l->result.message;
+  EXPECT_EQ(ask(l->view(), {"k=none"}, {}).error, EvalError::kNone);
+  // Deepest nesting the rules allow, and a 4 MiB JSON variant string.
+  std::string deep = "'d'::[[";
+  for (size_t i = 0; i < appconfig::rules::kMaxRuleDepth - 2; ++i) deep += "(not ";
+  deep += "(eq $k \"1\")";
+  for (size_t i = 0; i < appconfig::rules::kMaxRuleDepth - 2; ++i) deep += ")";
+  deep += ", '''{\"_variant\":\"v\"}'''], '''{\"_variant\":\"d\",\"pad\":\"" + std::string((4u << 20) - 4096, 'x') +
+          "\"}''']";
+  const auto d = compile_text(deep);
+  ASSERT_TRUE(d->result.ok) << d->result.message;
+  EXPECT_EQ(ask(d->view(), {"k=1"}, {"d"}).body, "{\"_variant\":\"v\"}");
+  // As many full-size patterns as the compile budget allows, then refused.
+  std::string re = "'r'::[[(or";
+  for (int i = 0; i < 400; ++i) re += " (matches $k \"[a-z]{1000}\")";
+  re += "), '''{\"_variant\":\"v\"}'''], '''{\"_variant\":\"d\"}''']";
+  const auto r = compile_text(re);
+  ASSERT_TRUE(r->result.ok) << r->result.message;
+  std::string bombs = "'r'::[[(or";
+  for (int i = 0; i < 400; ++i) bombs += " (matches $k \"(?:(?:){1000}){16}[a-z]\")";
+  bombs += "), '''{\"_variant\":\"v\"}'''], '''{\"_variant\":\"d\"}''']";
+  const auto rb = compile_text(bombs);
+  EXPECT_FALSE(rb->result.ok);
+  EXPECT_NE(std::string(rb->result.message).find("flag 'r' variant 1 rule"), std::string::npos) << rb->result.message;
+  EXPECT_NE(std::string(rb->result.message).find("compile steps"), std::string::npos) << rb->result.message;
+}
+
 }  // namespace

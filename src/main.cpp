@@ -105,7 +105,6 @@ void on_refresh_settled(void* ctx) {
 // The refresh hook: what must happen on each invoke (or timer tick). Returns
 // true when background fetches were started (the invoke waits for them).
 bool refresh_due(App& app) {
-  app.server.touch_idle();
   if (app.local_mode) app.local.refresh_due(app.loop.now_ms());
   if (app.remote_mode) return app.remote.refresh_due(&on_refresh_settled, &app) > 0;
   return false;
@@ -214,6 +213,21 @@ void on_fatal(void* ctx, const char* message) {
   auto* app = static_cast<App*>(ctx);
   LOG_FATAL("%s", message);
   app->exit_code = 1;
+  app->loop.stop();
+}
+
+// poll(2) failed for good (loop.h): log once, exit non-zero; in Lambda report
+// it to /exit/error first (the report's end calls on_fatal, which logs and stops).
+void on_loop_failure(void* ctx, int err) {
+  auto* app = static_cast<App*>(ctx);
+  char msg[160];
+  snprintf(msg, sizeof msg, "the event loop cannot wait for events: poll() failed: %s", strerror(err));
+  app->exit_code = 1;
+  if (app->lambda) {
+    app->ext.report_error(lambda_api::ErrorKind::kExit, "LoopFailed", msg);
+    return;
+  }
+  LOG_FATAL("%s", msg);
   app->loop.stop();
 }
 
@@ -344,6 +358,7 @@ int main(int argc, char** argv) {
 
   if (!app.loop.init()) return report_init_error(app, argv0, "InitFailed", "cannot set up the event loop");
   app.loop.on_signal(&on_signal, &app);
+  app.loop.on_failure(&on_loop_failure, &app);
 
   if (!app.cache.init(cfg.cache_size_bytes, kMaxCacheEntries)) {
     char msg[200];
@@ -359,7 +374,12 @@ int main(int argc, char** argv) {
       return report_init_error(app, argv0, "ConfigInvalid", msg);
   }
 
-  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc))
+  static_assert(settings::kMaxMaxClientConnections == http_server::kMaxConnections);
+  http_server::Limits limits;
+  limits.max_connections = cfg.max_client_connections;
+  // No one answer is larger than its profile, and no profile larger than the cache.
+  limits.answer_buffer_bytes = cfg.cache_size_bytes;
+  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc, limits))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
   // Bind before registering: the runtime may read as soon as its init starts.
   char msg[300];

@@ -59,7 +59,9 @@ constexpr uint64_t kIdleTimeoutMs = 120'000;
 // more than kPauseCreditAfterMs late means the process did not run (Lambda
 // froze the sandbox; CLOCK_MONOTONIC kept counting) or the loop was stalled:
 // clients could not be served either, so every deadline moves by the delay.
-// Nothing a client does moves a deadline without sending bytes.
+// Nothing a client does moves a deadline without sending bytes. At most one
+// sweep interval of a pause counts as idle time (the sweep sees only how late
+// it is, not when the pause began).
 constexpr uint64_t kSweepIntervalMs = 1'000;
 constexpr uint64_t kPauseCreditAfterMs = 250;
 // A reply that makes no write progress for this long is abandoned.

@@ -147,8 +147,10 @@ class ServerHardening(unittest.TestCase):
                 self.assertEqual(done, clients, f"round {rnd}: only {done} of {clients} answered")
                 self.assertTrue(all(g.startswith(b"HTTP/1.1 200") for g in got))
             rss_used = rss_kib(pid)
-            print(f"\n[ measured ] {clients} keep-alive clients: RSS {rss_before} kB before, {rss_idle} kB with "
-                  f"them connected, {rss_used} kB after two requests each (debug ASan build)")
+            print(f"\n[ measured ] {os.path.basename(os.path.dirname(agent.binary))} binary, {clients} keep-alive "
+                  f"clients: RSS {rss_before} kB before, {rss_idle} kB with them connected and silent, "
+                  f"{rss_used} kB after two requests each; per 1,000: +{(rss_idle - rss_before) * 1000 // clients} kB "
+                  f"idle, +{(rss_used - rss_before) * 1000 // clients} kB used")
         finally:
             for s in socks:
                 s.close()

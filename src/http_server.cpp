@@ -51,7 +51,9 @@ struct Server::Conn {
   size_t in_pos = 0;   // first unconsumed byte
   size_t in_len = 0;   // end of received bytes
   char* head = nullptr;  // kHeadBytes
-  hp::Request req;
+  // The big per-request state lives in the slot's buffer pages, not here, so
+  // that a connection that never sends a byte touches only this struct.
+  hp::Request* req = nullptr;
   Exchange ex;
   size_t pending_consume = 0;  // head bytes of the request being answered
   // Body of the request being answered, discarded once its reply is out.
@@ -60,10 +62,12 @@ struct Server::Conn {
   uint64_t body_seen = 0;
   hp::ChunkedDecoder chunked{};
   // Write state.
-  iovec iov[kMaxPieces + 1];
+  iovec* iov = nullptr;  // kMaxPieces + 1, in the buffer pages
   size_t iov_count = 0;
   size_t iov_index = 0;
   uint64_t deadline_ms = 0;  // 0: none
+  uint64_t quiet_since_ms = 0;  // closed or last answered (kReleaseAfterQuietMs)
+  bool resident = false;        // the buffer pages may be resident
   bool head_started = false;
   bool read_eof = false;
   bool close_after = false;
@@ -71,6 +75,14 @@ struct Server::Conn {
 };
 
 namespace {
+
+// One slot's buffer pages: input, scratch, response head, the write vector,
+// the reply's pieces and the parsed request, rounded up to whole pages so a
+// slot can be given back with one madvise.
+constexpr size_t kIovOffset = kInBufferBytes + kScratchBytes + kHeadBytes;
+constexpr size_t kPiecesOffset = kIovOffset + (kMaxPieces + 1) * sizeof(iovec);
+constexpr size_t kRequestOffset = (kPiecesOffset + kMaxPieces * sizeof(Piece) + 15) & ~size_t{15};
+constexpr size_t kSlotBytes = (kRequestOffset + sizeof(http_parse::Request) + 4095) & ~size_t{4095};
 
 constexpr char kTextPlain[] = "text/plain; charset=utf-8";
 
@@ -180,8 +192,7 @@ bool Server::init(loop::Loop* lp, Handler handler, void* handler_ctx, const Limi
   limits_ = limits;
   if (limits_.max_connections == 0 || limits_.max_connections > kMaxConnections) return false;
   const size_t max = limits_.max_connections;
-  const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
-  buffers_bytes_ = per_conn * max;
+  buffers_bytes_ = kSlotBytes * max;
   conns_bytes_ = (sizeof(Conn) * max + 63) & ~size_t{63};
   free_bytes_ = sizeof(uint32_t) * max;
   // Reserved, not committed: a slot's pages become resident when a connection
@@ -219,14 +230,17 @@ Server::Conn* Server::acquire_slot() {
   if (num_free_ > 0) return &conns_[free_slots_[--num_free_]];
   if (slots_used_ == limits_.max_connections) return nullptr;
   size_t i = slots_used_++;
-  const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
-  Conn* c = new (&conns_[i]) Conn();
-  char* base = buffers_ + i * per_conn;
+  // Default-initialised: only the small fields with initialisers are written.
+  Conn* c = new (&conns_[i]) Conn;
+  char* base = buffers_ + i * kSlotBytes;
   c->server = this;
   c->ex.server_ = this;
   c->in = base;
   c->ex.scratch = base + kInBufferBytes;
   c->head = base + kInBufferBytes + kScratchBytes;
+  c->iov = reinterpret_cast<iovec*>(base + kIovOffset);
+  c->ex.reply.pieces = reinterpret_cast<Piece*>(base + kPiecesOffset);
+  c->req = reinterpret_cast<hp::Request*>(base + kRequestOffset);
   return c;
 }
 
@@ -450,6 +464,8 @@ void Server::read_some(Conn& c) {
     if (c.in_len == kInBufferBytes) return;  // full: interest drops until consumed
     ssize_t n = recv(c.fd, c.in + c.in_len, kInBufferBytes - c.in_len, 0);
     if (n > 0) {
+      if (!c.resident) ++resident_slots_;
+      c.resident = true;
       c.in_len += static_cast<size_t>(n);
       continue;
     }
@@ -542,7 +558,7 @@ void Server::process(Conn& c) {
     }
     std::string_view buf(c.in + c.in_pos, c.in_len - c.in_pos);
     const uint64_t before = c.scan.scanned;
-    hp::Result r = hp::parse_request(buf, c.req, c.scan);
+    hp::Result r = hp::parse_request(buf, *c.req, c.scan);
     head_bytes_scanned_ += c.scan.scanned - before;
     if (r.status == hp::Status::kIncomplete) {
       if (c.read_eof) {
@@ -573,7 +589,7 @@ void Server::process(Conn& c) {
     }
     c.head_started = false;
     c.deadline_ms = 0;
-    dispatch(c, c.req, r.consumed);
+    dispatch(c, *c.req, r.consumed);
   }
   update_interest(c);
 }
@@ -613,7 +629,7 @@ void Server::dispatch(Conn& c, const hp::Request& req, size_t head_len) {
     c.chunked = hp::ChunkedDecoder{};
   }
   Exchange& ex = c.ex;
-  ex.request = &c.req;
+  ex.request = c.req;
   ex.ref = ExchangeRef{static_cast<uint32_t>(&c - conns_), c.generation};
   ex.scratch_used = 0;
   ex.reply.reset();
@@ -638,7 +654,7 @@ void Server::finish(ExchangeRef ref) {
   if (parked(ref) == nullptr) return;
   Conn& c = conns_[ref.slot];
   c.ex.parked = false;
-  if (!c.req.keep_alive) c.ex.reply.close = true;
+  if (!c.req->keep_alive) c.ex.reply.close = true;
   start_write(c);
   process(c);
 }
@@ -726,6 +742,7 @@ void Server::finish_reply(Conn& c) {
   c.pending_consume = 0;
   set_state(c, static_cast<uint8_t>(State::kReading));
   c.deadline_ms = loop_->now_ms() + limits_.idle_timeout_ms;
+  c.quiet_since_ms = loop_->now_ms();
   if (c.close_after) {
     // A pending body is irrelevant now; closing is the next step either way.
     c.body_left = 0;
@@ -768,13 +785,16 @@ void Server::close_conn(Conn& c) {
   ++c.generation;
   --active_;
   free_slots_[num_free_++] = static_cast<uint32_t>(&c - conns_);
-  // Give the pages of a connection that used a lot of input back when it goes.
+  // Give the pages of a connection that used a lot of input back when it goes;
+  // the rest go once the slot has been quiet for a while (on_sweep).
   if (c.in_len > 8192) madvise(c.in, kInBufferBytes & ~static_cast<size_t>(4095), MADV_DONTNEED);
   c.in_pos = c.in_len = 0;
+  c.quiet_since_ms = loop_->now_ms();
 }
 
 void Server::arm_sweep() {
-  if (!sweep_.valid() && active_ > 0) {
+  // Also while closed slots still hold pages to give back.
+  if (!sweep_.valid() && (active_ > 0 || resident_slots_ > 0)) {
     sweep_ = loop_->add_timer(limits_.sweep_interval_ms, &Server::on_sweep, this);
     sweep_due_ms_ = loop::monotonic_ms() + limits_.sweep_interval_ms;
   }
@@ -795,6 +815,16 @@ void Server::on_sweep(void* ctx) {
   }
   for (size_t i = 0; i < s->slots_used_; ++i) {
     Conn& c = s->conns_[i];
+    if (c.resident && now - c.quiet_since_ms >= kReleaseAfterQuietMs &&
+        (c.state == State::kFree || (c.state == State::kReading && !c.head_started && c.in_pos == c.in_len &&
+                                     c.body_left == 0 && !c.body_chunked))) {
+      // Nothing in the slot's pages is needed any more (the next request
+      // starts a new scan and a new reply): hand them back.
+      madvise(s->buffers_ + i * kSlotBytes, kSlotBytes, MADV_DONTNEED);
+      c.resident = false;
+      --s->resident_slots_;
+      c.in_pos = c.in_len = 0;
+    }
     if (c.state == State::kFree || c.state == State::kParked) continue;
     if (paused && c.deadline_ms != 0) c.deadline_ms += late;
     if (c.deadline_ms == 0 || now < c.deadline_ms) continue;

@@ -64,6 +64,10 @@ constexpr uint64_t kIdleTimeoutMs = 120'000;
 // it is, not when the pause began).
 constexpr uint64_t kSweepIntervalMs = 1'000;
 constexpr uint64_t kPauseCreditAfterMs = 250;
+// A connection slot quiet this long (closed, or idle with nothing buffered)
+// gives its buffer pages back (one madvise): a burst of clients leaves no
+// lasting RSS, and a busy connection never pays for page faults.
+constexpr uint64_t kReleaseAfterQuietMs = 5'000;
 // A reply that makes no write progress for this long is abandoned.
 constexpr uint64_t kWriteTimeoutMs = 30'000;
 // Body pieces per reply (flag filtering builds up to 4 per flag).
@@ -82,7 +86,7 @@ struct Reply {
     std::string_view name, value;
   } headers[kMaxExtraHeaders];
   size_t num_headers = 0;
-  Piece pieces[kMaxPieces];
+  Piece* pieces = nullptr;  // kMaxPieces slots in the connection's buffers (server-owned)
   size_t num_pieces = 0;
   // Called exactly once when the pieces are no longer needed (sent, or the
   // connection died). Used to unpin cache entries.
@@ -104,7 +108,7 @@ struct Reply {
     if (num_headers < kMaxExtraHeaders) headers[num_headers++] = {name, value};
   }
   void add_piece(const char* data, size_t len) {
-    if (num_pieces < kMaxPieces && len > 0) pieces[num_pieces++] = {data, len};
+    if (pieces != nullptr && num_pieces < kMaxPieces && len > 0) pieces[num_pieces++] = {data, len};
   }
 };
 
@@ -236,6 +240,7 @@ class Server {
   loop::TimerId resume_;
   uint64_t resume_pass_ = 0;
   size_t big_in_use_ = 0;
+  size_t resident_slots_ = 0;  // slots whose buffer pages may be resident
   uint64_t evictions_ = 0;
   uint64_t deferred_turns_ = 0;
   uint64_t head_bytes_scanned_ = 0;

@@ -154,6 +154,12 @@ class ServerHardening(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+        # Slots quiet for 5 s give their buffer pages back.
+        time.sleep(6.5)
+        rss_after = rss_kib(pid)
+        print(f"[ measured ] RSS {rss_after} kB 6.5 s after they closed")
+        self.assertLess(rss_after - rss_before, (rss_used - rss_before) // 2,
+                        "closed connections' buffers stayed resident")
         self.assert_normal_read(agent)
 
     def test_byte_at_a_time_head(self):

@@ -27,8 +27,9 @@ namespace appconfig::http_server {
 
 // Concurrent client connections: the highest value the setting
 // (MAX_CLIENT_CONNECTIONS) accepts. Bounded by the fd table of loop.h; the
-// per-connection buffers are reserved address space (~86 KiB each, 1.4 GiB at
-// this maximum) of which only the pages a connection uses become resident.
+// per-connection buffers are reserved address space (96 KiB each, 1.5 GiB at
+// this maximum) of which only the pages a connection uses become resident
+// (docs/benchmarks.md: ~0.7 kB per silent connection, ~16 kB per served one).
 constexpr size_t kMaxConnections = 16384;
 // Defaults: a node-wide agent (DaemonSet, busy EC2 host) serves many clients;
 // a Lambda function reads from a handful of threads, and Lambda's

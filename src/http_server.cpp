@@ -172,9 +172,9 @@ char* Exchange::answer_buffer(size_t bytes) { return server_ == nullptr ? nullpt
 
 char* Server::take_answer_buffer(Exchange& ex, size_t bytes) {
   drop_answer_buffer(ex);
-  const size_t page = 4096;
-  size_t rounded = (bytes + page - 1) & ~(page - 1);
-  if (rounded == 0 || rounded > limits_.answer_buffer_bytes - big_in_use_) return nullptr;
+  if (bytes == 0 || bytes > limits_.answer_buffer_bytes - big_in_use_) return nullptr;
+  size_t rounded = (bytes + kPage - 1) & ~(kPage - 1);
+  if (rounded > limits_.answer_buffer_bytes - big_in_use_) return nullptr;
   // Its own mapping: untouched pages cost nothing, and munmap gives every
   // touched page back the moment the reply is out.
   void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

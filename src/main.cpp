@@ -63,6 +63,7 @@ struct App {
   loop::TimerId refresh_timer;   // agent mode and Managed Instances: refresh on a timer
   loop::TimerId prefetch_timer;  // Lambda: the prefetch may hold init at most the poll timeout
   int exit_code = 0;
+  bool loop_failed = false;  // poll(2) failed: already logged, being reported
 };
 
 App* g_app = nullptr;  // large (fixed tables): static storage, never the stack
@@ -211,23 +212,25 @@ void on_shutdown(void* ctx, const lambda_api::Event& e) {
 
 void on_fatal(void* ctx, const char* message) {
   auto* app = static_cast<App*>(ctx);
-  LOG_FATAL("%s", message);
+  if (!app->loop_failed) LOG_FATAL("%s", message);
   app->exit_code = 1;
   app->loop.stop();
 }
 
 // poll(2) failed for good (loop.h): log once, exit non-zero; in Lambda report
-// it to /exit/error first (the report's end calls on_fatal, which logs and stops).
+// it to /exit/error first (the report's end calls on_fatal, which stops). Should
+// poll(2) fail again meanwhile, the loop stops by itself.
 void on_loop_failure(void* ctx, int err) {
   auto* app = static_cast<App*>(ctx);
   char msg[160];
   snprintf(msg, sizeof msg, "the event loop cannot wait for events: poll() failed: %s", strerror(err));
+  LOG_FATAL("%s", msg);
   app->exit_code = 1;
+  app->loop_failed = true;
   if (app->lambda) {
     app->ext.report_error(lambda_api::ErrorKind::kExit, "LoopFailed", msg);
     return;
   }
-  LOG_FATAL("%s", msg);
   app->loop.stop();
 }
 

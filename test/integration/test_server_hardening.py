@@ -8,6 +8,7 @@ import resource
 import selectors
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -208,6 +209,31 @@ class ServerHardening(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["f0000"]["_variant"], "Default")
         self.assert_normal_read(agent)
+
+    def test_poll_failure_ends_the_agent(self):
+        # poll(2) fails with EINVAL once it watches more fds than RLIMIT_NOFILE allows. Before: the
+        # loop returned and was called again at once, a silent 100 % CPU spin that never ended.
+        agent = Agent(local_dir=self.dir, env={"POLL_INTERVAL": "1"}).start()
+        socks = [socket.create_connection(("127.0.0.1", agent.port), timeout=5) for _ in range(12)]
+        try:
+            self.assert_normal_read(agent)  # all accepted by now
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.prlimit(agent.proc.pid, resource.RLIMIT_NOFILE, (8, hard))
+            socks[0].sendall(b"G")  # wake the loop
+            try:
+                code = agent.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                agent.proc.kill()  # a spinning loop never reads SIGTERM
+                agent.proc.wait()
+                code = None
+        finally:
+            for s in socks:
+                s.close()
+        err = agent.stderr()
+        agent.stop()
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err.count("poll() failed"), 1, err)
+        self.assertIn("Invalid argument", err)
 
     def test_max_client_connections_is_validated(self):
         for value in ["0", "16385", "12x", "-1"]:

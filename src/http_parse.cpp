@@ -1,9 +1,12 @@
 // http_parse: see include/appconfig/http_parse.h and docs/http-parser.md.
 //
-// The head parsers scan from the start of the buffer on every call (like
-// picohttpparser) and check bytes strictly left to right, so an error is
+// The head parsers check bytes strictly left to right, so an error is
 // reported at the first offending byte no matter how the input was split.
-// Every read is preceded by an index check against `n`.
+// parse_response scans from the start of the buffer on every call (like
+// picohttpparser); parse_request is a resumable state machine that continues
+// where the previous call stopped (RequestScan), so a head sent a byte at a
+// time costs O(n), not O(n^2). Every read is preceded by an index check
+// against `n`.
 #include "appconfig/http_parse.h"
 
 #include <cstring>
@@ -148,20 +151,9 @@ bool parse_u64(std::string_view s, uint64_t* out) {
   return true;
 }
 
-// What the framing headers said so far. Filled one field line at a time so
-// that a bad or conflicting length is reported at the line that causes it, as
-// soon as that line is complete (not only once the whole head has arrived).
-struct Framing {
-  bool has_cl = false;
-  uint64_t cl = 0;
-  bool has_te = false;
-  int te_chunked = 0;          // how many "chunked" codings
-  int te_other = 0;            // codings other than chunked
-  bool te_last_chunked = false;
-  size_t te_offset = 0;        // first Transfer-Encoding line, for error offsets
-  bool conn_close = false;
-  bool conn_keep_alive = false;
-};
+// Framing (http_parse.h) is filled one field line at a time so that a bad or
+// conflicting length is reported at the line that causes it, as soon as that
+// line is complete (not only once the whole head has arrived).
 
 enum class Role : uint8_t { kRequest, kResponse };
 
@@ -326,84 +318,202 @@ std::string_view find_header(const Header* headers, size_t n, std::string_view n
 }
 
 Result parse_request(std::string_view buf, Request& out, size_t max_header_bytes, size_t max_target_bytes) {
+  RequestScan scan;
+  return parse_request(buf, out, scan, max_header_bytes, max_target_bytes);
+}
+
+namespace {
+enum Phase : uint8_t { kLeadCrlf, kMethod, kTarget, kVersion, kVersionEnd, kFieldStart, kFieldName, kFieldOws, kFieldValue };
+
+// Views in `out` point into the buffer of the previous call; the bytes kept
+// their offsets, only the buffer moved.
+void rebase(Request& out, const RequestScan& scan, const char* now) {
+  auto move = [&](std::string_view v) {
+    return v.data() == nullptr ? v : std::string_view(now + (v.data() - scan.base), v.size());
+  };
+  if (scan.phase >= kFieldStart) {
+    out.method = move(out.method);
+    out.target = move(out.target);
+  }
+  for (size_t k = 0; k < scan.num_headers; ++k) {
+    out.headers[k].name = move(out.headers[k].name);
+    out.headers[k].value = move(out.headers[k].value);
+  }
+}
+}  // namespace
+
+Result parse_request(std::string_view buf, Request& out, RequestScan& sc, size_t max_header_bytes,
+                     size_t max_target_bytes) {
   // Scan only what may belong to the head; past the limit without a complete
   // head the answer is 431 (RFC 6585 §5), decided after the scan so that an
   // earlier syntax error still wins regardless of how bytes arrived.
   const size_t n = buf.size() < max_header_bytes ? buf.size() : max_header_bytes;
-  auto out_of_room = [&](Result r) { return (r.status == Status::kIncomplete && buf.size() > max_header_bytes) ? fail(Error::kHeadersTooLarge, max_header_bytes) : r; };
-  size_t i = 0;
-  // RFC 9112 §2.2: a server SHOULD ignore empty lines received before the request-line.
-  while (i < n && buf[i] == '\r') {
-    if (i + 1 >= n) return out_of_room(incomplete());
-    if (buf[i + 1] != '\n') return fail(Error::kBadRequestLine, i + 1);
-    i += 2;
+  if (sc.base != nullptr && sc.base != buf.data()) rebase(out, sc, buf.data());
+  sc.base = buf.data();
+  size_t i = sc.pos;
+  const size_t start = i;
+  // Each return records how far the scan got; `at` is where the next call resumes.
+  auto incomplete_at = [&](size_t at) {
+    sc.pos = at;
+    sc.scanned += i - start;
+    return (buf.size() > max_header_bytes) ? fail(Error::kHeadersTooLarge, max_header_bytes) : incomplete();
+  };
+  auto error_at = [&](Error e, size_t at) {
+    sc.scanned += i - start;
+    return fail(e, at);
+  };
+  for (;;) {
+    switch (sc.phase) {
+      case kLeadCrlf:
+        // RFC 9112 §2.2: a server SHOULD ignore empty lines received before the request-line.
+        if (i >= n) return incomplete_at(i);
+        if (buf[i] == '\r') {
+          if (i + 1 >= n) return incomplete_at(i);
+          if (buf[i + 1] != '\n') return error_at(Error::kBadRequestLine, i + 1);
+          i += 2;
+          break;
+        }
+        sc.mark = i;
+        sc.phase = kMethod;
+        break;
+      case kMethod: {
+        // method SP
+        while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
+        if (i >= n) return incomplete_at(i);
+        if (buf[i] != ' ') {
+          if (i == sc.mark || (buf[i] != '\r' && buf[i] != '\n')) return error_at(Error::kBadMethod, i);
+          return error_at(Error::kBadRequestLine, i);
+        }
+        if (i == sc.mark) return error_at(Error::kBadMethod, i);
+        sc.method_end = i;
+        ++i;
+        sc.target_start = i;
+        sc.phase = kTarget;
+        break;
+      }
+      case kTarget:
+        // request-target SP
+        while (i < n && is_target_char(static_cast<unsigned char>(buf[i]))) {
+          ++i;
+          if (i - sc.target_start > max_target_bytes) return error_at(Error::kUriTooLong, i - 1);
+        }
+        if (i >= n) return incomplete_at(i);
+        if (buf[i] != ' ') {
+          // CR/LF right after the target is an HTTP/0.9 simple request (no version).
+          if (i > sc.target_start && (buf[i] == '\r' || buf[i] == '\n')) return error_at(Error::kBadRequestLine, i);
+          return error_at(Error::kBadTarget, i);
+        }
+        if (i == sc.target_start) return error_at(Error::kBadTarget, i);  // two SPs: empty target
+        sc.target_end = i;
+        ++i;
+        sc.phase = kVersion;
+        break;
+      case kVersion: {
+        // HTTP-version CRLF. At most 8 bytes, re-matched from their start.
+        int major = 0, minor = 0;
+        int matched = match_version(buf, i, n, &major, &minor);
+        if (matched < 0) return error_at(Error::kBadVersion, i);
+        if (matched < 8) return incomplete_at(i);
+        // The version decides how to read the rest (an HTTP/2 preface "PRI * HTTP/2.0"
+        // gets 505, not 400), so it is checked as soon as its digits are in, before
+        // the line end and the target's form.
+        if (major != 1 || minor > 1) return error_at(Error::kVersionNotSupported, i);
+        sc.minor = static_cast<uint8_t>(minor);
+        i += 8;
+        sc.phase = kVersionEnd;
+        break;
+      }
+      case kVersionEnd: {
+        if (i >= n) return incomplete_at(i);
+        if (buf[i] != '\r') return error_at(Error::kBadVersion, i);
+        if (i + 1 >= n) return incomplete_at(i);
+        if (buf[i + 1] != '\n') return error_at(Error::kBadRequestLine, i + 1);
+        std::string_view method = slice(buf, sc.mark, sc.method_end - sc.mark);
+        std::string_view target = slice(buf, sc.target_start, sc.target_end - sc.target_start);
+        Method mid = method_id_of(method);
+        if (!target_form_ok(mid, target)) return error_at(Error::kBadTarget, sc.target_start);
+        i += 2;
+        out.method = method;
+        out.method_id = mid;
+        out.target = target;
+        out.version_minor = sc.minor;
+        sc.num_headers = 0;
+        sc.framing = Framing{};
+        sc.phase = kFieldStart;
+        break;
+      }
+      case kFieldStart: {
+        if (i >= n) return incomplete_at(i);
+        unsigned char c = static_cast<unsigned char>(buf[i]);
+        if (c == '\r') {
+          if (i + 1 >= n) return incomplete_at(i);
+          if (buf[i + 1] != '\n') return error_at(Error::kBadHeader, i + 1);  // bare CR (RFC 9112 §2.2)
+          i += 2;
+          sc.scanned += i - start;
+          sc.pos = i;
+          out.num_headers = sc.num_headers;
+          const Framing& f = sc.framing;
+          out.keep_alive = keep_alive_for(out.version_minor, f);
+          out.content_length = 0;
+          out.body = BodyKind::kNone;
+          if (f.has_te) {
+            // add_framing() already refused everything but a single "chunked".
+            out.body = BodyKind::kChunked;
+            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; close after.
+            if (out.version_minor == 0) out.keep_alive = false;
+          } else if (f.has_cl) {
+            out.body = BodyKind::kContentLength;
+            out.content_length = f.cl;
+          }
+          return Result{Status::kComplete, Error::kNone, i, 0};
+        }
+        // Whitespace at a line start is obs-fold, or whitespace before the first
+        // field; both must be rejected by a server (RFC 9112 §5.2, §2.2).
+        if (!is_tchar(c)) return error_at(Error::kBadHeader, i);
+        if (sc.num_headers == kMaxHeaders) return error_at(Error::kTooManyHeaders, i);
+        sc.mark = i;
+        sc.phase = kFieldName;
+        break;
+      }
+      case kFieldName:
+        while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
+        if (i >= n) return incomplete_at(i);
+        // No whitespace between name and colon (RFC 9112 §5.1).
+        if (buf[i] != ':') return error_at(Error::kBadHeader, i);
+        sc.name_end = i;
+        ++i;
+        sc.phase = kFieldOws;
+        break;
+      case kFieldOws:
+        while (i < n && is_ows(static_cast<unsigned char>(buf[i]))) ++i;
+        if (i >= n) return incomplete_at(i);
+        sc.value_start = i;
+        sc.phase = kFieldValue;
+        break;
+      case kFieldValue: {
+        while (i < n && buf[i] != '\r') {
+          if (!is_field_vchar(static_cast<unsigned char>(buf[i]))) return error_at(Error::kBadHeader, i);
+          ++i;
+        }
+        if (i + 1 >= n) return incomplete_at(i);
+        if (buf[i + 1] != '\n') return error_at(Error::kBadHeader, i + 1);
+        size_t value_end = i;
+        while (value_end > sc.value_start && is_ows(static_cast<unsigned char>(buf[value_end - 1]))) --value_end;
+        std::string_view name = slice(buf, sc.mark, sc.name_end - sc.mark);
+        Header& h = out.headers[sc.num_headers];
+        h = Header{name, slice(buf, sc.value_start, value_end - sc.value_start)};
+        Error e = add_framing(sc.framing, h, Role::kRequest);
+        if (e != Error::kNone) return error_at(e, sc.mark);
+        if (iequals(name, "transfer-encoding") && sc.framing.te_offset == 0) sc.framing.te_offset = sc.mark;
+        ++sc.num_headers;
+        i += 2;
+        sc.phase = kFieldStart;
+        break;
+      }
+      default:
+        return error_at(Error::kBadRequestLine, i);  // unreachable: a corrupt scan state
+    }
   }
-  // method SP
-  size_t method_start = i;
-  while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
-  if (i >= n) return out_of_room(incomplete());
-  if (buf[i] != ' ') {
-    if (i == method_start || (buf[i] != '\r' && buf[i] != '\n')) return fail(Error::kBadMethod, i);
-    return fail(Error::kBadRequestLine, i);
-  }
-  if (i == method_start) return fail(Error::kBadMethod, i);
-  std::string_view method = slice(buf, method_start, i - method_start);
-  ++i;
-  // request-target SP
-  size_t target_start = i;
-  while (i < n && is_target_char(static_cast<unsigned char>(buf[i]))) {
-    ++i;
-    if (i - target_start > max_target_bytes) return fail(Error::kUriTooLong, i - 1);
-  }
-  if (i >= n) return out_of_room(incomplete());
-  if (buf[i] != ' ') {
-    // CR/LF right after the target is an HTTP/0.9 simple request (no version).
-    if (i > target_start && (buf[i] == '\r' || buf[i] == '\n')) return fail(Error::kBadRequestLine, i);
-    return fail(Error::kBadTarget, i);
-  }
-  if (i == target_start) return fail(Error::kBadTarget, i);  // two SPs: empty target
-  std::string_view target = slice(buf, target_start, i - target_start);
-  ++i;
-  // HTTP-version CRLF
-  int major = 0, minor = 0;
-  int matched = match_version(buf, i, n, &major, &minor);
-  if (matched < 0) return fail(Error::kBadVersion, i);
-  if (matched < 8) return out_of_room(incomplete());
-  // The version decides how to read the rest (an HTTP/2 preface "PRI * HTTP/2.0"
-  // gets 505, not 400), so it is checked as soon as its digits are in, before
-  // the line end and the target's form.
-  if (major != 1 || minor > 1) return fail(Error::kVersionNotSupported, i);
-  i += 8;
-  if (i >= n) return out_of_room(incomplete());
-  if (buf[i] != '\r') return fail(Error::kBadVersion, i);
-  if (i + 1 >= n) return out_of_room(incomplete());
-  if (buf[i + 1] != '\n') return fail(Error::kBadRequestLine, i + 1);
-  Method mid = method_id_of(method);
-  if (!target_form_ok(mid, target)) return fail(Error::kBadTarget, target_start);
-  i += 2;
-
-  out.method = method;
-  out.method_id = mid;
-  out.target = target;
-  out.version_minor = static_cast<uint8_t>(minor);
-  size_t end = 0;
-  Framing f;
-  Result r = parse_fields(buf, i, n, out.headers, &out.num_headers, &end, f, Role::kRequest);
-  if (r.status != Status::kComplete) return out_of_room(r);
-
-  out.keep_alive = keep_alive_for(out.version_minor, f);
-  out.content_length = 0;
-  out.body = BodyKind::kNone;
-  if (f.has_te) {
-    // add_framing() already refused everything but a single "chunked".
-    out.body = BodyKind::kChunked;
-    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; close after.
-    if (out.version_minor == 0) out.keep_alive = false;
-  } else if (f.has_cl) {
-    out.body = BodyKind::kContentLength;
-    out.content_length = f.cl;
-  }
-  return Result{Status::kComplete, Error::kNone, end, 0};
 }
 
 Result parse_response(std::string_view buf, Response& out, bool request_was_head, size_t max_header_bytes) {

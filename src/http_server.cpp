@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -28,19 +29,33 @@ namespace hp = http_parse;
 // that would destroy the reply before the client reads it (RFC 9112 §9.6).
 enum class State : uint8_t { kFree, kReading, kParked, kWriting, kLinger };
 
-// How long a closing connection drains input it will never answer.
+// How long a closing connection drains input it will never answer, and how
+// many 4 KiB reads it may do per loop turn.
 constexpr uint64_t kLingerMs = 2'000;
+constexpr int kLingerReadsPerTurn = 16;
+
+constexpr uint32_t kNone = UINT32_MAX;  // end of an index list
 
 struct Server::Conn {
   Server* server = nullptr;
   int fd = -1;
   uint32_t generation = 0;
   State state = State::kFree;
+  // Links of the waiting list (state kReading, oldest first) and of the ready
+  // list (pipelined requests left for a later turn).
+  uint32_t waiting_prev = kNone, waiting_next = kNone;
+  uint32_t ready_prev = kNone, ready_next = kNone;
+  uint64_t ready_pass = 0;  // Server::resume_pass_ when queued
+  bool waiting = false;
+  bool ready = false;
+  hp::RequestScan scan;  // progress on the request head now arriving
   char* in = nullptr;  // kInBufferBytes
   size_t in_pos = 0;   // first unconsumed byte
   size_t in_len = 0;   // end of received bytes
   char* head = nullptr;  // kHeadBytes
-  hp::Request req;
+  // The big per-request state lives in the slot's buffer pages, not here, so
+  // that a connection that never sends a byte touches only this struct.
+  hp::Request* req = nullptr;
   Exchange ex;
   size_t pending_consume = 0;  // head bytes of the request being answered
   // Body of the request being answered, discarded once its reply is out.
@@ -49,10 +64,12 @@ struct Server::Conn {
   uint64_t body_seen = 0;
   hp::ChunkedDecoder chunked{};
   // Write state.
-  iovec iov[kMaxPieces + 1];
+  iovec* iov = nullptr;  // kMaxPieces + 1, in the buffer pages
   size_t iov_count = 0;
   size_t iov_index = 0;
   uint64_t deadline_ms = 0;  // 0: none
+  uint64_t quiet_since_ms = 0;  // closed or last answered (kReleaseAfterQuietMs)
+  bool resident = false;        // the buffer pages may be resident
   bool head_started = false;
   bool read_eof = false;
   bool close_after = false;
@@ -60,6 +77,20 @@ struct Server::Conn {
 };
 
 namespace {
+
+// One slot's buffer pages: the parsed request, the write vector, the reply's
+// pieces, the response head and the scratch, then the input buffer on a page
+// boundary; whole pages so a slot can be given back with one madvise. The
+// parts a typical request touches (the start of each) sit together: a served
+// keep-alive connection keeps 4 pages resident (~16 KiB) until it goes quiet.
+constexpr size_t kPage = 4096;
+constexpr size_t kRequestOffset = 0;
+constexpr size_t kIovOffset = (sizeof(http_parse::Request) + 15) & ~size_t{15};
+constexpr size_t kPiecesOffset = kIovOffset + (kMaxPieces + 1) * sizeof(iovec);
+constexpr size_t kHeadOffset = kPiecesOffset + kMaxPieces * sizeof(Piece);
+constexpr size_t kScratchOffset = kHeadOffset + kHeadBytes;
+constexpr size_t kInOffset = (kScratchOffset + kScratchBytes + kPage - 1) & ~(kPage - 1);
+constexpr size_t kSlotBytes = (kInOffset + kInBufferBytes + kPage - 1) & ~(kPage - 1);
 
 constexpr char kTextPlain[] = "text/plain; charset=utf-8";
 
@@ -137,20 +168,67 @@ char* Exchange::scratch_copy(std::string_view s) {
   return out;
 }
 
-bool Server::init(loop::Loop* lp, Handler handler, void* handler_ctx) {
+char* Exchange::answer_buffer(size_t bytes) { return server_ == nullptr ? nullptr : server_->take_answer_buffer(*this, bytes); }
+
+char* Server::take_answer_buffer(Exchange& ex, size_t bytes) {
+  drop_answer_buffer(ex);
+  if (bytes == 0 || bytes > limits_.answer_buffer_bytes - big_in_use_) return nullptr;
+  size_t rounded = (bytes + kPage - 1) & ~(kPage - 1);
+  if (rounded > limits_.answer_buffer_bytes - big_in_use_) return nullptr;
+  // Its own mapping: untouched pages cost nothing, and munmap gives every
+  // touched page back the moment the reply is out.
+  void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  ex.big_ = static_cast<char*>(p);
+  ex.big_bytes_ = rounded;
+  big_in_use_ += rounded;
+  return ex.big_;
+}
+
+void Server::drop_answer_buffer(Exchange& ex) {
+  if (ex.big_ == nullptr) return;
+  munmap(ex.big_, ex.big_bytes_);
+  big_in_use_ -= ex.big_bytes_;
+  ex.big_ = nullptr;
+  ex.big_bytes_ = 0;
+}
+
+bool Server::init(loop::Loop* lp, Handler handler, void* handler_ctx, const Limits& limits) {
   loop_ = lp;
   handler_ = handler;
   handler_ctx_ = handler_ctx;
-  const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
-  buffers_bytes_ = per_conn * kMaxConnections;
-  conns_bytes_ = sizeof(Conn) * kMaxConnections;
+  limits_ = limits;
+  if (limits_.max_connections == 0 || limits_.max_connections > kMaxConnections) return false;
+  const size_t max = limits_.max_connections;
+  buffers_bytes_ = kSlotBytes * max;
+  conns_bytes_ = (sizeof(Conn) * max + 63) & ~size_t{63};
+  free_bytes_ = sizeof(uint32_t) * max;
   // Reserved, not committed: a slot's pages become resident when a connection
   // first uses it, so the idle footprint is that of the few slots in use.
-  void* mem = mmap(nullptr, buffers_bytes_ + conns_bytes_, PROT_READ | PROT_WRITE,
+  void* mem = mmap(nullptr, buffers_bytes_ + conns_bytes_ + free_bytes_, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return false;
   buffers_ = static_cast<char*>(mem);
   conns_ = reinterpret_cast<Conn*>(buffers_ + buffers_bytes_);
+  free_slots_ = reinterpret_cast<uint32_t*>(buffers_ + buffers_bytes_ + conns_bytes_);
+  // Every connection is a descriptor: make room for them and ours (listeners,
+  // upstream sockets, DNS, the signalfd, log and backup files).
+  constexpr rlim_t kOwnFds = 64;
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = static_cast<rlim_t>(max) + kOwnFds;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+      rlimit raised = rl;
+      raised.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+      LOG_WARN("the open-file limit (RLIMIT_NOFILE %llu) allows only about %llu of the %zu client connections "
+               "configured; raise it (ulimit -n) or lower MAX_CLIENT_CONNECTIONS",
+               static_cast<unsigned long long>(rl.rlim_cur),
+               static_cast<unsigned long long>(rl.rlim_cur > kOwnFds ? rl.rlim_cur - kOwnFds : 0), max);
+    }
+  }
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return true;
 }
@@ -158,15 +236,19 @@ bool Server::init(loop::Loop* lp, Handler handler, void* handler_ctx) {
 // Free slots are reused LIFO so the touched slots stay few and low.
 Server::Conn* Server::acquire_slot() {
   if (num_free_ > 0) return &conns_[free_slots_[--num_free_]];
-  if (slots_used_ == kMaxConnections) return nullptr;
+  if (slots_used_ == limits_.max_connections) return nullptr;
   size_t i = slots_used_++;
-  const size_t per_conn = kInBufferBytes + kScratchBytes + kHeadBytes;
-  Conn* c = new (&conns_[i]) Conn();
-  char* base = buffers_ + i * per_conn;
+  // Default-initialised: only the small fields with initialisers are written.
+  Conn* c = new (&conns_[i]) Conn;
+  char* base = buffers_ + i * kSlotBytes;
   c->server = this;
-  c->in = base;
-  c->ex.scratch = base + kInBufferBytes;
-  c->head = base + kInBufferBytes + kScratchBytes;
+  c->ex.server_ = this;
+  c->in = base + kInOffset;
+  c->ex.scratch = base + kScratchOffset;
+  c->head = base + kHeadOffset;
+  c->iov = reinterpret_cast<iovec*>(base + kIovOffset);
+  c->ex.reply.pieces = reinterpret_cast<Piece*>(base + kPiecesOffset);
+  c->req = reinterpret_cast<hp::Request*>(base + kRequestOffset);
   return c;
 }
 
@@ -179,8 +261,11 @@ Server::~Server() {
     close(listeners_[i]);
   }
   if (reserve_fd_ >= 0) close(reserve_fd_);
-  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_ + conns_bytes_);
-  if (loop_ != nullptr) loop_->cancel_timer(sweep_);
+  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_ + conns_bytes_ + free_bytes_);
+  if (loop_ != nullptr) {
+    loop_->cancel_timer(sweep_);
+    loop_->cancel_timer(resume_);
+  }
 }
 
 ListenError Server::listen(std::string_view host, uint16_t port, char* err, size_t err_cap) {
@@ -293,7 +378,7 @@ void Server::accept_all(int lfd) {
   for (;;) {
     int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == ECONNABORTED) continue;  // that one left; others may be queued
       if ((errno == EMFILE || errno == ENFILE) && reserve_fd_ >= 0) {
         // Out of descriptors: free the reserve one to accept and refuse the
         // client, else the listener stays readable and we spin.
@@ -306,7 +391,15 @@ void Server::accept_all(int lfd) {
       }
       return;  // EAGAIN or a transient error: wait for the next readiness
     }
-    if (!accepting_ || active_ >= kMaxConnections || fd >= loop::kMaxFd) {
+    if (!accepting_ || fd >= loop::kMaxFd) {
+      reject_busy(fd);
+      continue;
+    }
+    // Full table: the connection that has waited longest for its client makes
+    // room (nginx drains idle keep-alive connections the same way). Silent
+    // connections can then never lock other clients out; 503 only when every
+    // connection has a request in progress.
+    if (active_ >= limits_.max_connections && !evict_oldest_waiting()) {
       reject_busy(fd);
       continue;
     }
@@ -318,7 +411,9 @@ void Server::accept_all(int lfd) {
     set_nonblocking_nodelay(fd);
     c->fd = fd;
     c->generation = c->generation + 1 == 0 ? 1 : c->generation + 1;
-    c->state = State::kReading;
+    c->state = State::kFree;
+    set_state(*c, static_cast<uint8_t>(State::kReading));
+    c->scan = hp::RequestScan{};
     c->in_pos = c->in_len = 0;
     c->pending_consume = 0;
     c->body_left = 0;
@@ -326,10 +421,10 @@ void Server::accept_all(int lfd) {
     c->head_started = false;
     c->read_eof = false;
     c->close_after = false;
-    c->deadline_ms = loop_->now_ms() + kIdleTimeoutMs;
+    c->deadline_ms = loop_->now_ms() + limits_.idle_timeout_ms;
     if (!loop_->add_fd(fd, POLLIN, &Server::on_conn, c)) {
-      c->state = State::kFree;
-      free_slots_[num_free_++] = static_cast<uint16_t>(c - conns_);
+      set_state(*c, static_cast<uint8_t>(State::kFree));
+      free_slots_[num_free_++] = static_cast<uint32_t>(c - conns_);
       reject_busy(fd);
       continue;
     }
@@ -349,8 +444,9 @@ void Server::conn_event(Conn& c, short revents) {
     return;
   }
   if (c.state == State::kLinger) {
+    // Bounded per turn: a peer that keeps streaming must not hold the loop.
     char sink[4096];
-    for (;;) {
+    for (int reads = 0; reads < kLingerReadsPerTurn; ++reads) {
       ssize_t n = recv(c.fd, sink, sizeof sink, 0);
       if (n > 0) continue;
       if (n < 0 && errno == EINTR) continue;
@@ -358,6 +454,7 @@ void Server::conn_event(Conn& c, short revents) {
       close_conn(c);  // EOF or error: the client has what we sent
       return;
     }
+    return;  // more next turn (the linger deadline still holds)
   }
   if (revents & (POLLIN | POLLHUP)) {
     read_some(c);
@@ -377,6 +474,8 @@ void Server::read_some(Conn& c) {
     if (c.in_len == kInBufferBytes) return;  // full: interest drops until consumed
     ssize_t n = recv(c.fd, c.in + c.in_len, kInBufferBytes - c.in_len, 0);
     if (n > 0) {
+      if (!c.resident) ++resident_slots_;
+      c.resident = true;
       c.in_len += static_cast<size_t>(n);
       continue;
     }
@@ -427,6 +526,7 @@ bool Server::discard_body(Conn& c) {
 }
 
 void Server::process(Conn& c) {
+  size_t answered = 0;  // requests dispatched in this turn
   while (c.state != State::kFree) {
     if (c.state == State::kWriting) {
       write_some(c);
@@ -454,18 +554,29 @@ void Server::process(Conn& c) {
       }
       break;
     }
+    if (answered == kMaxRequestsPerTurn) {
+      // This turn's share is used: the rest of the pipeline waits for the next
+      // turn, after every other ready connection has had its own.
+      ready_push(c);
+      ++deferred_turns_;
+      break;
+    }
     if (!c.head_started) {
       c.head_started = true;
-      c.deadline_ms = loop_->now_ms() + kHeaderTimeoutMs;
+      c.scan = hp::RequestScan{};
+      c.deadline_ms = loop_->now_ms() + limits_.header_timeout_ms;
     }
     std::string_view buf(c.in + c.in_pos, c.in_len - c.in_pos);
-    hp::Result r = hp::parse_request(buf, c.req);
+    const uint64_t before = c.scan.scanned;
+    hp::Result r = hp::parse_request(buf, *c.req, c.scan);
+    head_bytes_scanned_ += c.scan.scanned - before;
     if (r.status == hp::Status::kIncomplete) {
       if (c.read_eof) {
         close_conn(c);  // truncated request: nobody is left to answer
         return;
       }
       if (c.in_pos > 0 && c.in_len == kInBufferBytes) {
+        // The scan keeps its place: its offsets are relative to the head's start.
         memmove(c.in, c.in + c.in_pos, c.in_len - c.in_pos);
         c.in_len -= c.in_pos;
         c.in_pos = 0;
@@ -473,6 +584,7 @@ void Server::process(Conn& c) {
       }
       break;
     }
+    ++answered;
     if (r.status == hp::Status::kError) {
       int status = hp::error_status(r.error);
       char msg[160];
@@ -480,13 +592,14 @@ void Server::process(Conn& c) {
       LOG_DEBUG("rejected a local request: %d %s", status, msg);
       c.is_head = false;
       c.pending_consume = 0;
+      c.head_started = false;
       c.in_pos = c.in_len;  // the rest of the stream cannot be trusted
       reply_error(c, status, msg);
       continue;
     }
     c.head_started = false;
     c.deadline_ms = 0;
-    dispatch(c, c.req, r.consumed);
+    dispatch(c, *c.req, r.consumed);
   }
   update_interest(c);
 }
@@ -526,14 +639,14 @@ void Server::dispatch(Conn& c, const hp::Request& req, size_t head_len) {
     c.chunked = hp::ChunkedDecoder{};
   }
   Exchange& ex = c.ex;
-  ex.request = &c.req;
+  ex.request = c.req;
   ex.ref = ExchangeRef{static_cast<uint32_t>(&c - conns_), c.generation};
   ex.scratch_used = 0;
   ex.reply.reset();
   ex.parked = false;
   handler_(handler_ctx_, ex);
   if (ex.parked) {
-    c.state = State::kParked;
+    set_state(c, static_cast<uint8_t>(State::kParked));
     return;
   }
   if (!req.keep_alive) ex.reply.close = true;
@@ -551,7 +664,7 @@ void Server::finish(ExchangeRef ref) {
   if (parked(ref) == nullptr) return;
   Conn& c = conns_[ref.slot];
   c.ex.parked = false;
-  if (!c.req.keep_alive) c.ex.reply.close = true;
+  if (!c.req->keep_alive) c.ex.reply.close = true;
   start_write(c);
   process(c);
 }
@@ -594,7 +707,7 @@ void Server::start_write(Conn& c) {
     }
   }
   c.iov_index = 0;
-  c.state = State::kWriting;
+  set_state(c, static_cast<uint8_t>(State::kWriting));
   c.deadline_ms = loop_->now_ms() + kWriteTimeoutMs;
 }
 
@@ -634,10 +747,12 @@ void Server::finish_reply(Conn& c) {
     r.release(r.release_ctx);
     r.release = nullptr;
   }
+  drop_answer_buffer(c.ex);
   c.in_pos += c.pending_consume;
   c.pending_consume = 0;
-  c.state = State::kReading;
-  c.deadline_ms = loop_->now_ms() + kIdleTimeoutMs;
+  set_state(c, static_cast<uint8_t>(State::kReading));
+  c.deadline_ms = loop_->now_ms() + limits_.idle_timeout_ms;
+  c.quiet_since_ms = loop_->now_ms();
   if (c.close_after) {
     // A pending body is irrelevant now; closing is the next step either way.
     c.body_left = 0;
@@ -659,7 +774,7 @@ void Server::linger(Conn& c) {
     return;
   }
   shutdown(c.fd, SHUT_WR);
-  c.state = State::kLinger;
+  set_state(c, static_cast<uint8_t>(State::kLinger));
   c.deadline_ms = loop_->now_ms() + kLingerMs;
   loop_->set_events(c.fd, POLLIN);
 }
@@ -671,33 +786,61 @@ void Server::close_conn(Conn& c) {
     r.release(r.release_ctx);
     r.release = nullptr;
   }
+  drop_answer_buffer(c.ex);
+  ready_unlink(c);
   loop_->remove_fd(c.fd);
   close(c.fd);
   c.fd = -1;
-  c.state = State::kFree;
+  set_state(c, static_cast<uint8_t>(State::kFree));
   ++c.generation;
   --active_;
-  free_slots_[num_free_++] = static_cast<uint16_t>(&c - conns_);
-  // Give the pages of a connection that used a lot of input back when it goes.
+  free_slots_[num_free_++] = static_cast<uint32_t>(&c - conns_);
+  // Give the pages of a connection that used a lot of input back when it goes;
+  // the rest go once the slot has been quiet for a while (on_sweep).
   if (c.in_len > 8192) madvise(c.in, kInBufferBytes & ~static_cast<size_t>(4095), MADV_DONTNEED);
   c.in_pos = c.in_len = 0;
+  c.quiet_since_ms = loop_->now_ms();
 }
 
 void Server::arm_sweep() {
-  if (!sweep_.valid() && active_ > 0) sweep_ = loop_->add_timer(1000, &Server::on_sweep, this);
+  // Also while closed slots still hold pages to give back.
+  if (!sweep_.valid() && (active_ > 0 || resident_slots_ > 0)) {
+    sweep_ = loop_->add_timer(limits_.sweep_interval_ms, &Server::on_sweep, this);
+    sweep_due_ms_ = loop::monotonic_ms() + limits_.sweep_interval_ms;
+  }
 }
 
 void Server::on_sweep(void* ctx) {
   Server* s = static_cast<Server*>(ctx);
   s->sweep_ = loop::TimerId{};
   uint64_t now = s->loop_->now_ms();
+  // Time the process did not run (a Lambda freeze) or the loop was stalled is
+  // nobody's idle time: move the deadlines of connections waiting for their
+  // client by it. Only such a pause moves a deadline (no refresh hook does).
+  uint64_t late = now > s->sweep_due_ms_ ? now - s->sweep_due_ms_ : 0;
+  const bool paused = late > kPauseCreditAfterMs;
+  if (paused) {
+    LOG_DEBUG("the loop did not run for %llu ms: client deadlines move by as much",
+              static_cast<unsigned long long>(late));
+  }
   for (size_t i = 0; i < s->slots_used_; ++i) {
     Conn& c = s->conns_[i];
+    if (c.resident && now - c.quiet_since_ms >= kReleaseAfterQuietMs &&
+        (c.state == State::kFree || (c.state == State::kReading && !c.head_started && c.in_pos == c.in_len &&
+                                     c.body_left == 0 && !c.body_chunked))) {
+      // Nothing in the slot's pages is needed any more (the next request
+      // starts a new scan and a new reply): hand them back.
+      madvise(s->buffers_ + i * kSlotBytes, kSlotBytes, MADV_DONTNEED);
+      c.resident = false;
+      --s->resident_slots_;
+      c.in_pos = c.in_len = 0;
+    }
     if (c.state == State::kFree || c.state == State::kParked) continue;
+    if (paused && c.deadline_ms != 0) c.deadline_ms += late;
     if (c.deadline_ms == 0 || now < c.deadline_ms) continue;
     if (c.state == State::kReading && c.head_started) {
       LOG_DEBUG("closing a local connection: request head not complete within %llu ms",
-                static_cast<unsigned long long>(kHeaderTimeoutMs));
+                static_cast<unsigned long long>(s->limits_.header_timeout_ms));
       // 408 is a courtesy: the client may not be reading.
       static const char k408[] =
           "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -707,6 +850,77 @@ void Server::on_sweep(void* ctx) {
     s->close_conn(c);
   }
   s->arm_sweep();
+}
+
+// State changes keep the waiting list (every kReading connection, in the order
+// they started waiting) exact, so eviction takes the oldest in O(1).
+void Server::set_state(Conn& c, uint8_t state) {
+  State next = static_cast<State>(state);
+  if (c.state == State::kReading && next != State::kReading) waiting_unlink(c);
+  if (c.state != State::kReading && next == State::kReading) waiting_push(c);
+  c.state = next;
+}
+
+void Server::waiting_push(Conn& c) {
+  uint32_t i = static_cast<uint32_t>(&c - conns_);
+  c.waiting_prev = waiting_tail_;
+  c.waiting_next = kNone;
+  if (waiting_tail_ != kNone) conns_[waiting_tail_].waiting_next = i; else waiting_head_ = i;
+  waiting_tail_ = i;
+  c.waiting = true;
+}
+
+void Server::waiting_unlink(Conn& c) {
+  if (!c.waiting) return;
+  if (c.waiting_prev != kNone) conns_[c.waiting_prev].waiting_next = c.waiting_next; else waiting_head_ = c.waiting_next;
+  if (c.waiting_next != kNone) conns_[c.waiting_next].waiting_prev = c.waiting_prev; else waiting_tail_ = c.waiting_prev;
+  c.waiting_prev = c.waiting_next = kNone;
+  c.waiting = false;
+}
+
+void Server::ready_push(Conn& c) {
+  if (c.ready) return;
+  uint32_t i = static_cast<uint32_t>(&c - conns_);
+  c.ready_prev = ready_tail_;
+  c.ready_next = kNone;
+  c.ready_pass = resume_pass_;
+  if (ready_tail_ != kNone) conns_[ready_tail_].ready_next = i; else ready_head_ = i;
+  ready_tail_ = i;
+  c.ready = true;
+  // A zero-delay timer: it runs after this turn's other events, and one armed
+  // while resuming waits for the next pass (loop.h), after a poll(2).
+  if (!resume_.valid()) resume_ = loop_->add_timer(0, &Server::on_resume, this);
+}
+
+void Server::ready_unlink(Conn& c) {
+  if (!c.ready) return;
+  if (c.ready_prev != kNone) conns_[c.ready_prev].ready_next = c.ready_next; else ready_head_ = c.ready_next;
+  if (c.ready_next != kNone) conns_[c.ready_next].ready_prev = c.ready_prev; else ready_tail_ = c.ready_prev;
+  c.ready_prev = c.ready_next = kNone;
+  c.ready = false;
+}
+
+void Server::on_resume(void* ctx) {
+  Server* s = static_cast<Server*>(ctx);
+  s->resume_ = loop::TimerId{};
+  // Serve the connections queued before this pass; one that uses up its share
+  // again is queued with this pass's number and waits for the next turn.
+  const uint64_t pass = ++s->resume_pass_;
+  while (s->ready_head_ != kNone && s->conns_[s->ready_head_].ready_pass < pass) {
+    Conn& c = s->conns_[s->ready_head_];
+    s->ready_unlink(c);
+    if (c.state != State::kFree) s->process(c);
+  }
+}
+
+bool Server::evict_oldest_waiting() {
+  if (waiting_head_ == kNone) return false;
+  Conn& c = conns_[waiting_head_];
+  LOG_DEBUG("connection table full (%zu): closing the connection idle longest to admit a new one",
+            limits_.max_connections);
+  ++evictions_;
+  close_conn(c);
+  return true;
 }
 
 void Server::stop_accepting() {
@@ -722,12 +936,5 @@ void Server::stop_accepting() {
   }
 }
 
-void Server::touch_idle() {
-  uint64_t now = loop_->now_ms();
-  for (size_t i = 0; i < slots_used_; ++i) {
-    Conn& c = conns_[i];
-    if (c.state == State::kReading && !c.head_started) c.deadline_ms = now + kIdleTimeoutMs;
-  }
-}
 
 }  // namespace appconfig::http_server

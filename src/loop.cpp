@@ -109,6 +109,7 @@ TimerId Loop::add_timer(uint64_t delay_ms, TimerCallback cb, void* ctx) {
   t.cb = cb;
   t.ctx = ctx;
   t.generation = timer_generation_;
+  t.seq = ++timer_seq_;
   t.armed = true;
   if (i + 1 > timer_high_) timer_high_ = i + 1;
   return TimerId{static_cast<uint32_t>(i), t.generation};
@@ -133,9 +134,14 @@ int Loop::next_timeout_ms(int max_wait_ms) const {
 }
 
 void Loop::fire_timers() {
+  // A timer armed by a callback of this pass waits for the next one, even when
+  // it is already due (redis ae.c's maxId): a callback that re-arms itself with
+  // a zero delay must not keep this pass, and the poll(2) of the next
+  // iteration, from ever running.
+  const uint64_t last_seq = timer_seq_;
   for (size_t i = 0; i < timer_high_; ++i) {
     Timer& t = timers_[i];
-    if (!t.armed || t.due_ms > now_ms_) continue;
+    if (!t.armed || t.due_ms > now_ms_ || t.seq > last_seq) continue;
     t.armed = false;  // one-shot; the callback may re-arm this very slot
     t.cb(t.ctx);
   }
@@ -160,6 +166,16 @@ void Loop::run_once(int max_wait_ms) {
   now_ms_ = monotonic_ms();
   if (n < 0) {
     if (errno == EINTR) return;  // the one place EINTR is handled
+    // EINVAL (more fds than RLIMIT_NOFILE), ENOMEM, EFAULT: retrying at once
+    // would spin at 100 % CPU doing nothing. The first failure goes to the
+    // owner (log, report, exit non-zero); a second one stops the loop.
+    if (poll_errno_ != 0 || failure_cb_ == nullptr) {
+      if (poll_errno_ == 0) poll_errno_ = errno;
+      stopping_ = true;
+      return;
+    }
+    poll_errno_ = errno;
+    failure_cb_(failure_ctx_, poll_errno_);
     return;
   }
   if (n > 0) {

@@ -69,6 +69,7 @@ struct App {
   int exit_code = 0;
   bool check_only = false;  // `check`: init as start-up does, bind and register nothing
   endpoints::Endpoint endpoint;
+  bool loop_failed = false;  // poll(2) failed: already logged, being reported
 };
 
 App* g_app = nullptr;  // large (fixed tables): static storage, never the stack
@@ -110,7 +111,6 @@ void on_refresh_settled(void* ctx) {
 // The refresh hook: what must happen on each invoke (or timer tick). Returns
 // true when background fetches were started (the invoke waits for them).
 bool refresh_due(App& app) {
-  app.server.touch_idle();
   if (app.local_mode) app.local.refresh_due(app.loop.now_ms());
   if (app.remote_mode) return app.remote.refresh_due(&on_refresh_settled, &app) > 0;
   return false;
@@ -221,8 +221,25 @@ void on_shutdown(void* ctx, const lambda_api::Event& e) {
 
 void on_fatal(void* ctx, const char* message) {
   auto* app = static_cast<App*>(ctx);
-  LOG_FATAL("%s", message);
+  if (!app->loop_failed) LOG_FATAL("%s", message);
   app->exit_code = 1;
+  app->loop.stop();
+}
+
+// poll(2) failed for good (loop.h): log once, exit non-zero; in Lambda report
+// it to /exit/error first (the report's end calls on_fatal, which stops). Should
+// poll(2) fail again meanwhile, the loop stops by itself.
+void on_loop_failure(void* ctx, int err) {
+  auto* app = static_cast<App*>(ctx);
+  char msg[160];
+  snprintf(msg, sizeof msg, "the event loop cannot wait for events: poll() failed: %s", strerror(err));
+  LOG_FATAL("%s", msg);
+  app->exit_code = 1;
+  app->loop_failed = true;
+  if (app->lambda) {
+    app->ext.report_error(lambda_api::ErrorKind::kExit, "LoopFailed", msg);
+    return;
+  }
   app->loop.stop();
 }
 
@@ -434,6 +451,7 @@ int main(int argc, char** argv) {
 
   if (!app.loop.init()) return report_init_error(app, argv0, "InitFailed", "cannot set up the event loop");
   app.loop.on_signal(&on_signal, &app);
+  app.loop.on_failure(&on_loop_failure, &app);
 
   if (!app.cache.init(cfg.cache_size_bytes, kMaxCacheEntries)) {
     char msg[200];
@@ -449,7 +467,12 @@ int main(int argc, char** argv) {
       return report_init_error(app, argv0, "ConfigInvalid", msg);
   }
 
-  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc))
+  static_assert(settings::kMaxMaxClientConnections == http_server::kMaxConnections);
+  http_server::Limits limits;
+  limits.max_connections = cfg.max_client_connections;
+  // No one answer is larger than its profile, and no profile larger than the cache.
+  limits.answer_buffer_bytes = cfg.cache_size_bytes;
+  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc, limits))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
   if (app.check_only) {
     // The same source set-up as start-up (errors included), without binding or calling AWS.

@@ -318,6 +318,19 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   size_t bad = 0;
   char* scratch = ex.scratch + ex.scratch_used;
   size_t cap = http_server::kScratchBytes - ex.scratch_used;
+  // The largest answer this profile can give is bounded by the profile
+  // itself; only when it may not fit in the connection's scratch is a buffer
+  // of that size mapped, for this reply only.
+  const size_t need = variants::scratch_bytes_needed(v.bytes);
+  if (need > cap) {
+    scratch = ex.answer_buffer(need);
+    if (scratch == nullptr) {
+      ex.text(503, "too many large flag answers are being sent right now (%zu bytes needed): retry", need);
+      ex.reply.add_header("Retry-After", "1");
+      return false;
+    }
+    cap = need;
+  }
   variants::EvalCost cost{};
   variants::EvalError ee = variants::evaluate(v.bytes, context, std::span<const std::string_view>(keys, num_keys),
                                               scratch, cap, f, &bad, &cost);

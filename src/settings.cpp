@@ -814,6 +814,19 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.max_connections = static_cast<uint32_t>(v);
   }
 
+  // Our own setting (the official agent has none): local clients served at once.
+  const uint32_t default_clients =
+      mode == Mode::kLambda ? kDefaultMaxClientConnectionsLambda : kDefaultMaxClientConnectionsAgent;
+  s.max_client_connections = default_clients;
+  if (lookup(env, mode, "MAX_CLIENT_CONNECTIONS", "MAX_CLIENT_CONNECTIONS", &f)) {
+    uint64_t v = 0;
+    if (!parse_u64(f.value, &v) || v < kMinMaxClientConnections || v > kMaxMaxClientConnections)
+      return fail(err, f, Echo::kValue,
+                  "is not a valid client connection count: use a number from %u to %u (default %u)",
+                  kMinMaxClientConnections, kMaxMaxClientConnections, default_clients);
+    s.max_client_connections = static_cast<uint32_t>(v);
+  }
+
   s.poll_interval_ms = kDefaultPollIntervalMs;
   if (lookup(env, mode, "POLL_INTERVAL_SECONDS", "POLL_INTERVAL", &f)) {
     uint64_t v = 0;

@@ -6,7 +6,10 @@
 // transfer coding. Knows nothing of sockets, the event loop, routing or bodies
 // beyond their framing. Model: picohttpparser -- the caller keeps every byte it
 // has received in one buffer and calls parse_*() again on the whole buffer when
-// more arrive; any split of the input gives the same final result.
+// more arrive; any split of the input gives the same final result. A caller
+// that keeps a RequestScan between calls (the server) has each byte examined
+// about once however the head is split (picohttpparser's last_len, taken to
+// the byte); without one every call starts again at byte 0.
 //
 // Lifetimes: every std::string_view in Request / Response / Header points into
 // the `buf` passed to the parse call and is valid only while that buffer is
@@ -95,6 +98,40 @@ struct Result {
 
 Result parse_request(std::string_view buf, Request& out, size_t max_header_bytes = kDefaultMaxHeaderBytes,
                      size_t max_target_bytes = kDefaultMaxTargetBytes);
+
+// What the framing headers said so far (internal to the parser; kept in
+// RequestScan so a resumed scan knows the lines it already checked).
+struct Framing {
+  bool has_cl = false;
+  uint64_t cl = 0;
+  bool has_te = false;
+  int te_chunked = 0;          // how many "chunked" codings
+  int te_other = 0;            // codings other than chunked
+  bool te_last_chunked = false;
+  size_t te_offset = 0;        // first Transfer-Encoding line, for error offsets
+  bool conn_close = false;
+  bool conn_keep_alive = false;
+};
+
+// Where a request-head scan stopped. Value-initialise (`RequestScan{}`) before
+// each request and pass the same one, with the same `out`, on every call for
+// that head. Between calls the caller may append bytes and may move the
+// buffer (the views already in `out` are rebased), but must not change bytes
+// already passed. Every byte is examined once, except the few bytes of a
+// partial CRLF or version, which are looked at again.
+struct RequestScan {
+  const char* base = nullptr;  // buf.data() at the previous call
+  size_t pos = 0;              // bytes [0, pos) are checked
+  uint64_t scanned = 0;        // bytes stepped over, all calls together (tests, stats)
+  uint8_t phase = 0;
+  uint8_t minor = 0;
+  size_t mark = 0;  // start of the token being read (method, target, version, field name)
+  size_t method_end = 0, target_start = 0, target_end = 0, name_end = 0, value_start = 0;
+  size_t num_headers = 0;
+  Framing framing;
+};
+Result parse_request(std::string_view buf, Request& out, RequestScan& scan,
+                     size_t max_header_bytes = kDefaultMaxHeaderBytes, size_t max_target_bytes = kDefaultMaxTargetBytes);
 
 struct Response {
   uint8_t version_minor;  // 0 or 1

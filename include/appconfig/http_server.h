@@ -3,9 +3,12 @@
 // Owns: listening sockets (127.0.0.1 and [::1], or one configured host), a
 // fixed pool of connection slots with their buffers (one mmap at start-up,
 // pages touched only as used), keep-alive, pipelining (answers in request
-// order, one request in flight per connection), request-body discarding with a
-// size cap, header/idle/write deadlines (slowloris protection), and the cap on
-// concurrent connections (excess get 503 and are closed).
+// order, one request in flight per connection, at most kMaxRequestsPerTurn
+// answered per connection before other connections get their turn),
+// request-body discarding with a size cap, header/idle/write deadlines
+// (slowloris protection) that no refresh schedule extends, and the cap on
+// concurrent connections (a full table closes the connection that has waited
+// longest for its client; only when none is waiting do new ones get 503).
 // Knows nothing of configurations or AWS: each complete request goes to one
 // Handler, which fills a Reply at once or parks the exchange and completes it
 // later with Server::finish().
@@ -22,9 +25,20 @@
 
 namespace appconfig::http_server {
 
-// Concurrent client connections. A Lambda function reads from a handful of
-// threads at most; the agent serves one host. Past this, 503 and close.
-constexpr size_t kMaxConnections = 256;
+// Concurrent client connections: the highest value the setting
+// (MAX_CLIENT_CONNECTIONS) accepts. Bounded by the fd table of loop.h; the
+// per-connection buffers are reserved address space (96 KiB each, 1.5 GiB at
+// this maximum) of which only the pages a connection uses become resident
+// (docs/benchmarks.md: ~0.7 kB per silent connection, ~16 kB per served one).
+constexpr size_t kMaxConnections = 16384;
+// Defaults: a node-wide agent (DaemonSet, busy EC2 host) serves many clients;
+// a Lambda function reads from a handful of threads, and Lambda's
+// RLIMIT_NOFILE is 1024 (docs/settings.md).
+constexpr size_t kDefaultMaxConnectionsAgent = 1024;
+constexpr size_t kDefaultMaxConnectionsLambda = 256;
+// Pipelined requests answered per connection per loop turn; the rest waits for
+// the next turn so one client's pipeline cannot delay everyone else's reads.
+constexpr size_t kMaxRequestsPerTurn = 8;
 // Input buffer per connection: one request head at its maximum plus room for
 // pipelined requests behind it.
 constexpr size_t kInBufferBytes = http_parse::kDefaultMaxHeaderBytes + 4096;
@@ -42,6 +56,19 @@ constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;
 constexpr uint64_t kHeaderTimeoutMs = 10'000;
 // An idle keep-alive connection is closed after this long without a request.
 constexpr uint64_t kIdleTimeoutMs = 120'000;
+// Deadlines are checked by a sweep every kSweepIntervalMs. A sweep that runs
+// more than kPauseCreditAfterMs late means the process did not run (Lambda
+// froze the sandbox; CLOCK_MONOTONIC kept counting) or the loop was stalled:
+// clients could not be served either, so every deadline moves by the delay.
+// Nothing a client does moves a deadline without sending bytes. At most one
+// sweep interval of a pause counts as idle time (the sweep sees only how late
+// it is, not when the pause began).
+constexpr uint64_t kSweepIntervalMs = 1'000;
+constexpr uint64_t kPauseCreditAfterMs = 250;
+// A connection slot quiet this long (closed, or idle with nothing buffered)
+// gives its buffer pages back (one madvise): a burst of clients leaves no
+// lasting RSS, and a busy connection never pays for page faults.
+constexpr uint64_t kReleaseAfterQuietMs = 5'000;
 // A reply that makes no write progress for this long is abandoned.
 constexpr uint64_t kWriteTimeoutMs = 30'000;
 // Body pieces per reply (flag filtering builds up to 4 per flag).
@@ -60,7 +87,7 @@ struct Reply {
     std::string_view name, value;
   } headers[kMaxExtraHeaders];
   size_t num_headers = 0;
-  Piece pieces[kMaxPieces];
+  Piece* pieces = nullptr;  // kMaxPieces slots in the connection's buffers (server-owned)
   size_t num_pieces = 0;
   // Called exactly once when the pieces are no longer needed (sent, or the
   // connection died). Used to unpin cache entries.
@@ -82,9 +109,11 @@ struct Reply {
     if (num_headers < kMaxExtraHeaders) headers[num_headers++] = {name, value};
   }
   void add_piece(const char* data, size_t len) {
-    if (num_pieces < kMaxPieces && len > 0) pieces[num_pieces++] = {data, len};
+    if (pieces != nullptr && num_pieces < kMaxPieces && len > 0) pieces[num_pieces++] = {data, len};
   }
 };
+
+class Server;
 
 // Names one exchange; the generation makes a handle to a closed connection stale.
 struct ExchangeRef {
@@ -99,6 +128,15 @@ struct Exchange {
   size_t scratch_used = 0;
   Reply reply;
   bool parked = false;  // set by the handler: reply comes later via finish()
+  // An answer bigger than scratch (a Context-evaluated flag profile): a
+  // buffer of `bytes` mapped for this exchange only and unmapped once its
+  // reply is written or the connection closes. Pages become resident only as
+  // written. nullptr when the server-wide budget (Limits::answer_buffer_bytes)
+  // is spent by other slow readers or the mapping fails: answer 503.
+  char* answer_buffer(size_t bytes);
+  Server* server_ = nullptr;  // internal
+  char* big_ = nullptr;              // internal: the answer buffer, if any
+  size_t big_bytes_ = 0;
 
   // Formats a one-line text/plain body into scratch and sets the status.
   void text(int status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -110,9 +148,21 @@ using Handler = void (*)(void* ctx, Exchange& ex);
 
 enum class ListenError : uint8_t { kNone, kAddressInUse, kBadHost, kSocket };
 
+struct Limits {
+  size_t max_connections = kDefaultMaxConnectionsAgent;  // 1..kMaxConnections
+  uint64_t idle_timeout_ms = kIdleTimeoutMs;
+  uint64_t header_timeout_ms = kHeaderTimeoutMs;
+  uint64_t sweep_interval_ms = kSweepIntervalMs;  // tests shorten it with the timeouts
+  // All answer buffers in flight at once; main passes the cache size, which
+  // bounds any one answer (an answer is never larger than its profile).
+  size_t answer_buffer_bytes = size_t{16} << 20;
+};
+
 class Server {
  public:
-  bool init(loop::Loop* lp, Handler handler, void* handler_ctx);
+  // Raises RLIMIT_NOFILE's soft limit towards what max_connections needs
+  // (never above the hard limit; a warning says how many fit).
+  bool init(loop::Loop* lp, Handler handler, void* handler_ctx, const Limits& limits = Limits{});
   ~Server();
   // host empty: 127.0.0.1 and, when the kernel has IPv6, [::1].
   ListenError listen(std::string_view host, uint16_t port, char* err, size_t err_cap);
@@ -122,17 +172,31 @@ class Server {
   void finish(ExchangeRef ref);
   // Stop accepting and close idle connections; in-flight replies finish.
   void stop_accepting();
-  // Restart idle deadlines: Lambda freezes us between invokes, and a client's
-  // kept-alive connection must not be dropped the moment the sandbox thaws.
-  void touch_idle();
   size_t active_connections() const { return active_; }
   uint64_t requests_served() const { return requests_; }
+  // For tests and the closing log: connections closed to admit a new one,
+  // pipelines deferred to a later turn, bytes in answer buffers now, and the
+  // request-head bytes the parser examined (each byte about once).
+  uint64_t evictions() const { return evictions_; }
+  uint64_t deferred_turns() const { return deferred_turns_; }
+  size_t answer_buffer_bytes_in_use() const { return big_in_use_; }
+  uint64_t head_bytes_scanned() const { return head_bytes_scanned_; }
 
  private:
   struct Conn;
   static void on_listener(void* ctx, int fd, short revents);
   static void on_conn(void* ctx, int fd, short revents);
   static void on_sweep(void* ctx);
+  static void on_resume(void* ctx);
+  friend struct Exchange;
+  char* take_answer_buffer(Exchange& ex, size_t bytes);
+  void drop_answer_buffer(Exchange& ex);
+  void set_state(Conn& c, uint8_t state);
+  void waiting_push(Conn& c);
+  void waiting_unlink(Conn& c);
+  void ready_push(Conn& c);
+  void ready_unlink(Conn& c);
+  bool evict_oldest_waiting();
   void accept_all(int lfd);
   void reject_busy(int fd);
   void conn_event(Conn& c, short revents);
@@ -156,16 +220,31 @@ class Server {
   int num_listeners_ = 0;
   int reserve_fd_ = -1;  // closed to make room when accept() hits EMFILE
   Conn* acquire_slot();
-  Conn* conns_ = nullptr;    // kMaxConnections slots, constructed on first use
-  char* buffers_ = nullptr;  // one mapping: every connection's buffers, then conns_
+  Limits limits_;
+  Conn* conns_ = nullptr;    // limits_.max_connections slots, constructed on first use
+  char* buffers_ = nullptr;  // one mapping: every connection's buffers, then conns_, then free_slots_
   size_t buffers_bytes_ = 0;
   size_t conns_bytes_ = 0;
+  size_t free_bytes_ = 0;
   size_t slots_used_ = 0;    // slots [0, slots_used_) have been constructed
-  uint16_t free_slots_[kMaxConnections];
+  uint32_t* free_slots_ = nullptr;
   size_t num_free_ = 0;
   size_t active_ = 0;
   uint64_t requests_ = 0;
+  // Connections waiting for their client (State::kReading), oldest first:
+  // the eviction order when the table is full.
+  uint32_t waiting_head_ = UINT32_MAX, waiting_tail_ = UINT32_MAX;
+  // Connections with pipelined requests left over from their turn.
+  uint32_t ready_head_ = UINT32_MAX, ready_tail_ = UINT32_MAX;
   loop::TimerId sweep_;
+  uint64_t sweep_due_ms_ = 0;
+  loop::TimerId resume_;
+  uint64_t resume_pass_ = 0;
+  size_t big_in_use_ = 0;
+  size_t resident_slots_ = 0;  // slots whose buffer pages may be resident
+  uint64_t evictions_ = 0;
+  uint64_t deferred_turns_ = 0;
+  uint64_t head_bytes_scanned_ = 0;
   bool accepting_ = true;
 };
 

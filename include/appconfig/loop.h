@@ -15,9 +15,11 @@
 
 namespace appconfig::loop {
 
-// The highest fd number we track. Lambda's default RLIMIT_NOFILE is 1024, and
-// the agent never needs more than a few hundred sockets.
-constexpr int kMaxFd = 4096;
+// The highest fd number we track. Lambda's default RLIMIT_NOFILE is 1024; the
+// agent may serve up to http_server::kMaxConnections (16,384) clients plus a
+// few dozen sockets of its own. The tables are reserved address space: only the
+// entries of fds in use are ever touched (24 + 8 bytes each).
+constexpr int kMaxFd = 32768;
 // Timers in flight at once: one per connection deadline plus a handful of
 // protocol timers; the server caps connections well below this.
 constexpr size_t kMaxTimers = 1024;
@@ -25,6 +27,9 @@ constexpr size_t kMaxTimers = 1024;
 using FdCallback = void (*)(void* ctx, int fd, short revents);
 using TimerCallback = void (*)(void* ctx);
 using SignalCallback = void (*)(void* ctx, int signo);
+// poll(2) failed with something other than EINTR (EINVAL, ENOMEM, EFAULT): the
+// loop cannot go on. Called once, with the errno.
+using FailureCallback = void (*)(void* ctx, int err);
 
 // A timer handle: index + generation so a stale handle never cancels a reused slot.
 struct TimerId {
@@ -53,6 +58,12 @@ class Loop {
   void cancel_timer(TimerId& id);  // resets id; a no-op for a fired or invalid id
 
   void on_signal(SignalCallback cb, void* ctx) { signal_cb_ = cb; signal_ctx_ = ctx; }
+  // What to do when poll(2) fails for good. Without a callback the loop stops.
+  // The callback may keep the loop running to report the failure (Lambda's
+  // /exit/error); should poll(2) fail again the loop stops at once, so a
+  // failure is never a busy spin.
+  void on_failure(FailureCallback cb, void* ctx) { failure_cb_ = cb; failure_ctx_ = ctx; }
+  int poll_errno() const { return poll_errno_; }  // 0 until poll(2) failed
 
   // Waits at most max_wait_ms (-1: until something happens) and dispatches.
   void run_once(int max_wait_ms);
@@ -75,6 +86,7 @@ class Loop {
     TimerCallback cb = nullptr;
     void* ctx = nullptr;
     uint32_t generation = 0;
+    uint64_t seq = 0;  // order of arming; a pass fires only timers armed before it began
     bool armed = false;
   };
   void handle_signals();
@@ -87,11 +99,15 @@ class Loop {
   Timer* timers_ = nullptr;          // kMaxTimers entries
   size_t timer_high_ = 0;            // slots [0, timer_high_) may be armed
   uint32_t timer_generation_ = 0;
+  uint64_t timer_seq_ = 0;  // 64-bit: never wraps
   int signal_fd_ = -1;
   sigset_t saved_mask_;
   bool mask_saved_ = false;
   SignalCallback signal_cb_ = nullptr;
   void* signal_ctx_ = nullptr;
+  FailureCallback failure_cb_ = nullptr;
+  void* failure_ctx_ = nullptr;
+  int poll_errno_ = 0;
   uint64_t now_ms_ = 0;
   bool stopping_ = false;
 };

@@ -25,8 +25,11 @@ namespace appconfig::retrieval {
 // Keys with retrieval state at once (cached or being fetched); far above what
 // one function reads. When full, the oldest uncached idle key is forgotten.
 constexpr size_t kMaxKeys = 256;
-// Readers parked at once across all keys (bounded by local connections).
-constexpr size_t kMaxWaiters = http_server::kMaxConnections;
+// Readers parked at once across all keys: the agent's default connection
+// count (MAX_CLIENT_CONNECTIONS may be higher; past this a first read of an
+// uncached key gets 503 "too many reads are waiting"). Not the 16,384
+// maximum: the table is zeroed at start and would cost 512 KiB of RSS.
+constexpr size_t kMaxWaiters = http_server::kDefaultMaxConnectionsAgent;
 // Backoff after failures: doubles from the poll interval, capped here.
 constexpr uint64_t kMaxBackoffMs = 30ull * 60 * 1000;
 // A first fetch that failed for a transient reason (network, 5xx, timeout) is

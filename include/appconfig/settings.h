@@ -67,6 +67,12 @@ constexpr uint16_t kDefaultHttpPort = 2772;
 constexpr uint32_t kDefaultMaxConnections = 3;
 constexpr uint32_t kMinMaxConnections = 1;
 constexpr uint32_t kMaxMaxConnections = 64;  // upstream sockets are precious in a Lambda sandbox
+// Local client connections (our setting, not the official agent's): a node-wide agent serves many
+// clients; Lambda's RLIMIT_NOFILE is 1024. The maximum is http_server::kMaxConnections.
+constexpr uint32_t kDefaultMaxClientConnectionsAgent = 1024;
+constexpr uint32_t kDefaultMaxClientConnectionsLambda = 256;
+constexpr uint32_t kMinMaxClientConnections = 1;
+constexpr uint32_t kMaxMaxClientConnections = 16384;
 constexpr uint64_t kDefaultPollIntervalMs = 45'000;
 constexpr uint64_t kMinPollIntervalMs = 1'000;       // 1 s: local development re-reads files this often
 constexpr uint64_t kMaxPollIntervalMs = 86'400'000;  // 24 h: the API's RequiredMinimumPollInterval maximum
@@ -94,6 +100,7 @@ struct Settings {
   Metrics metrics;             // AWS_APPCONFIG_EXTENSION_METRICS (agent: METRICS), off
   std::string_view log_path;   // agent LOG_PATH; "" = stderr
   uint32_t max_connections;    // AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS (agent: MAX_CONNECTIONS), 3
+  uint32_t max_client_connections;  // _MAX_CLIENT_CONNECTIONS (agent: MAX_CLIENT_CONNECTIONS), 1024 / Lambda 256
   uint64_t poll_interval_ms;   // _POLL_INTERVAL_SECONDS (agent: POLL_INTERVAL), 45 s
   uint64_t poll_timeout_ms;    // _POLL_TIMEOUT_MILLIS (agent: REQUEST_TIMEOUT), 3000 ms
 

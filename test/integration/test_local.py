@@ -352,7 +352,9 @@ class HostileInput(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
-        self.assertGreaterEqual(busy, 300 - 256)
+        # 300 silent connections fit in the agent's default table of 1,024 (MAX_CLIENT_CONNECTIONS);
+        # a full table closes the oldest waiting one instead (test_server_hardening.py).
+        self.assertEqual(busy, 0)
         time.sleep(0.2)
         self.assert_healthy()
 

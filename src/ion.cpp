@@ -127,6 +127,12 @@ Node* new_node(Arena& arena, Type type, size_t offset) {
   return n;
 }
 
+// Room for one value's annotations on the stack, left uninitialised.
+union AnnotationBuffer {
+  AnnotationBuffer() {}
+  std::string_view v[kMaxAnnotations];
+};
+
 bool copy_annotations(Arena& arena, Node* n, const std::string_view* annots, size_t count) {
   if (count == 0) return true;
   void* mem = arena.alloc(sizeof(std::string_view) * count, alignof(std::string_view));
@@ -312,6 +318,26 @@ constexpr size_t kMaxStrtodDigits = 780;
 
 // The double nearest to ±digits × 10^exponent (digits without leading zeros).
 // buf needs kMaxStrtodDigits + 32 bytes.
+// Exact fast path (Clinger): a coefficient below 2^53 and a power of ten
+// that is itself exact round once, correctly. Most values take it.
+bool fast_double(bool negative, std::string_view digits, int64_t exponent, double& out) {
+  if (digits == "0") {
+    out = negative ? -0.0 : 0.0;
+    return true;
+  }
+  if (digits.size() <= 15 && exponent >= -22 && exponent <= 22) {
+    static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    uint64_t c = 0;
+    for (const char ch : digits) c = c * 10 + static_cast<uint64_t>(ch - '0');
+    double v = static_cast<double>(c);
+    v = exponent < 0 ? v / kPow10[-exponent] : v * kPow10[exponent];
+    out = negative ? -v : v;
+    return true;
+  }
+  return false;
+}
+
 double decimal_to_double(bool negative, std::string_view digits, int64_t exponent, char* buf, size_t cap) {
   if (cap < kMaxStrtodDigits + 32) return 0.0;
   size_t k = 0;
@@ -367,6 +393,23 @@ class Reader {
   size_t num_locals_ = 0;
   uint64_t first_local_ = kNumSystemSymbols + 1;  // ID of locals_[0]
   size_t slots_used_ = 0;                         // local slots allocated, against kMaxSymbolSlots
+  uint64_t digit_work_ = 0;                       // limb divisions spent on digits, against kMaxDigitWork
+  size_t num_values_ = 0;                         // nodes allocated, against kMaxValues
+  size_t slow_numbers_ = 0;                       // strtod calls, against kMaxSlowNumbers
+
+  // Charges the conversion of an n-byte magnitude to decimal digits (n/4
+  // limbs divided once per 9 digits) to the document's budget, before the
+  // work is done.
+  bool charge_digits(size_t len, size_t at) {
+    const uint64_t work = (len / 4 + 1) * (len * 241 / 900 + 1);
+    digit_work_ += work;
+    if (digit_work_ > kMaxDigitWork) {
+      return fail_detail(Error::kIntOutOfRange, at,
+                         "big numbers need more than %llu steps to turn into digits in this document",
+                         static_cast<unsigned long long>(kMaxDigitWork));
+    }
+    return true;
+  }
 
   bool fail(Error e, size_t at) {
     if (result_.error == Error::kNone) {
@@ -384,9 +427,25 @@ class Reader {
   }
 
   Node* alloc(Type type, size_t at) {
+    if (++num_values_ > kMaxValues) {
+      fail_detail(Error::kTooManyValues, at, "more than %zu values in one document", kMaxValues);
+      return nullptr;
+    }
     Node* n = new_node(arena_, type, at);
     if (n == nullptr) fail(Error::kOutOfMemory, at);
     return n;
+  }
+
+  // float_value of a decimal or float: exact fast path, else strtod within
+  // the document's kMaxSlowNumbers.
+  bool to_double(Node& n, bool negative, std::string_view digits, int64_t exponent, size_t at) {
+    if (fast_double(negative, digits, exponent, n.float_value)) return true;
+    if (++slow_numbers_ > kMaxSlowNumbers) {
+      return fail_detail(Error::kBadNumber, at, "more than %zu numbers need a slow exact conversion", kMaxSlowNumbers);
+    }
+    char buf[kMaxStrtodDigits + 32];
+    n.float_value = decimal_to_double(negative, digits, exponent, buf, sizeof buf);
+    return true;
   }
 
   // An integer from its sign and big-endian magnitude: int_value when it
@@ -409,6 +468,7 @@ class Reader {
     if (len > kMaxIntBytes) {
       return fail_detail(Error::kIntOutOfRange, at, "more than %zu bytes of magnitude", kMaxIntBytes);
     }
+    if (!charge_digits(len, at)) return false;
     char digits[kDigitsBuffer];
     const size_t num = magnitude_digits(mag, len, digits);
     char* text = static_cast<char*>(arena_.alloc(num, 1));
@@ -926,7 +986,8 @@ class TextReader : Reader {
   }
 
   Node* value(size_t depth, bool in_sexp) {
-    std::string_view annots[kMaxAnnotations];
+    AnnotationBuffer buf;  // not zeroed: 256 bytes per value would be a third of the text reader's time
+    std::string_view* annots = buf.v;
     size_t num_annots = 0;
     for (;;) {
       const size_t save = pos_;
@@ -937,8 +998,18 @@ class TextReader : Reader {
         if (!ok) return nullptr;
         break;
       }
+      const size_t token_end = pos_;
       if (!skip_ws()) return nullptr;
       if (!starts(pos_, "::")) {
+        if (s_[save] == '\'') {
+          // A quoted symbol value: keep the text decoded (not decoded twice).
+          pos_ = token_end;
+          Node* n = alloc(Type::kSymbol, save);
+          if (n == nullptr) return nullptr;
+          n->text = text;
+          if (!copy_annotations(arena_, n, annots, num_annots)) return fail(Error::kOutOfMemory, pos_);
+          return n;
+        }
         pos_ = save;
         arena_.used = used_before;  // read again as the value
         break;
@@ -1174,7 +1245,7 @@ class TextReader : Reader {
     if (is_float) {
       n->type = Type::kFloat;
       n->negative = false;
-      return to_double(*n, negative, coef, exponent);
+      return Reader::to_double(*n, negative, coef, exponent, start) ? n : nullptr;
     }
     if (exponent < INT32_MIN || exponent > INT32_MAX) {
       fail(Error::kIntOutOfRange, start);
@@ -1185,16 +1256,11 @@ class TextReader : Reader {
     n->exponent = static_cast<int32_t>(exponent);
     commit(sink);
     n->text = coef;
-    return to_double(*n, negative, coef, exponent);
+    return Reader::to_double(*n, negative, coef, exponent, start) ? n : nullptr;
   }
 
   // float_value from the digits, using the free arena above `skip` bytes of
   // the sink as scratch.
-  Node* to_double(Node& n, bool negative, std::string_view coef, int64_t exponent) {
-    char buf[kMaxStrtodDigits + 32];
-    n.float_value = decimal_to_double(negative, coef, exponent, buf, sizeof buf);
-    return &n;
-  }
 
   std::nullptr_t too_many_digits(size_t start) {
     fail_detail(Error::kIntOutOfRange, start, "more than %zu bytes of magnitude", kMaxIntBytes);
@@ -1518,7 +1584,8 @@ class BinaryReader : Reader {
       if (!varuint(p, wrapper_end, annot_len)) return false;
       if (annot_len == 0 || annot_len > wrapper_end - p) return fail(Error::kBadLength, at);
       const size_t annot_end = p + static_cast<size_t>(annot_len);
-      std::string_view annots[kMaxAnnotations];
+      AnnotationBuffer buf;
+      std::string_view* annots = buf.v;
       size_t num = 0;
       while (p < annot_end) {
         uint64_t sid;
@@ -1644,9 +1711,7 @@ class BinaryReader : Reader {
     }
     n.exponent = static_cast<int32_t>(exponent);
     if (!int_field_digits(p, body + len, at, n.negative, n.text)) return false;
-    char buf[kMaxStrtodDigits + 32];
-    n.float_value = decimal_to_double(n.negative, n.text, exponent, buf, sizeof buf);
-    return true;
+    return to_double(n, n.negative, n.text, exponent, at);
   }
 
   // An Int field (sign and magnitude, -0 allowed) from p to end as decimal
@@ -1667,6 +1732,7 @@ class BinaryReader : Reader {
       return fail_detail(Error::kIntOutOfRange, at, "more than %zu bytes of magnitude", kMaxIntBytes);
     }
     for (size_t k = 0; k < len; ++k) mag[k] = q + k == p ? (s_[q + k] & 0x7F) : s_[q + k];
+    if (len > 8 && !charge_digits(len, at)) return false;
     char buf[kDigitsBuffer];
     const size_t num = magnitude_digits(mag, len, buf);
     if (num == 1 && buf[0] == '0') return true;
@@ -1785,6 +1851,7 @@ const char* error_message(Error error) {
     case Error::kBadSymbolTable: return "malformed local symbol table";
     case Error::kUnknownSymbol: return "unknown symbol";
     case Error::kTooManySymbols: return "symbol table too large";
+    case Error::kTooManyValues: return "too many values";
   }
   return "unknown Ion error";
 }

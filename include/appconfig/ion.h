@@ -66,6 +66,22 @@ constexpr uint64_t kMaxSymbolId = 0xFFFFFFFFu;
 // are (O(1) per byte, no limit). Beyond: kIntOutOfRange, with the limit named.
 constexpr size_t kMaxIntBytes = 2048;
 constexpr size_t kMaxIntDigits = 4933;  // digits of 2^16384 - 1
+// Those conversions together, per document, in 64-bit divisions by 10^9
+// (≈ n²/15 for an n-byte magnitude: a 1,201-byte integer as in ion-tests
+// costs 96,000). The budget is what keeps the quadratic conversion from
+// growing with the input: 2^24 steps take about 20 ms on a 2 GHz core.
+// Beyond: kIntOutOfRange with a message, never a stall.
+constexpr uint64_t kMaxDigitWork = uint64_t{1} << 22;
+// Values (nodes) per document. Every other cost is per value or per input
+// byte, and a value costs 15-30 ns and sizeof(Node) of arena (112 bytes), so
+// this bounds both: ~16 ms and 56 MiB however the 4 MiB are spent (one-byte
+// binary nulls would otherwise make 4 Mi nodes, 470 MiB). A flag profile
+// spends tens of bytes per value (names, JSON strings, rule operands).
+constexpr size_t kMaxValues = size_t{1} << 19;
+// Decimals and floats whose double is not found by the exact fast path
+// (more than 15 digits or |exponent| > 22) go through strtod on at most 780
+// digits: 0.5-5 µs each, so a document gets 4096 of them (≤ 20 ms).
+constexpr size_t kMaxSlowNumbers = 4096;
 
 enum class Type : uint8_t {
   kNull, kBool, kInt, kFloat, kDecimal, kTimestamp, kSymbol, kString, kClob, kBlob, kList, kSexp, kStruct,
@@ -161,6 +177,7 @@ enum class Error : uint8_t {
   kBadSymbolTable,    // binary: malformed local symbol table
   kUnknownSymbol,     // a symbol ID outside the table, or whose text is not known
   kTooManySymbols,
+  kTooManyValues,     // beyond kMaxValues
 };
 const char* error_message(Error error);
 

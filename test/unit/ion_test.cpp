@@ -8,6 +8,7 @@
 #include "appconfig/ion.h"
 #include "appconfig/variants.h"
 #include "ion_equal.h"
+#include "ion_worst.h"
 
 #include <gtest/gtest.h>
 
@@ -26,6 +27,7 @@ namespace {
 
 using namespace appconfig::ion;
 namespace model = appconfig::ion::model;
+namespace worst = appconfig::ion::worst;
 
 struct Parsed {
   std::vector<uint8_t> mem = std::vector<uint8_t>(1 << 20);
@@ -851,6 +853,74 @@ TEST(IonBinary, ProfileBinaryFixtureMatchesText) {
   const auto b = binary(stored);
   ASSERT_EQ(b->result.error, Error::kNone);
   EXPECT_EQ(dump(b->doc), dump(t->doc));
+}
+
+}  // namespace
+
+namespace {
+
+// Every reader budget at its worst, at the largest profile size (4 MiB):
+// each case is accepted or refused as stated, with a message when refused,
+// and the arena never grows beyond the stated bound. The time is printed (it
+// is checked at -O2 by bench/ion_budget.cpp, not here under ASan).
+TEST(IonBudget, WorstCasesAt4MiB) {
+  const size_t size = 4u << 20;
+  // An arena of the most any 4 MiB document can use: kMaxValues values of
+  // 8 bytes each, 5 of them annotations (binary), i.e. 192 arena bytes per
+  // value, plus decoded text and copied symbols. The reader's caps stop every
+  // case before this runs out.
+  const size_t cap = kMaxValues * (sizeof(Node) + 5 * 16) + 2 * size + kMaxSymbolSlots * 16;
+  std::vector<uint8_t> mem(cap);
+  for (const worst::Case& c : worst::cases(size)) {
+    Arena arena{mem.data(), mem.size(), 0};
+    Document doc{};
+    const auto t0 = std::chrono::steady_clock::now();
+    const ParseResult r = c.binary ? parse_binary(c.input, arena, doc) : parse_text(c.input, arena, doc);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("ion budget: %-48s %8zu bytes %8.1f ms (ASan) %6.1f arena bytes/byte: %s%s%s\n", c.name,
+                c.input.size(), ms, static_cast<double>(arena.used) / static_cast<double>(c.input.size()),
+                error_message(r.error), r.detail[0] ? ": " : "", r.detail);
+    EXPECT_EQ(r.error, c.expected) << c.name << ": " << error_message(r.error) << " " << r.detail;
+    if (r.error != Error::kNone) {
+      EXPECT_NE(r.detail[0], 0) << c.name << ": a refusal names its limit";
+    }
+    EXPECT_LE(arena.used, c.input.size() * kMaxArenaBytesPerInputByte + kMaxSymbolSlots * 16) << c.name;
+    EXPECT_LE(arena.used, kMaxValues * (sizeof(Node) + 8 + kMaxAnnotations * 16) + c.input.size() * 3 +
+                              kMaxSymbolSlots * 16)
+        << c.name;
+  }
+}
+
+// Memory per input byte at its worst for each kind of value, with an arena
+// of exactly the stated bound: never kOutOfMemory.
+TEST(IonBudget, ArenaBoundPerInputByte) {
+  const std::string ivm("\xE0\x01\x00\xEA", 4);
+  struct Dense {
+    const char* name;
+    bool binary;
+    std::string input;
+  } cases[] = {
+      {"binary nulls", true, worst::fill(ivm, "\x0F", 65536)},
+      {"binary annotated nulls", true, worst::fill(ivm, "\xE3\x81\x84\x0F", 65536)},
+      {"binary symbol list of empty strings", true,
+       ivm + worst::typed(0xE, worst::varuint(1) + worst::varuint(3) +
+                                   worst::typed(0xD, worst::varuint(7) + worst::typed(0xB, std::string(30000, '\x80'))))},
+      {"binary 9-byte integers", true, worst::fill(ivm, std::string("\x29\x01\0\0\0\0\0\0\0\0", 10), 65536)},
+      {"binary small decimals", true, worst::fill(ivm, "\x52\x80\x01", 65536)},
+      {"text empty lists", false, worst::fill("", "[]", 65536)},
+      {"text annotated ints", false, worst::fill("", "a::0 ", 65536)},
+      {"text symbol list", false, "$ion_symbol_table::{symbols:[" + worst::fill("", "\"\",", 60000) + "]}"},
+  };
+  for (const Dense& c : cases) {
+    const size_t cap = c.input.size() * kMaxArenaBytesPerInputByte;
+    std::vector<uint8_t> mem(cap);
+    Arena arena{mem.data(), cap, 0};
+    Document doc{};
+    const ParseResult r = c.binary ? parse_binary(c.input, arena, doc) : parse_text(c.input, arena, doc);
+    EXPECT_EQ(r.error, Error::kNone) << c.name << ": " << error_message(r.error) << " " << r.detail;
+    std::printf("ion arena: %-40s %6.1f bytes per input byte (bound %zu)\n", c.name,
+                static_cast<double>(arena.used) / static_cast<double>(c.input.size()), kMaxArenaBytesPerInputByte);
+  }
 }
 
 }  // namespace

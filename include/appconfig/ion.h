@@ -18,7 +18,8 @@
 // engine uses.
 //
 // Lifetimes: Node pointers and every std::string_view in the tree point into
-// the arena or into the input; both must outlive the tree. Nothing is freed:
+// the arena, into the input or into static storage (system symbols, "0");
+// arena and input must outlive the tree. Nothing is freed:
 // reset the arena to reuse it.
 #pragma once
 #include <cstddef>
@@ -147,6 +148,10 @@ struct Node {
 // big binary magnitudes (2.41 digits per byte) and the 16-byte symbol and
 // annotation slots, none of which comes with a Node from the same byte.
 // Plus, per document, at most kMaxSymbolSlots × 16 bytes of copied symbols.
+// kMaxValues caps the total besides: at most kMaxValues × (sizeof(Node) + 5 ×
+// 16) ≈ 100 MiB for any 4 MiB document (binary values of 8 bytes, 5 of them
+// annotation IDs), 56 MiB without annotations. Callers bound it further with
+// the arena they give (kOutOfMemory).
 constexpr size_t kMaxArenaBytesPerInputByte = sizeof(Node) + 16;
 
 
@@ -201,8 +206,11 @@ struct SharedTable {
 };
 
 // Text: an Ion 1.0 text stream of top-level values. The version marker
-// symbol $ion_1_0 at top level is skipped. As a leniency for the notation in
-// AWS's rule documentation, YYYY-MM (without the Ion T) is read as a timestamp.
+// symbol $ion_1_0 at top level resets the symbol table; another unquoted
+// $ion_X_Y there is an unsupported version (kBadVersionMarker); any other
+// unannotated top-level symbol whose text is $ion_1_0 is skipped. Timestamps
+// follow Ion strictly: 2024-01 without the T is kBadTimestamp (ion-java and
+// ion-tests agree); parse_timestamp() keeps the W3C spellings for strings.
 // Local symbol tables (a top-level `$ion_symbol_table::{...}`) apply as in
 // binary and are not returned; symbol IDs ($N) resolve against the current
 // table, imports through `catalogue` as for parse_binary.

@@ -440,6 +440,10 @@ class Compiler {
         return text_node(r, n.text, n);
       }
       case ion::Type::kInt: {
+        if (n.big) {  // read exactly by the Ion reader; a rule compares 64-bit numbers
+          return fail(Error::kBadOperand, n, "integer %.*s%.*s beyond 64 bits cannot be compared as a number",
+                      n.negative ? 1 : 0, "-", clip(n.text), n.text.data());
+        }
         r.flags = kHasText | kHasNum | kNumInt;
         r.x = n.int_value;
         const int len = std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n.int_value));

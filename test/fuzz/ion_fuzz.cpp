@@ -1,9 +1,13 @@
 // libFuzzer target for appconfig::ion (both readers) and the variants
 // compiler on top of them. Invariants checked on every input:
-// - the readers never read out of bounds, never use more arena than given,
-//   and report error offsets within the input;
+// - the readers never read out of bounds, never use more arena than given
+//   nor more than the stated bound (kMaxArenaBytesPerInputByte per input
+//   byte plus the copied symbol slots), and report error offsets within the
+//   input;
 // - on success every node's type is real, text views lie in the input or the
-//   arena, and child counts match the linked children;
+//   arena, child counts match the linked children, big integers and decimals
+//   carry digits, and a second parse gives a tree equal to the first under
+//   the Ion data-model equality of the unit tests (test/unit/ion_equal.h);
 // - compiling the same input as a flag profile either succeeds with a blob
 //   that evaluates (no Context and a fixed Context) into valid JSON, or fails
 //   with a message.
@@ -14,6 +18,7 @@
 #include "appconfig/ion.h"
 #include "appconfig/json.h"
 #include "appconfig/variants.h"
+#include "../unit/ion_equal.h"
 
 namespace ion = appconfig::ion;
 namespace variants = appconfig::variants;
@@ -27,8 +32,10 @@ namespace variants = appconfig::variants;
 
 namespace {
 
-constexpr size_t kArenaBytes = 1 << 20;
+// Room for the largest input (-max_len=65536) at the stated bound.
+constexpr size_t kArenaBytes = 65540 * ion::kMaxArenaBytesPerInputByte + ion::kMaxSymbolSlots * 16 + 4096;
 alignas(16) uint8_t g_arena[kArenaBytes];
+alignas(16) uint8_t g_arena2[kArenaBytes];
 alignas(16) uint8_t g_blob[4 << 20];
 char g_scratch[1 << 16];
 
@@ -52,6 +59,11 @@ void walk(const ion::Node* n, std::string_view input, size_t depth) {
     for (size_t i = 0; i < n->num_annotations; ++i) CHECK(text_ok(n->annotations[i], input));
     CHECK(text_ok(n->text, input));
     CHECK(text_ok(n->field_name, input));
+    if (!n->is_null && ((n->type == ion::Type::kInt && n->big) || n->type == ion::Type::kDecimal)) {
+      CHECK(!n->text.empty());
+      for (const char c : n->text) CHECK(c >= '0' && c <= '9');
+      CHECK(n->text.size() == 1 || n->text[0] != '0');
+    }
     size_t count = 0;
     for (const ion::Node* c = n->first_child; c != nullptr; c = c->next_sibling) ++count;
     CHECK(count == n->num_children);
@@ -107,10 +119,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ion::Document doc;
     const ion::ParseResult r = binary ? ion::parse_binary(in, arena, doc) : ion::parse_text(in, arena, doc);
     CHECK(arena.used <= arena.cap);
+    CHECK(arena.used <= in.size() * ion::kMaxArenaBytesPerInputByte + ion::kMaxSymbolSlots * 16);
     if (r.error != ion::Error::kNone) {
       CHECK(r.offset <= in.size());
+      // An arena of the stated size never runs out.
+      if (arena.cap == kArenaBytes) CHECK(r.error != ion::Error::kOutOfMemory);
     } else {
       walk(doc.first, in, 0);
+      ion::Arena arena2{g_arena2, kArenaBytes, 0};
+      ion::Document doc2;
+      const ion::ParseResult r2 =
+          binary ? ion::parse_binary(in, arena2, doc2) : ion::parse_text(in, arena2, doc2);
+      CHECK(r2.error == ion::Error::kNone);
+      CHECK(ion::model::equal(doc, doc2));
     }
     check_profile(in, binary != 0);
   }

@@ -6,6 +6,9 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 #include "appconfig/ion.h"
+#include "appconfig/variants.h"
+#include "ion_equal.h"
+#include "ion_worst.h"
 
 #include <gtest/gtest.h>
 
@@ -23,6 +26,8 @@
 namespace {
 
 using namespace appconfig::ion;
+namespace model = appconfig::ion::model;
+namespace worst = appconfig::ion::worst;
 
 struct Parsed {
   std::vector<uint8_t> mem = std::vector<uint8_t>(1 << 20);
@@ -54,7 +59,7 @@ std::string dump(const Node& n) {
   switch (n.type) {
     case Type::kNull: return out + "null.null";
     case Type::kBool: return out + (n.bool_value ? "true" : "false");
-    case Type::kInt: return out + std::to_string(n.int_value);
+    case Type::kInt: return out + (n.big ? (n.negative ? "-" : "") + std::string(n.text) : std::to_string(n.int_value));
     case Type::kFloat: std::snprintf(buf, sizeof buf, "%.17ge0", n.float_value); return out + buf;
     case Type::kDecimal: std::snprintf(buf, sizeof buf, "%.17gd0", n.float_value); return out + buf;
     case Type::kTimestamp:
@@ -179,9 +184,8 @@ TEST(IonText, Values) {
       {"9223372036854775807 -9223372036854775808", "9223372036854775807 -9223372036854775808"},
       {"1.5 1. 1.5d2 -0.25", "1.5d0 1d0 150d0 -0.25d0"},
       {"1.5e0 1e3 -2.5E-1 +inf -inf", "1.5e0 1000e0 -0.25e0 infe0 -infe0"},
-      {"2024T 2024-01T 2024-01-02 2024-01-02T 2024-01", "ts(1704067200.000000000,p0) ts(1704067200.000000000,p1) "
-                                                         "ts(1704153600.000000000,p2) ts(1704153600.000000000,p2) "
-                                                         "ts(1704067200.000000000,p1)"},
+      {"2024T 2024-01T 2024-01-02 2024-01-02T", "ts(1704067200.000000000,p0) ts(1704067200.000000000,p1) "
+                                                "ts(1704153600.000000000,p2) ts(1704153600.000000000,p2)"},
       {"2012-03-04T05:06:07.25-08:00", "ts(1330866367.250000000,p5)"},
       {"abc $x 'quoted sym' '' $3", "'abc' '$x' 'quoted sym' '' '$ion_symbol_table'"},
       {"\"a\\\"b\\n\\u00e9\\U0001F600\\x41\\0\"", "\"a\\x22b\\x0a\\xc3\\xa9\\xf0\\x9f\\x98\\x80A\\x00\""},
@@ -215,7 +219,7 @@ TEST(IonText, Values) {
 
 TEST(IonText, Errors) {
   const struct {
-    const char* in;
+    std::string in;
     Error error;
   } cases[] = {
       {"[1, 2", Error::kTruncated},          {"(a b", Error::kTruncated},           {"\"abc", Error::kTruncated},
@@ -223,13 +227,16 @@ TEST(IonText, Errors) {
       {"[1 2]", Error::kUnexpected},         {"{a 1}", Error::kUnexpected},         {"{a::b: 1}", Error::kUnexpected},
       {"[,]", Error::kUnexpected},           {"01", Error::kBadNumber},             {"1_", Error::kBadNumber},
       {"1__0", Error::kBadNumber},           {"0x", Error::kBadNumber},             {"1.5e", Error::kBadNumber},
-      {"12abc", Error::kBadNumber},          {"1.2.3", Error::kBadNumber},          {"9223372036854775808", Error::kIntOutOfRange},
-      {"-9223372036854775809", Error::kIntOutOfRange},                            {"2024-13T", Error::kBadTimestamp},
+      {"12abc", Error::kBadNumber},          {"1.2.3", Error::kBadNumber},
+      {"2024-01", Error::kBadTimestamp},  /* Ion text needs 2024-01T (ion-tests bad/timestamp/timestamp_2) */
+      {"0x1" + std::string(4096, '0'), Error::kIntOutOfRange},                    {"2024-13T", Error::kBadTimestamp},
       {"2024-01-01T10:00", Error::kBadTimestamp},                                 {"\"\\q\"", Error::kBadString},
       {"\"\\u12\"", Error::kBadString},      {"\"\\ud800\"", Error::kBadString},    {"\"a\nb\"", Error::kBadString},
       {"\"\xc3\"", Error::kBadUtf8},         {"\"\xed\xa0\x80\"", Error::kBadUtf8}, {"{{ abc }}", Error::kBadBlob},
       {"{{ a=bc }}", Error::kBadBlob},       {"{{ \"\xc3\xa9\" }}", Error::kBadBlob}, {"null.foo", Error::kUnexpected},
-      {"$10", Error::kUnknownSymbol},        {"$0", Error::kUnknownSymbol},         {"a::b::c::d::e::f::g::h::i::1", Error::kTooManyAnnotations},
+      {"$10", Error::kUnknownSymbol},        {"true::1", Error::kUnexpected},       {"[null::1]", Error::kUnexpected},
+      {"{nan: 1}", Error::kUnexpected},      {"{{ \"a\" /* c */ }}", Error::kBadBlob},
+      {"a::b::c::d::e::f::g::h::i::j::k::l::m::n::o::p::q::1", Error::kTooManyAnnotations},
       {"]", Error::kUnexpected},             {"+1", Error::kUnexpected},            {"#", Error::kUnexpected},
   };
   for (const auto& c : cases) {
@@ -263,6 +270,213 @@ TEST(IonText, ProfileFixtureParses) {
   EXPECT_EQ(p->doc.num_values, 3u);
   EXPECT_EQ(annotation(*p->doc.first, 0), "ui_refresh");
   EXPECT_EQ(p->doc.first->num_children, 6u);
+}
+
+// Integers beyond 64 bits are read and kept exact as decimal digits
+// (ion-tests good/intBigSize*, good/equivs/bigInts.ion).
+TEST(IonText, BigIntegersAreKeptExact) {
+  const auto p = text("9223372036854775807 9223372036854775808 -9223372036854775809 "
+                      "0x1_0000_0000_0000_0000 -0b1" + std::string(100, '0') + " 123456789012345678901234567890");
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " " << p->result.detail;
+  EXPECT_EQ(dump(p->doc), "9223372036854775807 9223372036854775808 -9223372036854775809 18446744073709551616 "
+                          "-1267650600228229401496703205376 123456789012345678901234567890");
+  const Node* n = p->doc.first;
+  EXPECT_FALSE(n->big);
+  n = n->next_sibling;
+  EXPECT_TRUE(n->big);
+  EXPECT_FALSE(n->negative);
+  EXPECT_EQ(n->int_value, INT64_MAX);  // saturated: the exact value is the text
+  n = n->next_sibling;
+  EXPECT_TRUE(n->big && n->negative);
+  EXPECT_EQ(n->int_value, INT64_MIN);
+  // The largest magnitude kept: kMaxIntBytes bytes of 0xFF in hex; one more digit is refused with the limit named.
+  const std::string hex_max = "0x" + std::string(kMaxIntBytes * 2, 'F');
+  const auto q = text(hex_max);
+  ASSERT_EQ(q->result.error, Error::kNone);
+  EXPECT_EQ(q->doc.first->text.size(), kMaxIntDigits);
+  const auto r = text(hex_max + "F");
+  EXPECT_EQ(r->result.error, Error::kIntOutOfRange);
+  EXPECT_NE(std::string(r->result.detail).find("2048 bytes"), std::string::npos) << r->result.detail;
+  // Decimal digits are copied, not converted: no limit but the input.
+  EXPECT_EQ(text(std::string(100000, '7'))->doc.first->text.size(), 100000u);
+}
+
+TEST(IonBinary, BigIntegersAreKeptExact) {
+  // 2^64 (positive, 9-byte magnitude), -2^63 - 1, and 2^63 written with leading zero bytes.
+  const std::string bytes = std::string("\xE0\x01\x00\xEA", 4) + std::string("\x29\x01\0\0\0\0\0\0\0\0", 10) +
+                            std::string("\x39\x00\x80\0\0\0\0\0\0\x01", 10) +
+                            std::string("\x2A\x00\x00\x80\0\0\0\0\0\0\0", 11);
+  const auto p = binary(bytes);
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error);
+  EXPECT_EQ(dump(p->doc), "18446744073709551616 -9223372036854775809 9223372036854775808");
+  // Same values, same tree as text.
+  const auto t = text("18446744073709551616 -9223372036854775809 9223372036854775808");
+  EXPECT_TRUE(model::equal(p->doc, t->doc));
+}
+
+// A rule needs an integer as a number: beyond 64 bits it is refused with a
+// message naming the problem.
+TEST(IonText, BigIntegerInARuleIsRefusedWithAMessage) {
+  std::vector<uint8_t> out(1 << 20);
+  const auto bad = appconfig::variants::compile_ion_text(
+      R"('f'::[[(gt $n 123456789012345678901234567890), '''{"_variant":"a"}'''], '''{"_variant":"b"}'''])", out.data(), out.size());
+  ASSERT_FALSE(bad.ok);
+  EXPECT_NE(std::string(bad.message).find("beyond 64 bits"), std::string::npos) << bad.message;
+  const auto pct = appconfig::variants::compile_ion_text(
+      R"('f'::[[(split pct::99999999999999999999999 by::$u), '''{"_variant":"a"}'''], '''{"_variant":"b"}'''])", out.data(),
+      out.size());
+  ASSERT_FALSE(pct.ok);
+  EXPECT_NE(std::string(pct.message).find("pct"), std::string::npos) << pct.message;
+}
+
+// $0 and symbol-table slots without text are symbols whose text is unknown
+// (ion-tests good/symbolZero.ion, good/equivs/localSymbolTableNullSlots.ion).
+TEST(IonText, SymbolZeroHasUnknownText) {
+  const auto p = text("$0 $0::a {$0: $0::$0} '$0'");
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error);
+  const Node* n = p->doc.first;
+  EXPECT_TRUE(text_unknown(n->text));
+  EXPECT_EQ(n->text, "");
+  n = n->next_sibling;
+  EXPECT_TRUE(text_unknown(annotation(*n, 0)));
+  n = n->next_sibling;
+  EXPECT_TRUE(text_unknown(n->first_child->field_name));
+  EXPECT_TRUE(text_unknown(n->first_child->text));
+  n = n->next_sibling;
+  EXPECT_FALSE(text_unknown(n->text));  // '$0' is the text "$0"
+  EXPECT_EQ(n->text, "$0");
+}
+
+TEST(IonText, LocalSymbolTables) {
+  const auto p = text(R"($ion_symbol_table::{symbols:["a", null, 5, "b"]} $10 $13 x::$11 )"
+                      R"($ion_symbol_table::{imports:$ion_symbol_table, symbols:["c"]} $14 )"
+                      R"($ion_1_0 $4 )"
+                      R"($ion_symbol_table::{imports:[{name:"big", version:1, max_id:2147483636}], symbols:["z"]} )"
+                      R"($2147483646)");
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " " << p->result.detail;
+  EXPECT_EQ(dump(p->doc), "'a' 'b' x::'' 'c' 'name' 'z'");
+  EXPECT_TRUE(text_unknown(p->doc.first->next_sibling->next_sibling->text));
+  // After the version marker the table is the system table again.
+  EXPECT_EQ(text(R"($ion_symbol_table::{symbols:["a"]} $ion_1_0 $10)")->result.error, Error::kUnknownSymbol);
+  // Malformed tables are refused (ion-tests bad/localSymbolTable*).
+  const char* bad[] = {
+      R"($ion_symbol_table::{symbols:["a"], symbols:["b"]})",
+      R"($ion_symbol_table::{imports:[], imports:[]})",
+      R"($ion_symbol_table::{imports:[{name:"t", version:1, max_id:-1}]})",
+      R"($ion_symbol_table::{imports:[{name:"t", version:1, max_id:null.int}]})",
+      R"($ion_symbol_table::{imports:[{name:"t", version:1, max_id:1.5}]})",
+      R"($ion_symbol_table::{imports:[{name:"t", version:1}]})",
+      R"($ion_symbol_table::{imports:[{name:"t", max_id:4294967295}, {name:"u", max_id:1}]})",
+  };
+  for (const char* b : bad) {
+    const auto q = text(b);
+    EXPECT_TRUE(q->result.error == Error::kBadSymbolTable || q->result.error == Error::kTooManySymbols) << b;
+    EXPECT_NE(q->result.detail[0], 0) << b;
+  }
+  // Symbols of an import without its catalogue name the table; with it they resolve.
+  const std::string imp = R"($ion_symbol_table::{imports:[{name:"ops", version:1, max_id:2}]} $11)";
+  const auto u = text(imp);
+  EXPECT_EQ(u->result.error, Error::kUnknownSymbol);
+  EXPECT_NE(std::string(u->result.detail).find("'ops'"), std::string::npos);
+  const std::string_view ops[] = {"eq", "and"};
+  const SharedTable cat[] = {{"ops", 1, ops}};
+  auto w = std::make_unique<Parsed>();
+  w->result = parse_text(imp, w->arena, w->doc, cat);
+  ASSERT_EQ(w->result.error, Error::kNone);
+  EXPECT_EQ(dump(w->doc), "'and'");
+}
+
+// Keywords are values, never annotations or field names; quoted they are
+// symbols (ion-tests bad/annotationTrue.ion, good/annotationQuotedTrue.ion).
+TEST(IonText, KeywordsAreNotSymbolTokens) {
+  for (const char* b : {"true::1", "false::1", "null::1", "nan::1", "{true: 1}", "{null: 1}", "{false:1}", "{nan:1}",
+                        "(a true::b)"}) {
+    EXPECT_EQ(text(b)->result.error, Error::kUnexpected) << b;
+  }
+  const auto p = text("'true'::1 {'null': 2, inf: 3} '$ion_1_0' a::$ion_1_0");
+  ASSERT_EQ(p->result.error, Error::kNone);
+  EXPECT_EQ(dump(p->doc), "true::1 {null:2,inf:3} a::'$ion_1_0'");
+  // An unquoted $ion_X_Y at top level is a version marker: only 1.0 is known.
+  EXPECT_EQ(text("$ion_2_0")->result.error, Error::kBadVersionMarker);
+  EXPECT_EQ(text("[$ion_2_0]")->result.error, Error::kNone);
+}
+
+// Line ends: CR LF and a lone CR end a comment and are read as LF in long
+// strings; raw tab, VT and FF may appear in any string; clobs allow no
+// comments inside {{ }}, and a blob's base64 may contain "//".
+TEST(IonText, WhitespaceAndLineEnds) {
+  const auto p = text("1 // comment\r2 '''a\r\nb\rc''' \"\t\v\f\" {{ \"\t\" }} {{ //79/PsAAQIDBAU= }}");
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " at " << p->result.offset;
+  EXPECT_EQ(dump(p->doc), "1 2 \"a\\x0ab\\x0ac\" \"\\x09\\x0b\\x0c\" clob\"\\x09\" "
+                          "blob\"\\xff\\xfe\\xfd\\xfc\\xfb\\x00\\x01\\x02\\x03\\x04\\x05\"");
+  for (const char* b : {"{{ \"a\" // c\n }}", "{{ /* c */ \"a\" }}", "{{ '''a''' /* c */ '''b''' }}", "\"a\rb\""}) {
+    EXPECT_NE(text(b)->result.error, Error::kNone) << b;
+  }
+}
+
+// Decimals keep sign, coefficient digits and exponent; timestamps keep their
+// fraction digits and whether the offset is known (the Ion data model).
+TEST(IonText, ExactDecimalsAndTimestamps) {
+  const auto p = text("1.00 -0.0 0d5 123_456.7_8d-3 2007-02-23T12:14:33.000733100Z 2001-01-01T00:00-00:00 2001T");
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error);
+  const Node* n = p->doc.first;
+  EXPECT_EQ(n->text, "100");
+  EXPECT_EQ(n->exponent, -2);
+  EXPECT_FALSE(n->negative);
+  n = n->next_sibling;
+  EXPECT_EQ(n->text, "0");
+  EXPECT_EQ(n->exponent, -1);
+  EXPECT_TRUE(n->negative);
+  n = n->next_sibling;
+  EXPECT_EQ(n->text, "0");
+  EXPECT_EQ(n->exponent, 5);
+  n = n->next_sibling;
+  EXPECT_EQ(n->text, "12345678");
+  EXPECT_EQ(n->exponent, -5);
+  EXPECT_DOUBLE_EQ(n->float_value, 123.45678);
+  n = n->next_sibling;
+  EXPECT_EQ(n->text, "733100");
+  EXPECT_EQ(n->exponent, -9);
+  EXPECT_EQ(n->timestamp.nanos, 733100u);
+  EXPECT_FALSE(n->timestamp.offset_unknown);
+  n = n->next_sibling;
+  EXPECT_TRUE(n->timestamp.offset_unknown);
+  n = n->next_sibling;
+  EXPECT_TRUE(n->timestamp.offset_unknown);
+  // A coefficient longer than a double needs rounds as strtod does on all of it.
+  const std::string many = "0." + std::string(2000, '3') + "e0";
+  EXPECT_EQ(text(many)->doc.first->float_value, std::strtod(many.c_str(), nullptr));
+}
+
+TEST(IonBinary, ExactDecimalsAndTimestampFractions) {
+  // 1.00 (exp -2, coef 100), -0d0 (coef -0), a 9-byte coefficient.
+  const std::string bytes = std::string("\xE0\x01\x00\xEA", 4) + std::string("\x52\xC2\x64", 3) +
+                            std::string("\x52\x80\x80", 3) + std::string("\x5A\x80\x01\0\0\0\0\0\0\0\0", 11);
+  const auto p = binary(bytes);
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error);
+  EXPECT_TRUE(model::equal(p->doc, text("1.00 -0d0 18446744073709551616d0")->doc));
+  // Fractions: 0d0 is whole seconds, -0d-1 is .0; a negative or >= 1 fraction is refused.
+  const std::string ts("\xE0\x01\x00\xEA", 4);
+  const auto q = binary(ts + std::string("\x69\x80\x81\x81\x81\x80\x80\x80\x80\x80", 10) +
+                        std::string("\x69\x80\x81\x81\x81\x80\x80\x80\xC1\x80", 10));
+  ASSERT_EQ(q->result.error, Error::kNone);
+  EXPECT_TRUE(model::equal(q->doc, text("0001-01-01T00:00:00Z 0001-01-01T00:00:00.0Z")->doc));
+  EXPECT_EQ(binary(ts + std::string("\x69\x80\x81\x81\x81\x80\x80\x80\xC1\x81", 10))->result.error,
+            Error::kBadTimestamp);
+  EXPECT_EQ(binary(ts + std::string("\x69\x80\x81\x81\x81\x80\x80\x80\xC1\x0A", 10))->result.error,
+            Error::kBadTimestamp);
+}
+
+TEST(IonBinary, SymbolZeroAndSlotsWithoutText) {
+  // $0 as value (twice), annotation and field name; a local table with a null slot ($11).
+  const std::string bytes = std::string("\xE0\x01\x00\xEA", 4) + std::string("\x70\x71\x00", 3) +
+                            std::string("\xE4\x81\x80\x21\x01", 5) + std::string("\xD2\x80\x20", 3) +
+                            std::string("\xE7\x81\x83\xD4\x87\xB2\x80\x8F", 8) +
+                            std::string("\x71\x0B\x71\x0A", 4);
+  const auto p = binary(bytes);
+  ASSERT_EQ(p->result.error, Error::kNone) << error_message(p->result.error) << " " << p->result.detail;
+  EXPECT_TRUE(model::equal(p->doc, text("$0 $0 $0::1 {$0:0} $0 ''")->doc));
+  EXPECT_FALSE(model::equal(p->doc, text("$0 $0 $0::1 {$0:0} '' ''")->doc));
 }
 
 // ---------------------------------------------------------------- binary fixtures
@@ -334,10 +548,10 @@ TEST(IonBinary, MalformedInputs) {
       {std::string("\xE0\x01\x00\xEA\xB2\x22\x01\x20", 8), Error::kBadLength},   // child runs past list
       {std::string("\xE0\x01\x00\xEA\xB2\x22\x01", 7), Error::kTruncated},       // ... and past the input
       {std::string("\xE0\x01\x00\xEA\x71\x0A", 6), Error::kUnknownSymbol},       // no local table
-      {std::string("\xE0\x01\x00\xEA\x70", 5), Error::kUnknownSymbol},           // $0
+      {std::string("\xE0\x01\x00\xEA\x72\x00\x0A", 7), Error::kUnknownSymbol},   // $10, leading zero byte
       {std::string("\xE0\x01\x00\xEA\x82\xC3\x28", 7), Error::kBadUtf8},
-      {std::string("\xE0\x01\x00\xEA\x29\x01\x00\x00\x00\x00\x00\x00\x00\x00", 14), Error::kIntOutOfRange},
-      {std::string("\xE0\x01\x00\xEA\x28\x80\x00\x00\x00\x00\x00\x00\x00", 13), Error::kIntOutOfRange},
+      // a 2049-byte magnitude: beyond kMaxIntBytes
+      {std::string("\xE0\x01\x00\xEA\x2E\x10\x81", 7) + std::string(2049, '\x01'), Error::kIntOutOfRange},
       {std::string("\xE0\x01\x00\xEA\x64\x80\x0F\xE8\x8D", 9), Error::kBadTimestamp},  // month 13
       {std::string("\xE0\x01\x00\xEA\x63\x80\x80\x81", 8), Error::kBadTimestamp},  // year 0
       {std::string("\xE0\x01\x00\xEA\x66\x80\x0F\xE8\x81\x81\x81", 11), Error::kBadTimestamp},  // hour without minute
@@ -639,6 +853,74 @@ TEST(IonBinary, ProfileBinaryFixtureMatchesText) {
   const auto b = binary(stored);
   ASSERT_EQ(b->result.error, Error::kNone);
   EXPECT_EQ(dump(b->doc), dump(t->doc));
+}
+
+}  // namespace
+
+namespace {
+
+// Every reader budget at its worst, at the largest profile size (4 MiB):
+// each case is accepted or refused as stated, with a message when refused,
+// and the arena never grows beyond the stated bound. The time is printed (it
+// is checked at -O2 by bench/ion_budget.cpp, not here under ASan).
+TEST(IonBudget, WorstCasesAt4MiB) {
+  const size_t size = 4u << 20;
+  // An arena of the most any 4 MiB document can use: kMaxValues values of
+  // 8 bytes each, 5 of them annotations (binary), i.e. 192 arena bytes per
+  // value, plus decoded text and copied symbols. The reader's caps stop every
+  // case before this runs out.
+  const size_t cap = kMaxValues * (sizeof(Node) + 5 * 16) + 2 * size + kMaxSymbolSlots * 16;
+  std::vector<uint8_t> mem(cap);
+  for (const worst::Case& c : worst::cases(size)) {
+    Arena arena{mem.data(), mem.size(), 0};
+    Document doc{};
+    const auto t0 = std::chrono::steady_clock::now();
+    const ParseResult r = c.binary ? parse_binary(c.input, arena, doc) : parse_text(c.input, arena, doc);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("ion budget: %-48s %8zu bytes %8.1f ms (ASan) %6.1f arena bytes/byte: %s%s%s\n", c.name,
+                c.input.size(), ms, static_cast<double>(arena.used) / static_cast<double>(c.input.size()),
+                error_message(r.error), r.detail[0] ? ": " : "", r.detail);
+    EXPECT_EQ(r.error, c.expected) << c.name << ": " << error_message(r.error) << " " << r.detail;
+    if (r.error != Error::kNone) {
+      EXPECT_NE(r.detail[0], 0) << c.name << ": a refusal names its limit";
+    }
+    EXPECT_LE(arena.used, c.input.size() * kMaxArenaBytesPerInputByte + kMaxSymbolSlots * 16) << c.name;
+    EXPECT_LE(arena.used, kMaxValues * (sizeof(Node) + 8 + kMaxAnnotations * 16) + c.input.size() * 3 +
+                              kMaxSymbolSlots * 16)
+        << c.name;
+  }
+}
+
+// Memory per input byte at its worst for each kind of value, with an arena
+// of exactly the stated bound: never kOutOfMemory.
+TEST(IonBudget, ArenaBoundPerInputByte) {
+  const std::string ivm("\xE0\x01\x00\xEA", 4);
+  struct Dense {
+    const char* name;
+    bool binary;
+    std::string input;
+  } cases[] = {
+      {"binary nulls", true, worst::fill(ivm, "\x0F", 65536)},
+      {"binary annotated nulls", true, worst::fill(ivm, "\xE3\x81\x84\x0F", 65536)},
+      {"binary symbol list of empty strings", true,
+       ivm + worst::typed(0xE, worst::varuint(1) + worst::varuint(3) +
+                                   worst::typed(0xD, worst::varuint(7) + worst::typed(0xB, std::string(30000, '\x80'))))},
+      {"binary 9-byte integers", true, worst::fill(ivm, std::string("\x29\x01\0\0\0\0\0\0\0\0", 10), 65536)},
+      {"binary small decimals", true, worst::fill(ivm, "\x52\x80\x01", 65536)},
+      {"text empty lists", false, worst::fill("", "[]", 65536)},
+      {"text annotated ints", false, worst::fill("", "a::0 ", 65536)},
+      {"text symbol list", false, "$ion_symbol_table::{symbols:[" + worst::fill("", "\"\",", 60000) + "]}"},
+  };
+  for (const Dense& c : cases) {
+    const size_t cap = c.input.size() * kMaxArenaBytesPerInputByte;
+    std::vector<uint8_t> mem(cap);
+    Arena arena{mem.data(), cap, 0};
+    Document doc{};
+    const ParseResult r = c.binary ? parse_binary(c.input, arena, doc) : parse_text(c.input, arena, doc);
+    EXPECT_EQ(r.error, Error::kNone) << c.name << ": " << error_message(r.error) << " " << r.detail;
+    std::printf("ion arena: %-40s %6.1f bytes per input byte (bound %zu)\n", c.name,
+                static_cast<double>(arena.used) / static_cast<double>(c.input.size()), kMaxArenaBytesPerInputByte);
+  }
 }
 
 }  // namespace

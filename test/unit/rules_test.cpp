@@ -118,7 +118,7 @@ TEST(Rules, Comparisons) {
       {"(eq 1 1)", "", true},
       // timestamps at every precision
       {"(gt $d 2024-01T)", "d=2024-02-01", true},
-      {"(gt $d 2024-01)", "d=2024-01-01T00:00:00.001Z", true},
+      {"(gt $d 2024-01T)", "d=2024-01-01T00:00:00.001Z", true},  // Ion text needs the T (ion-tests)
       {"(eq $d 2024T)", "d=2024-01-01T00:00Z", true},
       {"(eq $d 2024-01-02)", "d=2024-01-02", true},
       {"(lt $d 2012-03-04T05:06Z)", "d=2012-03-04T05:05:59Z", true},

@@ -666,18 +666,31 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     std::string_view bare = f.value;
     if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
     char h[INET6_ADDRSTRLEN + 1];
-    bool ok = bare.size() < sizeof h;
-    if (ok) {
+    bool ok = false;
+    if (bare.size() < sizeof h) {
       memcpy(h, bare.data(), bare.size());
       h[bare.size()] = '\0';
       in_addr a4;
       in6_addr a6;
-      ok = inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1 || bare == "localhost";
+      ok = inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1;
+    }
+    // A host name (resolved once at start, every address) or "all" / "localhost": RFC 1123 labels.
+    // A numeric last label is a mistyped IPv4 address ("256.0.0.1"), never a name (RFC 1123 §2.1).
+    if (!ok && bare.size() == f.value.size() && valid_host_port(bare, false) && bare.find(':') == std::string_view::npos) {
+      std::string_view last = bare.substr(bare.rfind('.') == std::string_view::npos ? 0 : bare.rfind('.') + 1);
+      bool numeric = true;
+      for (char c : last) numeric = numeric && is_digit(c);
+      ok = !last.empty() && !numeric && bare.front() != '.' && bare.front() != '-';
     }
     if (!ok)
       return fail(err, f, Echo::kValue,
-                  "is not a valid listen address: use an IP address (127.0.0.1, ::1, 0.0.0.0) or localhost");
+                  "is not a valid listen address: use all, localhost, an IP address (127.0.0.1, ::1, 0.0.0.0) or a "
+                  "host name");
     s.http_host = f.value;
+  } else if (mode == Mode::kAgent &&
+             (lookup_plain(env, "ECS_CONTAINER_METADATA_URI_V4", &f) || lookup_plain(env, "KUBERNETES_SERVICE_HOST", &f))) {
+    // The official agent's default under ECS and EKS: other containers / pods reach it by address.
+    s.http_host = "0.0.0.0";
   }
 
   s.log_level = LogLevel::kInfo;
@@ -760,7 +773,16 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.role_session_name = f.value;
   }
 
-  if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f) || lookup_plain(env, "AWS_REGION", &f)) {
+  // The SDKs' order after our own name: AWS_REGION, then AWS_DEFAULT_REGION (AWS CLI / boto3).
+  s.region_source = "";
+  if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f)) {
+    s.region_source = f.name[0] == 'A' ? "AWS_APPCONFIG_EXTENSION_SERVICE_REGION" : "SERVICE_REGION";
+  } else if (lookup_plain(env, "AWS_REGION", &f)) {
+    s.region_source = "AWS_REGION";
+  } else if (lookup_plain(env, "AWS_DEFAULT_REGION", &f)) {
+    s.region_source = "AWS_DEFAULT_REGION";
+  }
+  if (s.region_source[0] != '\0') {
     if (!valid_region(f.value))
       return fail(err, f, Echo::kValue,
                   "is not a valid AWS region: lower-case letters, digits and '-', up to %zu characters (us-east-1)",
@@ -822,6 +844,48 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       !read_bool_plain(env, "AWS_USE_FIPS_ENDPOINT", &s.use_fips_endpoint, err) ||
       !read_bool_plain(env, "AWS_USE_DUALSTACK_ENDPOINT", &s.use_dualstack_endpoint, err))
     return false;
+  if (!read_string_plain(env, "AWS_WEB_IDENTITY_TOKEN_FILE", Check::kPath, Echo::kValue, &s.web_identity_token_file,
+                         err) ||
+      !read_string_plain(env, "AWS_ROLE_SESSION_NAME", Check::kNoCtl, Echo::kValue, &s.aws_role_session_name, err) ||
+      !read_string_plain(env, "AWS_SHARED_CREDENTIALS_FILE", Check::kPath, Echo::kValue, &s.shared_credentials_file,
+                         err) ||
+      !read_string_plain(env, "AWS_CONFIG_FILE", Check::kPath, Echo::kValue, &s.config_file, err) ||
+      !read_string_plain(env, "HOME", Check::kPath, Echo::kValue, &s.home, err) ||
+      !read_string_plain(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", Check::kUrlAny, Echo::kValue,
+                         &s.ec2_metadata_endpoint, err) ||
+      !read_bool_plain(env, "AWS_EC2_METADATA_DISABLED", &s.ec2_metadata_disabled, err))
+    return false;
+  if (lookup_plain(env, "AWS_ROLE_ARN", &f)) {
+    if (f.value.size() < kMinRoleArnBytes || f.value.size() > kMaxRoleArnBytes || f.value.substr(0, 4) != "arn:" ||
+        !valid_token(f.value))
+      return fail(err, f, Echo::kValue,
+                  "is not a valid role ARN: use arn:aws:iam::123456789012:role/Name (%zu to %zu characters)",
+                  kMinRoleArnBytes, kMaxRoleArnBytes);
+    s.aws_role_arn = f.value;
+  }
+  if (!s.aws_role_session_name.empty() &&
+      (s.aws_role_session_name.size() < kMinSessionNameBytes || s.aws_role_session_name.size() > kMaxSessionNameBytes ||
+       !valid_sts_chars(s.aws_role_session_name, "+=,.@-"))) {
+    lookup_plain(env, "AWS_ROLE_SESSION_NAME", &f);
+    return fail(err, f, Echo::kValue,
+                "is not a valid role session name: %zu to %zu characters from letters, digits and _+=,.@-",
+                kMinSessionNameBytes, kMaxSessionNameBytes);
+  }
+  // AWS_PROFILE names a section of the shared files: printable, no brackets (they end a header).
+  if (lookup_plain(env, "AWS_PROFILE", &f)) {
+    bool ok = f.value.size() <= kMaxNameBytes;
+    for (char c : f.value) ok = ok && !is_ctl(c) && c != '[' && c != ']';
+    if (!ok)
+      return fail(err, f, Echo::kValue, "is not a valid profile name: 1 to %zu characters, no brackets or control "
+                  "characters", kMaxNameBytes);
+    s.profile = f.value;
+    s.profile_explicit = true;
+  }
+  if (lookup_plain(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", &f)) {
+    if (iequals(f.value, "ipv6")) s.ec2_metadata_ipv6 = true;
+    else if (!iequals(f.value, "ipv4"))
+      return fail(err, f, Echo::kValue, "is not a valid endpoint mode: use IPv4 or IPv6");
+  }
   if (lookup_plain(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", &f)) {
     if (f.value.front() != '/' || !valid_token(f.value))
       return fail(err, f, Echo::kValue, "is not a valid relative URI: it must start with '/' (/v2/credentials/...)");

@@ -308,12 +308,14 @@ TEST(SettingsLoad, HttpPort) {
 }
 
 TEST(SettingsLoad, HttpHost) {
-  for (const char* ok : {"0.0.0.0", "127.0.0.1", "::1", "[::1]", "::", "localhost", "10.1.2.3"}) {
+  for (const char* ok : {"0.0.0.0", "127.0.0.1", "::1", "[::1]", "::", "localhost", "10.1.2.3", "all", "example.com",
+                         "node-1.internal"}) {
     Env env{std::string("HTTP_HOST=") + ok};
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->http_host, ok);
   }
-  for (const char* bad : {"example.com", "1.2.3", "256.0.0.1", "[::1", "localhost:2772", "0.0.0.0 "}) {
+  for (const char* bad : {"1.2.3", "256.0.0.1", "[::1", "localhost:2772", "0.0.0.0 ", "a b", ".x", "-x", "x.",
+                          "[example.com]"}) {
     Env env{std::string("HTTP_HOST=") + bad};
     load_fail(env, "HTTP_HOST");
   }
@@ -563,6 +565,76 @@ TEST(SettingsLoad, Region) {
     Env e2{kL + "SERVICE_REGION=" + bad, "AWS_REGION=us-east-1"};
     load_fail(e2, kL + "SERVICE_REGION");
   }
+}
+
+TEST(SettingsLoad, RegionOrderAndSource) {
+  Env def{"AWS_DEFAULT_REGION=eu-west-3"};
+  LOAD_OK(def, l);
+  EXPECT_EQ(l.s->service_region, "eu-west-3");
+  EXPECT_STREQ(l.s->region_source, "AWS_DEFAULT_REGION");
+  Env both{"AWS_DEFAULT_REGION=eu-west-3", "AWS_REGION=us-east-2"};
+  LOAD_OK(both, l2);
+  EXPECT_EQ(l2.s->service_region, "us-east-2");
+  EXPECT_STREQ(l2.s->region_source, "AWS_REGION");
+  Env ours{"AWS_DEFAULT_REGION=eu-west-3", "AWS_REGION=us-east-2", "SERVICE_REGION=ap-south-1"};
+  LOAD_OK(ours, l3);
+  EXPECT_EQ(l3.s->service_region, "ap-south-1");
+  EXPECT_STREQ(l3.s->region_source, "SERVICE_REGION");
+  Env none{};
+  LOAD_OK(none, l4);
+  EXPECT_STREQ(l4.s->region_source, "");
+  Env bad{"AWS_DEFAULT_REGION=EU"};
+  load_fail(bad, "AWS_DEFAULT_REGION");
+}
+
+TEST(SettingsLoad, CredentialChainVariables) {
+  Env all{"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+          "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/irsa", "AWS_ROLE_SESSION_NAME=pod-1", "AWS_PROFILE=dev",
+          "AWS_SHARED_CREDENTIALS_FILE=~/creds", "AWS_CONFIG_FILE=/etc/aws/config", "HOME=/home/u",
+          "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1338", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6",
+          "AWS_EC2_METADATA_DISABLED=true"};
+  LOAD_OK(all, l);
+  EXPECT_EQ(l.s->web_identity_token_file, "/var/run/secrets/eks.amazonaws.com/serviceaccount/token");
+  EXPECT_EQ(l.s->aws_role_arn, "arn:aws:iam::123456789012:role/irsa");
+  EXPECT_EQ(l.s->aws_role_session_name, "pod-1");
+  EXPECT_EQ(l.s->profile, "dev");
+  EXPECT_TRUE(l.s->profile_explicit);
+  EXPECT_EQ(l.s->shared_credentials_file, "~/creds");
+  EXPECT_EQ(l.s->config_file, "/etc/aws/config");
+  EXPECT_EQ(l.s->home, "/home/u");
+  EXPECT_EQ(l.s->ec2_metadata_endpoint, "http://127.0.0.1:1338");
+  EXPECT_TRUE(l.s->ec2_metadata_ipv6);
+  EXPECT_TRUE(l.s->ec2_metadata_disabled);
+  Env none{};
+  LOAD_OK(none, l2);
+  EXPECT_FALSE(l2.s->profile_explicit);
+  EXPECT_FALSE(l2.s->ec2_metadata_disabled);
+  for (const char* bad : {"AWS_ROLE_ARN=role", "AWS_ROLE_SESSION_NAME=a b", "AWS_PROFILE=a]b",
+                          "AWS_EC2_METADATA_SERVICE_ENDPOINT=169.254.169.254", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=v6",
+                          "AWS_EC2_METADATA_DISABLED=maybe"}) {
+    Env e{bad};
+    std::string name(bad, strchr(bad, '=') - bad);
+    load_fail(e, name);
+  }
+}
+
+TEST(SettingsLoad, HttpHostDefaultsUnderEcsAndKubernetes) {
+  Env ecs{"ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/abc"};
+  LOAD_OK(ecs, l);
+  EXPECT_EQ(l.s->http_host, "0.0.0.0");
+  Env k8s{"KUBERNETES_SERVICE_HOST=10.0.0.1"};
+  LOAD_OK(k8s, l2);
+  EXPECT_EQ(l2.s->http_host, "0.0.0.0");
+  Env explicit_host{"KUBERNETES_SERVICE_HOST=10.0.0.1", "HTTP_HOST=localhost"};
+  LOAD_OK(explicit_host, l3);
+  EXPECT_EQ(l3.s->http_host, "localhost");
+  // Lambda stays on loopback whatever the platform variables say.
+  Env lambda{"AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001", "KUBERNETES_SERVICE_HOST=10.0.0.1"};
+  LOAD_OK(lambda, l4);
+  EXPECT_TRUE(l4.s->http_host.empty());
+  Env plain{};
+  LOAD_OK(plain, l5);
+  EXPECT_TRUE(l5.s->http_host.empty());
 }
 
 TEST(SettingsLoad, Manifest) {

@@ -285,5 +285,101 @@ class ParityCase(unittest.TestCase):
         self.assertIn("instance metadata at 127.0.0.1:9", out)
 
 
+def ping(host, port):
+    import http.client
+    c = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        c.request("GET", "/ping")
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+def hosts_file_name():
+    """A name other than localhost that /etc/hosts maps to a loopback address (the machine's own)."""
+    with open("/etc/hosts") as f:
+        for line in f:
+            parts = line.split("#")[0].split()
+            if len(parts) >= 2 and (parts[0].startswith("127.") or parts[0] == "::1"):
+                for name in parts[1:]:
+                    if name != "localhost" and "." not in name:
+                        return name, parts[0]
+    raise AssertionError("/etc/hosts maps no name but localhost to loopback: the host-name test needs one")
+
+
+class HttpHostCase(unittest.TestCase):
+    WARNING = "without ACCESS_TOKEN: anyone who can reach port"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="appconfig-host-")
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            if a.proc is not None and a.proc.poll() is None:
+                a.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def agent(self, ready_host="127.0.0.1", **env):
+        env.setdefault("LOCAL_DEVELOPMENT_DIRECTORY", self.tmp)
+        a = Agent(env=env)
+        self.agents.append(a)
+        a.start(wait=False)
+
+        def up():
+            if a.proc.poll() is not None:
+                raise AssertionError("agent exited: " + a.stderr())
+            try:
+                return ping(ready_host, a.port) == 200
+            except OSError:
+                return False
+        wait_for(up, 10, "the agent on " + ready_host)
+        return a
+
+    def test_all_reaches_other_loopback_addresses_and_warns_once(self):
+        a = self.agent(HTTP_HOST="all")
+        self.assertEqual(ping("127.0.0.2", a.port), 200)
+        self.assertEqual(a.stderr().count(self.WARNING), 1)
+        if socket.has_ipv6:
+            try:
+                self.assertEqual(ping("::1", a.port), 200)
+            except OSError as e:  # no IPv6 on this kernel: [::] was optional
+                self.assertIn("Cannot assign", str(e))
+        # With a token nobody else can read: no warning.
+        b = self.agent(HTTP_HOST="all", ACCESS_TOKEN="t0ken")
+        self.assertEqual(ping("127.0.0.2", b.port), 200)
+        self.assertNotIn(self.WARNING, b.stderr())
+
+    def test_default_under_kubernetes_and_ecs_is_every_ipv4_address(self):
+        for var, value in (("KUBERNETES_SERVICE_HOST", "10.100.0.1"),
+                           ("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x")):
+            a = self.agent(**{var: value})
+            self.assertEqual(ping("127.0.0.2", a.port), 200)
+            self.assertIn("default under ECS / Kubernetes", a.stderr())
+        # Elsewhere (EC2, a laptop): loopback only.
+        c = self.agent()
+        with self.assertRaises(OSError):
+            ping("127.0.0.2", c.port)
+        self.assertNotIn(self.WARNING, c.stderr())
+
+    def test_host_name_resolved_once_and_literals(self):
+        name, addr = hosts_file_name()
+        a = self.agent(HTTP_HOST=name)
+        self.assertEqual(ping(addr, a.port), 200)
+        self.assertIn(f"HTTP_HOST={name}: listening on {addr}", a.stderr())
+        self.assertNotIn(self.WARNING, a.stderr())  # a loopback name
+        b = self.agent(ready_host="127.0.0.2", HTTP_HOST="127.0.0.2")
+        self.assertEqual(ping("127.0.0.2", b.port), 200)
+        self.assertNotIn(self.WARNING, b.stderr())  # 127.0.0.0/8 is loopback
+        c = self.agent(HTTP_HOST="0.0.0.0")
+        self.assertIn(self.WARNING, c.stderr())
+        bad = Agent(env={"LOCAL_DEVELOPMENT_DIRECTORY": self.tmp, "HTTP_HOST": "no-such-host.invalid"})
+        self.agents.append(bad)
+        bad.start(wait=False)
+        bad.proc.wait(timeout=15)
+        self.assertNotEqual(bad.proc.returncode, 0)
+        self.assertIn("HTTP_HOST=no-such-host.invalid does not resolve", bad.stderr())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -792,13 +792,20 @@ bool load(const char* const* envp, Settings& s, Error& err) {
 
   if (lookup(env, mode, "MANIFEST", "MANIFEST", &f)) {
     constexpr std::string_view kFile = "file:";
-    if (f.value.substr(0, kFile.size()) == kFile) {
+    // The official agent's third form: the manifest JSON itself. Validated at start-up by the
+    // manifest parser with the same rules (and messages) as a file's content.
+    std::string_view lead = trim_ows(f.value);
+    if (!lead.empty() && lead.front() == '{') {
+      s.manifest_inline = true;
+    } else if (f.value.substr(0, kFile.size()) == kFile) {
       std::string_view path = f.value.substr(kFile.size());
       if (path.empty() || path.front() != '/' || !valid_path(path))
-        return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json or %s", kKeyForms);
+        return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json, inline JSON {...} or %s",
+                    kKeyForms);
       s.manifest_path = path;
     } else if (!parse_key_ref(f.value, s.manifest_key, s.storage, sizeof s.storage, &s.storage_used)) {
-      return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json or %s", kKeyForms);
+      return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json, inline JSON {...} or %s",
+                  kKeyForms);
     }
     s.manifest = f.value;
   }

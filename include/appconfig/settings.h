@@ -94,6 +94,7 @@ struct Settings {
 
   std::string_view manifest;       // _MANIFEST (agent: MANIFEST), raw text
   std::string_view manifest_path;  // set when manifest is "file:/abs/path": the path part
+  bool manifest_inline;            // the value is the manifest JSON itself (it starts with '{')
   KeyRef manifest_key;             // set when manifest is App:Env:Profile (decoded)
   bool wait_on_manifest;           // _WAIT_ON_MANIFEST (agent: WAIT_ON_MANIFEST), true
 

@@ -263,6 +263,30 @@ class ParityCase(unittest.TestCase):
         self.assert_served(a, b'{"account":"a"}')
         self.assertEqual([c["RoleArn"] for c in self.em.counters()["assume_role_calls"]], [ROLE_A])
 
+    # ---------------------------------------------------------------- MANIFEST={...}
+
+    def test_inline_manifest(self):
+        self.em.add_credentials(ENV_AK, ENV_SK)
+        self.em.add_role(ROLE_A, account="acct-a")
+        self.em.set_config("App", "Env", "A", b'{"account":"a"}', account="acct-a")
+        out = os.path.join(self.tmp, "out", "a.json")
+        doc = {"App:Env:A": {"credentials": {"roleArn": ROLE_A, "credentialsDuration": "1h"}, "writeTo": {"path": out}}}
+        keys = {"AWS_ACCESS_KEY_ID": ENV_AK, "AWS_SECRET_ACCESS_KEY": ENV_SK}
+        a = self.agent(MANIFEST=json.dumps(doc, indent=1), **keys).start()
+        status, _, body = a.get("/applications/App/environments/Env/configurations/A")
+        self.assertEqual((status, body), (200, b'{"account":"a"}'))
+        wait_for(lambda: os.path.exists(out), 5, "writeTo from the inline manifest")
+        self.assertEqual(self.em.counters()["assume_role_calls"][0]["RoleArn"], ROLE_A)
+        # Same validation and messages as the file form.
+        bad = '{"App:Env:A": {"credentials": {"roleArn": "arn:aws:iam::1:role/short"}, "extra": 1}}'
+        path = self.write("bad.json", bad)
+        from_file = self.fatal(MANIFEST="file:" + path, **keys)
+        inline = self.fatal(MANIFEST=bad, **keys)
+        file_msg = from_file.split("manifest file %s: " % path, 1)[1].splitlines()[0]
+        inline_msg = inline.split("MANIFEST: inline manifest: ", 1)[1].splitlines()[0]
+        self.assertEqual(file_msg, inline_msg)
+        self.assertIn("not valid JSON", self.fatal(MANIFEST="{\"App:Env:A\": ", **keys))
+
     # ---------------------------------------------------------------- region
 
     def test_region_sources(self):

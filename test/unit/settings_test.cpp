@@ -649,7 +649,14 @@ TEST(SettingsLoad, Manifest) {
   EXPECT_EQ(key_str(l2.s->manifest_key), "App|Env|Man ifest");
   EXPECT_TRUE(l2.s->manifest_path.empty());
   EXPECT_FALSE(l2.s->wait_on_manifest);
-  for (const char* bad : {"file:", "file:relative.json", "App:Env", "App::Prof", "just-a-name", "file:/a\tb"}) {
+  Env inline_json{"MANIFEST= {\"App:Env:Prof\": {}}"};
+  LOAD_OK(inline_json, l3);
+  EXPECT_TRUE(l3.s->manifest_inline);
+  EXPECT_EQ(l3.s->manifest, " {\"App:Env:Prof\": {}}");
+  EXPECT_TRUE(l3.s->manifest_path.empty());
+  EXPECT_TRUE(l3.s->manifest_key.application.empty());
+  EXPECT_FALSE(l.s->manifest_inline);
+  for (const char* bad : {"file:", "file:relative.json", "App:Env", "App::Prof", "just-a-name", "file:/a\tb", "[1]"}) {
     Env e{kL + "MANIFEST=" + bad};
     load_fail(e, kL + "MANIFEST");
   }

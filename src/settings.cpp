@@ -82,7 +82,6 @@ bool parse_u64(std::string_view s, uint64_t* out) {
 }
 
 bool mul_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
-bool add_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 
 // RFC 9110 §5.6.2 tchar.
 bool is_tchar(char c) {
@@ -202,45 +201,75 @@ bool fail_plain(Error& err, const char* fmt, ...) {
 
 // ---------------------------------------------------------------- shared grammars
 
-// Go-like durations over integers: <n><unit>... with units h, m, s, ms in that order, each once;
-// a bare number uses default_unit_ms.
+// Go's time.ParseDuration grammar (the official agent's): one or more <decimal><unit> terms, e.g.
+// "1.5s", "1h30m", "300ms", "2h45m10.5s", ".5h", "1s1m" (any order, repeats add up); units ns, us,
+// µs (U+00B5), μs (U+03BC), ms, s, m, h (case-sensitive). The total must fit Go's int64
+// nanoseconds (about 2,562,047 h), as in Go; it is then truncated to whole milliseconds (our
+// resolution: "1.0005s" is 1000 ms, "300us" is 0 and fails any range that starts at 1 ms). A bare
+// integer keeps today's meaning: default_unit_ms each ("45" = 45 s for intervals, "3000" = 3000 ms
+// for timeouts), overflow-checked in uint64 milliseconds. Signs are refused (no negative waits).
+constexpr uint64_t kMaxGoDurationNs = 9'223'372'036'854'775'807ull;  // Go: math.MaxInt64
+
 bool parse_duration_with_default(std::string_view text, uint64_t default_unit_ms, uint64_t* out_ms) {
   if (text.empty()) return false;
-  uint64_t bare = 0;
   bool all_digits = true;
   for (char c : text) all_digits = all_digits && is_digit(c);
   if (all_digits) {
-    if (!parse_u64(text, &bare)) return false;
-    uint64_t ms = 0;
-    if (!mul_u64(bare, default_unit_ms, &ms)) return false;
+    uint64_t bare = 0, ms = 0;
+    if (!parse_u64(text, &bare) || !mul_u64(bare, default_unit_ms, &ms)) return false;
     *out_ms = ms;
     return true;
   }
   struct Unit {
     std::string_view name;
-    uint64_t ms;
+    uint64_t ns;
   };
-  static constexpr Unit kUnits[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}};
-  constexpr size_t kNumUnits = sizeof kUnits / sizeof kUnits[0];
-  size_t next_unit = 0;  // units must appear in kUnits order, each at most once
-  uint64_t total = 0;
+  static constexpr Unit kUnits[] = {{"ns", 1},
+                                    {"us", 1'000},
+                                    {"\xc2\xb5s", 1'000},  // U+00B5 micro sign
+                                    {"\xce\xbcs", 1'000},  // U+03BC Greek small letter mu
+                                    {"ms", 1'000'000},
+                                    {"s", 1'000'000'000},
+                                    {"m", 60'000'000'000},
+                                    {"h", 3'600'000'000'000}};
+  unsigned __int128 total_ns = 0;
   size_t i = 0;
   while (i < text.size()) {
+    // <digits>[.<digits>], at least one digit in all (Go: ".5s" and "1.s" are valid).
+    unsigned __int128 whole = 0;
     size_t start = i;
-    while (i < text.size() && is_digit(text[i])) ++i;
-    uint64_t n = 0;
-    if (!parse_u64(text.substr(start, i - start), &n)) return false;
-    start = i;
-    while (i < text.size() && is_alpha(text[i])) ++i;
-    std::string_view unit = text.substr(start, i - start);
-    size_t u = next_unit;
-    while (u < kNumUnits && kUnits[u].name != unit) ++u;
-    if (u == kNumUnits) return false;  // unknown, repeated or out of order
-    uint64_t part = 0;
-    if (!mul_u64(n, kUnits[u].ms, &part) || !add_u64(total, part, &total)) return false;
-    next_unit = u + 1;
+    while (i < text.size() && is_digit(text[i])) {
+      whole = whole * 10 + static_cast<unsigned>(text[i] - '0');
+      if (whole > kMaxGoDurationNs) return false;
+      ++i;
+    }
+    bool digits = i > start;
+    uint64_t frac = 0, scale = 1;
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      size_t fstart = i;
+      while (i < text.size() && is_digit(text[i])) {
+        // Digits past nanosecond precision of an hour (10^-13 h) change nothing: stop scaling.
+        if (scale < 1'000'000'000'000'000'000ull) {
+          frac = frac * 10 + static_cast<uint64_t>(text[i] - '0');
+          scale *= 10;
+        }
+        ++i;
+      }
+      digits = digits || i > fstart;
+    }
+    if (!digits) return false;
+    size_t ustart = i;
+    while (i < text.size() && !is_digit(text[i]) && text[i] != '.') ++i;
+    std::string_view unit = text.substr(ustart, i - ustart);
+    const Unit* u = nullptr;
+    for (const Unit& k : kUnits)
+      if (k.name == unit) u = &k;
+    if (u == nullptr) return false;  // missing or unknown unit
+    total_ns += whole * u->ns + static_cast<unsigned __int128>(frac) * u->ns / scale;
+    if (total_ns > kMaxGoDurationNs) return false;
   }
-  *out_ms = total;
+  *out_ms = static_cast<uint64_t>(total_ns / 1'000'000);
   return true;
 }
 
@@ -340,8 +369,9 @@ bool valid_token(std::string_view s) {
 
 // ---------------------------------------------------------------- per-variable readers
 
-constexpr const char* kDurationForms = "use seconds (45) or a duration with units h, m, s (45s, 1m, 1h, 1m30s)";
-constexpr const char* kTimeoutForms = "use milliseconds (3000) or a duration with a unit (300ms, 5s)";
+constexpr const char* kDurationForms =
+    "use seconds (45) or a Go duration (45s, 1m, 1h, 1m30s, 1.5s; units h, m, s, ms, us, ns)";
+constexpr const char* kTimeoutForms = "use milliseconds (3000) or a duration with a unit (300ms, 5s, 1.5s)";
 constexpr const char* kSizeForms =
     "use bytes (16777216) or a size with a unit (512KiB, 16MiB, 1GiB binary; 4MB = 4000000 decimal)";
 constexpr const char* kBoolForms = "use true or false (also 1/0, yes/no; any case)";

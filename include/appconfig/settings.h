@@ -150,10 +150,11 @@ bool load(const char* const* envp, Settings& out, Error& err);
 // ---- parsers, exposed for tests and reuse. All reject empty input, whitespace, signs and
 // trailing junk; all numbers are overflow-checked. They never write *out on failure.
 
-// Duration, default unit seconds: "45", "45s", "1m", "1h", "1m30s", "1h2m3s", "1500ms".
-// Units h, m, s, ms, each at most once and in that order; integers only.
+// Duration: Go's time.ParseDuration grammar ("1.5s", "1h30m", "300ms", "2h45m10.5s", units ns us
+// µs μs ms s m h, any order), at most Go's int64 nanoseconds, truncated to whole milliseconds; or a
+// bare integer in the default unit, here seconds ("45"). docs/settings.md ("Durations").
 bool parse_duration_ms(std::string_view text, uint64_t* out_ms);
-// Same grammar, default unit milliseconds: "3000", "300ms", "5s", "1m".
+// Same grammar, default unit milliseconds: "3000", "300ms", "5s", "1m", "1.5s".
 bool parse_timeout_ms(std::string_view text, uint64_t* out_ms);
 // Bytes: "16777216", "4096B", binary "4KiB" "16MiB" "1GiB" (also "Ki", "Mi", "Gi", "K", "M", "G"),
 // decimal SI "4KB" "4MB" "1GB" (10^3, 10^6, 10^9). Units case-insensitive.

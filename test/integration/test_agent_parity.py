@@ -287,6 +287,30 @@ class ParityCase(unittest.TestCase):
         self.assertEqual(file_msg, inline_msg)
         self.assertIn("not valid JSON", self.fatal(MANIFEST="{\"App:Env:A\": ", **keys))
 
+    # ---------------------------------------------------------------- durations
+
+    def test_go_duration_forms(self):
+        self.em.add_credentials(ENV_AK, ENV_SK)
+        keys = {"AWS_ACCESS_KEY_ID": ENV_AK, "AWS_SECRET_ACCESS_KEY": ENV_SK}
+        for interval, timeout in (("1.5s", "1500ms"), ("1h30m", "1.5s"), ("2h45m10.5s", "0.75s"), ("45", "3000"),
+                                  ("90000ms", "1500000us"), ("1m0.5s", "2s")):
+            a = self.agent(POLL_INTERVAL=interval, REQUEST_TIMEOUT=timeout, **keys).start()
+            self.assert_served(a)
+            a.stop()
+        # The timeout is honoured at millisecond resolution: a 2 s stall fails after about 300 ms.
+        a = self.agent(REQUEST_TIMEOUT="0.3s", **keys).start()
+        self.em.add_fault("slow", count=None, delay_ms=2000, api="StartConfigurationSession")
+        t0 = time.time()
+        status, _, _ = a.get(PATH)
+        elapsed = time.time() - t0
+        self.assertNotEqual(status, 200)
+        self.assertLess(elapsed, 1.6)
+        self.em.clear_faults()
+        for bad, want in (("1.5", "not a valid poll interval"), ("1h30", "not a valid poll interval"),
+                          ("-1s", "not a valid poll interval"), ("500ms", "out of range")):
+            self.assertIn(want, self.fatal(POLL_INTERVAL=bad, **keys))
+        self.assertIn("out of range", self.fatal(REQUEST_TIMEOUT="300us", **keys))
+
     # ---------------------------------------------------------------- region
 
     def test_region_sources(self):

@@ -351,14 +351,19 @@ TEST(SettingsLoad, MaxConnections) {
 TEST(SettingsLoad, PollInterval) {
   const std::pair<const char*, uint64_t> ok[] = {
       {"45", 45000}, {"45s", 45000},      {"1m", 60000},     {"1h", 3600000},  {"1m30s", 90000}, {"1h1m1s", 3661000},
-      {"1", 1000},   {"86400", 86400000}, {"24h", 86400000}, {"1500ms", 1500}, {"1s500ms", 1500}};
+      {"1", 1000},   {"86400", 86400000}, {"24h", 86400000}, {"1500ms", 1500}, {"1s500ms", 1500},
+      // Go's grammar: fractions, any order, repeats, sub-millisecond units (truncated to ms).
+      {"1.5m", 90000}, {"1s1m", 61000}, {"1m1m", 120000}, {"1.5s", 1500}, {"2h45m10.5s", 9910500},
+      {".5h", 1800000}, {"1.s", 1000}, {"1500000us", 1500}, {"1500000\xc2\xb5s", 1500}, {"1500000\xce\xbcs", 1500},
+      {"1000000001ns", 1000}, {"1.0009s", 1000}, {"1h0.5m", 3630000}};
   for (auto& [text, ms] : ok) {
     Env env{kL + "POLL_INTERVAL_SECONDS=" + text};
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->poll_interval_ms, ms) << text;
   }
-  for (const char* bad : {"abc", "45S", "1.5m", "1s1m", "1m1m", "m", "s45", "45 s", "-45", "1d", "45sec", "1mm",
-                          "18446744073709551616", "99999999999999999h"}) {
+  for (const char* bad : {"abc", "45S", "1.5", "1.", ".s", ".", "m", "s45", "45 s", "-45", "+45s", "-1s", "1d",
+                          "45sec", "1mm", "1h30", "1e3s", "1\xc2s", "18446744073709551616", "99999999999999999h",
+                          "2562048h", "9223372036854775808ns"}) {
     Env env{kL + "POLL_INTERVAL_SECONDS=" + bad};
     std::string msg = load_fail(env, kL + "POLL_INTERVAL_SECONDS");
     EXPECT_NE(msg.find("45s, 1m, 1h"), std::string::npos) << msg;
@@ -376,7 +381,7 @@ TEST(SettingsLoad, PollTimeoutExactMessage) {
   ASSERT_FALSE(l.ok);
   EXPECT_STREQ(l.err.message,
                "AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS=\"abc\" is not a valid timeout: use milliseconds (3000) "
-               "or a duration with a unit (300ms, 5s)");
+               "or a duration with a unit (300ms, 5s, 1.5s)");
 }
 
 TEST(SettingsLoad, PollTimeout) {
@@ -387,7 +392,13 @@ TEST(SettingsLoad, PollTimeout) {
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->poll_timeout_ms, ms) << text;
   }
-  for (const char* bad : {"0", "0ms", "600001", "11m", "1h"}) {
+  const std::pair<const char*, uint64_t> go[] = {{"1.5s", 1500}, {"300ms", 300}, {"0.25s", 250}, {"1500us", 1}};
+  for (auto& [text, ms] : go) {
+    Env env{"REQUEST_TIMEOUT=" + std::string(text)};
+    LOAD_OK(env, l);
+    EXPECT_EQ(l.s->poll_timeout_ms, ms) << text;
+  }
+  for (const char* bad : {"0", "0ms", "600001", "11m", "1h", "300us", "999999ns"}) {
     Env env{kL + "POLL_TIMEOUT_MILLIS=" + bad};
     std::string msg = load_fail(env, kL + "POLL_TIMEOUT_MILLIS");
     EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
@@ -926,10 +937,18 @@ TEST(SettingsParsers, OverflowBoundaries) {
   EXPECT_TRUE(parse_timeout_ms("18446744073709551615", &v));
   EXPECT_EQ(v, UINT64_MAX);
   EXPECT_FALSE(parse_timeout_ms("18446744073709551616", &v));
-  EXPECT_TRUE(parse_duration_ms("18446744073709551s", &v));
-  EXPECT_FALSE(parse_duration_ms("18446744073709552s", &v));
-  EXPECT_FALSE(parse_duration_ms("18446744073709551s1000ms", &v));  // sum overflows
+  // Unit forms stop where Go's do: int64 nanoseconds.
+  EXPECT_TRUE(parse_duration_ms("9223372036854775807ns", &v));
+  EXPECT_EQ(v, 9223372036854u);
+  EXPECT_FALSE(parse_duration_ms("9223372036854775808ns", &v));
+  EXPECT_TRUE(parse_duration_ms("2562047h47m16.854775807s", &v));
+  EXPECT_FALSE(parse_duration_ms("2562047h47m16.854775808s", &v));
+  EXPECT_FALSE(parse_duration_ms("2562047h2562047h", &v));  // the sum overflows
   EXPECT_FALSE(parse_duration_ms("5124095576030432h", &v));
+  EXPECT_TRUE(parse_duration_ms("18446744073709551", &v));  // bare: seconds, uint64 ms
+  EXPECT_FALSE(parse_duration_ms("18446744073709552", &v));
+  EXPECT_TRUE(parse_duration_ms("1." + std::string(5000, '9') + "s", &v));  // long fractions: bounded work
+  EXPECT_EQ(v, 1999u);
   size_t sz = 0;
   EXPECT_TRUE(parse_size_bytes("17179869183G", &sz));
   EXPECT_FALSE(parse_size_bytes("17179869184G", &sz));

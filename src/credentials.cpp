@@ -554,9 +554,9 @@ bool Provider::init_from_settings(loop::Loop* lp, http_client::Client* client, c
       return false;
     }
     c.expires_epoch_ms = 0;
+    source_ = Source::kEnvironment;  // before store(), which names the source
     store(c);
     crypto::secure_wipe(&c, sizeof c);
-    source_ = Source::kEnvironment;
     return true;
   }
   if (s.container_credentials_full_uri.empty() && s.container_credentials_relative_uri.empty()) {
@@ -912,7 +912,7 @@ void Provider::store(const Creds& fresh) {
   }
   fetching_ = false;
   last_failed_ = false;
-  if (source_ != Source::kEnvironment)
+  if (source_ != Source::kEnvironment && source_ != Source::kProfile)
     LOG_DEBUG("credentials: new %s credentials, key %.4s..., valid for %llu s", source_name(source_),
               cached_.access_key_id,
               static_cast<unsigned long long>(fresh.expires_epoch_ms == 0 ? 0 : (fresh.expires_epoch_ms - now) / 1000));
@@ -1223,9 +1223,9 @@ bool Provider::init_static(loop::Loop* lp, http_client::Client* client, const Cr
   client_ = client;
   Creds copy = c;
   copy.expires_epoch_ms = 0;
+  source_ = source;  // before store(), which names the source
   store(copy);
   crypto::secure_wipe(&copy, sizeof copy);
-  source_ = source;
   return true;
 }
 

@@ -333,6 +333,103 @@ class ParityCase(unittest.TestCase):
         self.assertIn("instance metadata at 127.0.0.1:9", out)
 
 
+def make_ca_with_names(tmp, names):
+    """A CA and one server certificate for localhost, 127.0.0.1 and `names`."""
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=appconfig-extension proxy test CA")
+    with open(os.path.join(tmp, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1,%s\nbasicConstraints=CA:FALSE\n"
+                % ",".join("DNS:" + n for n in names))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "self.key", "-out", "self.pem", "-days", "2",
+        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost")
+    return tuple(os.path.join(tmp, n) for n in ("ca.pem", "server.pem", "server.key", "self.pem", "self.key"))
+
+
+class HttpsProxyCase(unittest.TestCase):
+    """PROXY_URL=https://...: TLS to the proxy, CONNECT inside it, TLS to AppConfig inside that."""
+    TARGET = "appconfig.proxied.test"  # only the proxy knows where it is (--map)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tls = tempfile.mkdtemp(prefix="appconfig-https-proxy-")
+        cls.ca, cls.cert, cls.key, cls.self_cert, cls.self_key = make_ca_with_names(cls.tls, [cls.TARGET])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tls, ignore_errors=True)
+
+    def setUp(self):
+        self.em = ad.Emulator(tls_cert=self.cert, tls_key=self.key).start()
+        self.em.add_credentials(ENV_AK, ENV_SK)
+        self.em.set_config("App", "Env", "Prof", b'{"via":"https proxy"}', version_label="1")
+        self.procs, self.agents = [], []
+        self.log = os.path.join(self.tls, "proxy-%d.log" % id(self))
+
+    def tearDown(self):
+        for a in self.agents:
+            if a.proc is not None and a.proc.poll() is None:
+                a.stop()
+        for p in self.procs:
+            p.stdin.close()
+            p.wait(timeout=10)
+            p.stdout.close()
+        self.em.stop()
+
+    def proxy(self, *args, cert=None, key=None):
+        import subprocess
+        p = subprocess.Popen([sys.executable, os.path.join(ROOT, "test", "emulator", "connect_proxy.py"),
+                              "--tls-cert", cert or self.cert, "--tls-key", key or self.key, "--log", self.log,
+                              "--map", self.TARGET + "=127.0.0.1", *args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return int(p.stdout.readline().split()[1])
+
+    def agent(self, proxy_url):
+        a = Agent(env={"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": ENV_AK, "AWS_SECRET_ACCESS_KEY": ENV_SK,
+                       "AWS_ENDPOINT_URL_APPCONFIGDATA": f"https://{self.TARGET}:{self.em.port}",
+                       "AWS_CA_BUNDLE": self.ca, "PROXY_URL": proxy_url, "REQUEST_TIMEOUT": "3s"})
+        self.agents.append(a)
+        return a.start()
+
+    def heads(self):
+        with open(self.log) as f:
+            return [json.loads(line)["head"] for line in f]
+
+    def test_tls_inside_tls_with_proxy_auth(self):
+        port = self.proxy("--require-auth", "agent:pa55")
+        a = self.agent(f"https://agent:pa55@localhost:{port}")
+        status, _, body = a.get(PATH)
+        self.assertEqual((status, body), (200, b'{"via":"https proxy"}'), a.stderr())
+        heads = self.heads()
+        self.assertTrue(heads[0].startswith(f"CONNECT {self.TARGET}:{self.em.port} HTTP/1.1\r\n"), heads)
+        self.assertIn("Proxy-Authorization: Basic", heads[0])
+        # The signed AppConfig requests reached the emulator through the tunnel (SigV4 verified there).
+        self.assertGreaterEqual(self.em.counters()["calls"].get("GetLatestConfiguration", 0), 1)
+        self.assertNotIn("pa55", a.stderr())
+
+    def test_proxy_certificate_is_verified(self):
+        port = self.proxy(cert=self.self_cert, key=self.self_key)
+        a = self.agent(f"https://localhost:{port}")
+        status, _, body = a.get(PATH)
+        self.assertNotEqual(status, 200)
+        self.assertIn("TLS to the proxy", a.stderr() + body.decode())
+        self.assertFalse(os.path.exists(self.log) and self.heads(), "no CONNECT may be sent to an unverified proxy")
+
+    def test_refusal_inside_tls(self):
+        port = self.proxy("--refuse", "403")
+        a = self.agent(f"https://localhost:{port}")
+        status, _, _ = a.get(PATH)
+        self.assertNotEqual(status, 200)
+        self.assertIn("refused CONNECT: 403", a.stderr())
+
+
 def ping(host, port):
     import http.client
     c = http.client.HTTPConnection(host, port, timeout=5)

@@ -53,6 +53,7 @@ struct App {
   dns::Resolver resolver;
   http_client::Client client;
   bool resolver_ready = false;
+  bool client_ready = false;  // report_init_error must not init the client twice
   credentials::Chain chain;  // the SDKs' default chain; its top() is the base for every role
   credentials::Provider role_creds;
   char region[endpoints::kMaxRegionBytes + 1] = "";  // discovered (profile or IMDS)
@@ -452,7 +453,7 @@ int report_init_error(App& app, const char* argv0, const char* reason, const cha
     a->loop.stop();
   };
   char err[300];
-  if (!app.loop.init() || !app.client.init(&app.loop, 1) ||
+  if (!app.loop.init() || (!app.client_ready && !app.client.init(&app.loop, 1)) ||
       !app.ext.init(&app.loop, &app.client, opt, hooks, err, sizeof err))
     return 2;
   app.ext.report_error(lambda_api::ErrorKind::kInit, reason, message);
@@ -506,6 +507,7 @@ int main(int argc, char** argv) {
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
   if (!app.client.init(&app.loop, cfg.max_connections))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
+  app.client_ready = true;
   app.remote_mode = !app.local_mode;
   if (app.remote_mode) {
     char e[700];

@@ -1304,20 +1304,23 @@ bool Provider::init_imds(loop::Loop* lp, http_client::Client* client, const sett
 
 void Provider::fetch_web_identity(uint64_t timeout_ms) {
   // Read at every fetch: kubelet rotates the projected token (hourly, at 80% of its lifetime).
-  static char token[kMaxWebIdentityTokenBytes + 2];  // single-threaded; wiped after use
+  // Single-threaded: one static buffer for the token and one for the body, both wiped after use.
+  static char token[kMaxWebIdentityTokenBytes + 2];
+  static char body[kMaxWebIdentityFormBytes];
   char why[kMaxErrorBytes / 2];
   if (!read_token_file(token_file_, "AWS_WEB_IDENTITY_TOKEN_FILE", token, sizeof token, why, sizeof why)) {
     fail("AssumeRoleWithWebIdentity %s: %s", role_arn_, why);
     return;
   }
-  size_t w = form_encode(token, form_ + form_prefix_len_, sizeof form_ - form_prefix_len_);
+  memcpy(body, form_, form_prefix_len_);
+  size_t w = form_encode(token, body + form_prefix_len_, sizeof body - form_prefix_len_);
   crypto::secure_wipe(token, sizeof token);
   if (w == 0) {
     fail("AssumeRoleWithWebIdentity %s: the token in %s does not fit the %zu-byte request body", role_arn_,
-         token_file_, kMaxFormBytes);
+         token_file_, kMaxWebIdentityFormBytes);
     return;
   }
-  form_len_ = form_prefix_len_ + w;
+  const size_t body_len = form_prefix_len_ + w;
   char host[endpoints::kMaxHostBytes + 8];
   endpoints::host_header(endpoint_, host, sizeof host);
   char path[endpoints::kMaxBasePathBytes + 2];
@@ -1329,12 +1332,11 @@ void Provider::fetch_web_identity(uint64_t timeout_ms) {
   req.target = path;
   req.headers = headers;
   req.num_headers = 2;
-  req.body = std::string_view(form_, form_len_);
+  req.body = std::string_view(body, body_len);
   req.timeout_ms = timeout_ms;
   http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
-  request_ = client_->send(ep, req, &Provider::on_sts_cb, this);
-  crypto::secure_wipe(form_ + form_prefix_len_, form_len_ - form_prefix_len_);
-  form_len_ = form_prefix_len_;
+  request_ = client_->send(ep, req, &Provider::on_sts_cb, this);  // copies the request at once
+  crypto::secure_wipe(body, body_len);
   if (!request_.valid()) fail("AssumeRoleWithWebIdentity %s: the HTTP client has no free request slot", role_arn_);
 }
 

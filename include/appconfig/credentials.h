@@ -21,7 +21,8 @@
 //  - Callbacks always come from the loop, never from inside get().
 //  - Secrets (secret key, session token, container authorization token) are never logged and are
 //    wiped when replaced or when the Provider is destroyed.
-// Single-threaded; no heap: every buffer is inside the Provider (about 45 KiB each) or the Chain.
+// Single-threaded; no heap: every buffer is inside the Provider (about 26 KiB each) or the Chain,
+// plus one static web identity request buffer.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -52,9 +53,8 @@ constexpr uint64_t kMinRemainingMs = 10 * 1000;
 constexpr uint64_t kDefaultFetchTimeoutMs = 10 * 1000;
 // One-line error texts (they name the source and the cause; AWS messages are quoted in them).
 constexpr size_t kMaxErrorBytes = 512;
-// STS form body: RoleArn (<= 2048) and ExternalId (<= 1224) may triple when percent-encoded; a
-// web identity token (JWT: base64url and '.', kept as is) adds up to 20,000.
-constexpr size_t kMaxFormBytes = 32 * 1024;
+// STS form body: RoleArn (<= 2048) and ExternalId (<= 1224) may triple when percent-encoded.
+constexpr size_t kMaxFormBytes = 12 * 1024;
 // The container endpoint URI (origin-form target) kept for every fetch.
 constexpr size_t kMaxTargetBytes = 2048;
 // STS DurationSeconds range (AssumeRole API reference); 0 means "omit, STS default 1 h".
@@ -79,6 +79,10 @@ const char* source_name(Source s);
 // O_NONBLOCK and must be regular files (a FIFO or a device would stall the loop); larger than the
 // caller's cap is an error. The web identity token is a JWT; STS takes up to 20,000 characters.
 constexpr size_t kMaxWebIdentityTokenBytes = 20000;
+// The AssumeRoleWithWebIdentity body: the form above plus the token (a JWT is base64url and '.',
+// sent as is). Built at each fetch in one static buffer (single-threaded; the HTTP client copies
+// the request at once), so a Provider does not carry 20 KB it never uses.
+constexpr size_t kMaxWebIdentityFormBytes = kMaxFormBytes + kMaxWebIdentityTokenBytes + 64;
 // Shared credentials / config files: real ones are a few KiB even with hundreds of profiles.
 constexpr size_t kMaxSharedFileBytes = 256 * 1024;
 // role_arn -> source_profile hops followed at most (botocore has no limit but detects cycles; a

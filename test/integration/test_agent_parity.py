@@ -140,6 +140,19 @@ class ParityCase(unittest.TestCase):
         self.assertNotEqual(status, 200)
         self.assertIn("regular file", a.stderr() + body.decode())
         self.assertEqual(a.get("/ping")[0], 200)
+        # Worst inputs: the largest token STS takes works; a larger file, or one that percent-encodes
+        # past the request buffer, is a clear error.
+        big = "e" * 20000
+        self.em.add_web_identity_role(ROLE, "default", big)
+        ok = self.agent(AWS_WEB_IDENTITY_TOKEN_FILE=self.write("big", big + "\n"), AWS_ROLE_ARN=ROLE).start()
+        self.assert_served(ok)
+        self.assertEqual(self.em.counters()["web_identity_calls"][-1]["WebIdentityToken"], big)
+        for name, text, want in (("huge", "e" * 30000, "larger than 20001 bytes"),
+                                 ("escaped", "%" * 20000, "does not fit the 32")):
+            a = self.agent(AWS_WEB_IDENTITY_TOKEN_FILE=self.write(name, text), AWS_ROLE_ARN=ROLE).start()
+            self.assertNotEqual(a.get(PATH)[0], 200)
+            self.assertIn(want, a.stderr())
+        self.em.add_web_identity_role(ROLE, "default", "jwt-one")
         # The wrong token: STS's message reaches the log.
         bad = self.agent(AWS_WEB_IDENTITY_TOKEN_FILE=self.write("t2", "stale"), AWS_ROLE_ARN=ROLE).start()
         self.assertNotEqual(bad.get(PATH)[0], 200)

@@ -215,6 +215,30 @@ class ParityCase(unittest.TestCase):
         out = self.fatal(AWS_CONFIG_FILE=fifo)
         self.assertIn("not a regular file", out)
 
+    def test_container_endpoint_and_credential_sources_in_the_chain(self):
+        # No keys, no web identity, no profile: the container endpoint (ECS, EKS Pod Identity).
+        self.em.set_container_credentials("pod-token")
+        token_file = self.write("eks-pod-identity-token", "pod-token\n")
+        a = self.agent(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"https://localhost:{self.em.port}/container-credentials",
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=token_file).start()
+        self.assert_served(a)
+        self.assertIn("credentials: container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI)", a.stderr())
+        # A profile role over credential_source = Ec2InstanceMetadata and = EcsContainer.
+        md = self.start_imds()
+        self.em.add_role(ROLE_A, account="acct-a")
+        self.em.set_config("App", "Env", "Prof", b'{"account":"a"}', account="acct-a")
+        config = self.write("cfg", f"[profile ec2]\nrole_arn = {ROLE_A}\ncredential_source = Ec2InstanceMetadata\n"
+                            f"[profile ecs]\nrole_arn = {ROLE_A}\ncredential_source = EcsContainer\n")
+        b = self.agent(AWS_PROFILE="ec2", AWS_CONFIG_FILE=config, AWS_EC2_METADATA_SERVICE_ENDPOINT=md.url).start()
+        self.assert_served(b, b'{"account":"a"}')
+        self.assertEqual(md.counters()["creds"], 1)
+        self.assertIn("credential_source Ec2InstanceMetadata", b.stderr())
+        c = self.agent(AWS_PROFILE="ecs", AWS_CONFIG_FILE=config,
+                       AWS_CONTAINER_CREDENTIALS_FULL_URI=f"https://localhost:{self.em.port}/container-credentials",
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN="pod-token").start()
+        self.assert_served(c, b'{"account":"a"}')
+        self.assertEqual(len(self.em.counters()["assume_role_calls"]), 2)
+
     # ---------------------------------------------------------------- IMDS
 
     def test_imds_v2_credentials_region_refresh_and_token_renewal(self):

@@ -37,7 +37,9 @@ Behaviour:
                            TLS session to the target. Tunnelled bytes are
                            relayed by one thread per connection (select), as an
                            ssl socket must not be read and written from two
-                           threads at once.
+                           threads at once; absolute-form requests are then
+                           answered one at a time (the upstream's answer must
+                           carry Content-Length).
 """
 import argparse
 import base64
@@ -190,7 +192,9 @@ class Proxy:
             if ":" not in authority.rpartition("]")[2]:
                 authority += ":80"
             up = self.upstream(authority)
-            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+            sequential = isinstance(conn, ssl.SSLSocket)
+            if not sequential:
+                threading.Thread(target=pump, args=(up, conn), daemon=True).start()
             while head is not None:
                 lines = head.split(b"\r\n")
                 method, target, version = lines[0].split(b" ", 2)
@@ -204,6 +208,18 @@ class Proxy:
                     rest += chunk
                 up.sendall(b"%s %s %s\r\n" % (method, path, version) + b"\r\n".join(kept) + rest[:length])
                 rest = rest[length:]
+                if sequential:
+                    # One answer, framed by its Content-Length, from this thread only.
+                    answer, more = read_head(up, b"")
+                    if answer is None:
+                        return
+                    need = int(header(answer, b"content-length") or b"0")
+                    while len(more) < need:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            return
+                        more += chunk
+                    conn.sendall(answer + more[:need])
                 head, rest = read_head(conn, rest)
                 if head is not None:
                     self.log(k, head)

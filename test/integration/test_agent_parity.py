@@ -451,6 +451,23 @@ class HttpsProxyCase(unittest.TestCase):
         self.assertGreaterEqual(self.em.counters()["calls"].get("GetLatestConfiguration", 0), 1)
         self.assertNotIn("pa55", a.stderr())
 
+    def test_plain_http_target_in_absolute_form_over_tls(self):
+        plain = ad.Emulator().start()  # an http:// endpoint (a test double; AWS is always https)
+        try:
+            plain.add_credentials(ENV_AK, ENV_SK)
+            plain.set_config("App", "Env", "Prof", b'{"via":"absolute form"}', version_label="1")
+            port = self.proxy()
+            a = Agent(env={"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": ENV_AK, "AWS_SECRET_ACCESS_KEY": ENV_SK,
+                           "AWS_ENDPOINT_URL_APPCONFIGDATA": f"http://{self.TARGET}:{plain.port}",
+                           "AWS_CA_BUNDLE": self.ca, "PROXY_URL": f"https://localhost:{port}"})
+            self.agents.append(a)
+            a.start()
+            status, _, body = a.get(PATH)
+            self.assertEqual((status, body), (200, b'{"via":"absolute form"}'), a.stderr())
+            self.assertTrue(self.heads()[0].startswith(f"POST http://{self.TARGET}:{plain.port}/configurationsessions"))
+        finally:
+            plain.stop()
+
     def test_proxy_certificate_is_verified(self):
         port = self.proxy(cert=self.self_cert, key=self.self_key)
         a = self.agent(f"https://localhost:{port}")

@@ -82,7 +82,7 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
   sts_ok_ = endpoints::sts(cfg, sts_, sts_err_, sizeof sts_err_);
   if (!cfg.manifest_path.empty()) {
     copy_sv(cfg.manifest_path, manifest_path_, sizeof manifest_path_);
-  } else if (!cfg.manifest.empty()) {
+  } else if (!cfg.manifest.empty() && !cfg.manifest_inline) {
     manifest_key_set_ = true;
     manifest_key_ = cache::Key{cfg.manifest_key.application, cfg.manifest_key.environment, cfg.manifest_key.profile};
   }
@@ -93,6 +93,16 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
   remote_->on_stored(&Features::on_stored, this);
   if (backup_dir_[0] != '\0' && !preload_) remote_->on_unreachable(&Features::on_unreachable, this);
   if (manifest_path_[0] != '\0') return load_manifest_file(err, cap);
+  if (cfg.manifest_inline) {
+    // MANIFEST={...}: parsed once here, with the file form's rules and messages.
+    char why[600];
+    if (!manifest::load_inline(cfg.manifest, manifests_[active_ == 0 ? 1 : 0], why, sizeof why)) {
+      snprintf(err, cap, "%s: %s", cfg.mode == settings::Mode::kAgent ? "MANIFEST" : "AWS_APPCONFIG_EXTENSION_MANIFEST",
+               why);
+      return false;
+    }
+    return apply_manifest({}, err, cap);
+  }
   return true;
 }
 

@@ -204,10 +204,7 @@ const char* proxy_error_message(ProxyError e) {
     case ProxyError::kNone: return "no error";
     case ProxyError::kNotInitialised: return "the HTTP client is not initialised";
     case ProxyError::kBadUrl:
-      return "is not a valid proxy URL: use http://[user:password@]host[:port] (no path, query or other scheme)";
-    case ProxyError::kHttpsProxy:
-      return "uses https://, which is not supported: TLS to the proxy would need TLS inside TLS for HTTPS targets; "
-             "use an http:// proxy URL (the tunnelled traffic is still TLS end to end)";
+      return "is not a valid proxy URL: use http[s]://[user:password@]host[:port] (no path, query or other scheme)";
     case ProxyError::kBadCredentials: return "has a malformed percent-escape or over-long user:password";
     case ProxyError::kBadHeader: return "proxy headers: a name is not a token, a value has a byte outside visible ASCII (control, DEL or >= 0x80), or too many/long";
     case ProxyError::kNoProxyTooLong: return "NO_PROXY is longer than 4096 bytes";
@@ -341,10 +338,12 @@ ProxyChoice choose_proxy(const char* const* envp, std::string_view configured) {
 enum class Client::Phase : uint8_t {
   kFree, kResolving, kConnecting, kHandshake, kActive, kIdle, kDelivering,
   kTunnel,  // CONNECT sent to the proxy, waiting for its 2xx (RFC 9110 §9.3.6)
+  kProxyHandshake,  // TLS with an https:// proxy, before CONNECT (or an absolute-form request)
 };
 
 struct Client::Proxy {
   bool enabled = false;
+  bool tls = false;  // https:// proxy: TLS to it first
   bool local_direct = true;
   uint16_t port = 0;
   size_t host_len = 0;
@@ -409,7 +408,17 @@ struct Client::Conn {
   http_parse::Response resp;
   http_parse::ChunkedDecoder chunk;
   tls::Session tls;         // started iff the endpoint is https; never moved (mbedTLS points at it)
+  tls::Session ptls;        // TLS to an https:// proxy; c.tls then runs inside it (start_over)
 };
+
+namespace {
+// The session bytes go through: the target's, else the proxy's, else none (plain TCP).
+tls::Session* io_session(Client::Conn& c) {
+  if (c.tls.started()) return &c.tls;
+  if (c.ptls.started()) return &c.ptls;
+  return nullptr;
+}
+}  // namespace
 
 struct Client::Slot {
   Client* owner = nullptr;
@@ -521,6 +530,7 @@ Client::~Client() {
     Conn& c = conns_[i];
     if (c.phase == Phase::kResolving && has_resolver_) resolver_.cancel(resolver_.ctx, (uint64_t{i} << 32) | c.gen);
     c.tls.reset();
+    c.ptls.reset();
     if (c.fd >= 0) {
       loop_->remove_fd(c.fd);
       close(c.fd);
@@ -559,11 +569,8 @@ ProxyError Client::set_proxy(const ProxyConfig& cfg) {
     ProxyUrl u;
     ProxyError pe = parse_proxy_url(cfg.url, u);
     if (pe != ProxyError::kNone) return pe;
-    // tls::Session drives its own fd; it cannot run the target's session
-    // inside a session to the proxy, so https:// proxies are refused here,
-    // at configuration time, rather than failing every request later.
-    if (u.tls) return ProxyError::kHttpsProxy;
     next.enabled = true;
+    next.tls = u.tls;
     next.port = u.port;
     next.host_len = u.host.size();
     std::memcpy(next.host, u.host.data(), u.host.size());
@@ -614,7 +621,7 @@ ProxyError Client::set_proxy(const ProxyConfig& cfg) {
     explicit_bzero(&next, sizeof next);
     return ProxyError::kNoProxyTooLong;
   }
-  std::memcpy(next.no_proxy, cfg.no_proxy.data(), cfg.no_proxy.size());
+  if (!cfg.no_proxy.empty()) std::memcpy(next.no_proxy, cfg.no_proxy.data(), cfg.no_proxy.size());  // data() may be null
   next.local_direct = cfg.local_always_direct;
   next.no_proxy_len = cfg.no_proxy.size();
   explicit_bzero(proxy_, sizeof(Proxy));
@@ -1064,15 +1071,18 @@ void Client::io(Conn& c, short revents) {
     case Phase::kTunnel:
       tunnel_io(c, revents);
       return;
+    case Phase::kProxyHandshake:
+      proxy_handshake_step(c);
+      return;
     case Phase::kIdle: {
       // An idle connection has nothing to say: EOF, a reset or stray bytes
       // leave it unusable. Over TLS the readable bytes may be a record without
       // application data (a late TLS 1.3 NewSessionTicket): read() consumes it
       // and answers kWantRead, and the connection stays pooled.
-      if (c.tls.started()) {
+      if (tls::Session* ts = io_session(c)) {
         tls::Error err;
         size_t n = 0;
-        if (c.tls.read(c.buf, kPageBytes, &n, err) == tls::Io::kWantRead) return;
+        if (ts->read(c.buf, kPageBytes, &n, err) == tls::Io::kWantRead) return;
       }
       close_conn(c);
       return;
@@ -1085,7 +1095,7 @@ void Client::io(Conn& c, short revents) {
       // before it has read the whole request.
       if (c.sent < slots_[si].req_len) do_write(c);
       if (c.gen != gen || c.phase != Phase::kActive || c.slot != si) return;
-      if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 || c.tls.started()) do_read(c);
+      if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 || io_session(c) != nullptr) do_read(c);
       return;
     }
     default:
@@ -1096,6 +1106,10 @@ void Client::io(Conn& c, short revents) {
 // TCP is up: plain HTTP starts writing; HTTPS first runs the TLS handshake.
 void Client::connected(Conn& c) {
   const Ep& e = eps_[c.ep];
+  if (c.via_proxy && proxy_->tls && !c.ptls.handshake_done()) {
+    start_proxy_tls(c);
+    return;
+  }
   if (!e.tls) {
     attach(c, c.slot);
     do_write(c);
@@ -1121,7 +1135,8 @@ void Client::start_tls(Conn& c) {
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
   std::memcpy(sni, name.data(), name.size());
   sni[name.size()] = '\0';
-  if (!c.tls.start(c.fd, sni, err)) {
+  // Through an https:// proxy the target's records travel inside the proxy session.
+  if (!(c.ptls.started() ? c.tls.start_over(&c.ptls, sni, err) : c.tls.start(c.fd, sni, err))) {
     fail(c.slot, Error::kTls, "%s", err.message);
     return;
   }
@@ -1156,11 +1171,93 @@ void Client::start_tunnel(Conn& c) {
   tunnel_io(c, POLLOUT);
 }
 
+// TLS to an https:// proxy (SNI and certificate name: the proxy's host).
+void Client::start_proxy_tls(Conn& c) {
+  tls::Error err;
+  if (!tls::global_init(err) || !c.ptls.start(c.fd, proxy_->host, err)) {
+    fail(c.slot, Error::kTls, "proxy %s: %s", proxy_->host, err.message);
+    return;
+  }
+  c.phase = Phase::kProxyHandshake;
+  proxy_handshake_step(c);
+}
+
+void Client::proxy_handshake_step(Conn& c) {
+  tls::Error err;
+  switch (c.ptls.handshake(err)) {
+    case tls::Io::kOk:
+      connected(c);  // CONNECT for an HTTPS target, else the absolute-form request
+      return;
+    case tls::Io::kWantRead:
+      loop_->set_events(c.fd, POLLIN);
+      return;
+    case tls::Io::kWantWrite:
+      loop_->set_events(c.fd, POLLOUT);
+      return;
+    case tls::Io::kClosed:
+    case tls::Io::kError:
+      fail(c.slot, Error::kTls, "TLS to the proxy: %s", err.message);
+      return;
+  }
+}
+
+// The CONNECT exchange over TLS to an https:// proxy: write until blocked, then read every
+// decrypted byte (mbedTLS may hold some that poll() cannot see). Returns false when it failed.
+bool Client::tunnel_tls_io(Conn& c, const char* proxy, bool* readable, char* closed_why, size_t why_cap) {
+  tls::Error err;
+  while (c.connect_sent < c.connect_len) {
+    size_t n = 0;
+    tls::Io r = c.ptls.write(c.buf + kConnectOffset + c.connect_sent, c.connect_len - c.connect_sent, &n, err);
+    c.connect_sent += n;
+    if (r == tls::Io::kOk) continue;
+    if (r == tls::Io::kWantWrite || r == tls::Io::kWantRead) {
+      loop_->set_events(c.fd, r == tls::Io::kWantWrite ? POLLOUT : POLLIN);
+      *readable = false;
+      return true;
+    }
+    fail(c.slot, Error::kProxy, "proxy %s: sending CONNECT failed: %s", proxy, err.message);
+    return false;
+  }
+  loop_->set_events(c.fd, POLLIN);
+  *readable = false;
+  for (;;) {
+    size_t cap = kMaxResponseHeaderBytes - c.fill;
+    if (cap == 0) return true;  // the parser reports the oversized answer
+    size_t n = 0;
+    tls::Io r = c.ptls.read(c.buf + c.fill, cap, &n, err);
+    if (r == tls::Io::kOk) {
+      c.fill += n;
+      if (c.fill > c.high_water) c.high_water = c.fill;
+      *readable = true;
+      continue;
+    }
+    if (r == tls::Io::kWantRead || r == tls::Io::kWantWrite) {
+      if (r == tls::Io::kWantWrite) loop_->set_events(c.fd, POLLOUT | POLLIN);
+      return true;
+    }
+    // Closed: a refusal often ends this way (answer, then no close_notify). What arrived is
+    // parsed first; the caller reports the close if it was not a complete answer.
+    std::snprintf(closed_why, why_cap, "%s", err.message[0] != '\0' ? err.message : "closed");
+    return true;
+  }
+}
+
 void Client::tunnel_io(Conn& c, short revents) {
   char proxy[kMaxHostBytes + 8];
   bool br = bracketless_v6(proxy_->name());
   std::snprintf(proxy, sizeof proxy, "%s%s%s:%u", br ? "[" : "", proxy_->host, br ? "]" : "",
                 static_cast<unsigned>(proxy_->port));
+  if (c.ptls.started()) {
+    bool got = false;
+    char closed_why[sizeof(tls::Error::message)] = "";
+    if (!tunnel_tls_io(c, proxy, &got, closed_why, sizeof closed_why)) return;
+    const uint32_t gen = c.gen;
+    if (got) tunnel_answer(c, proxy);
+    if (closed_why[0] != '\0' && c.gen == gen && c.phase == Phase::kTunnel)
+      fail(c.slot, Error::kProxy, "proxy %s closed the connection during CONNECT (%s, %zu answer bytes)", proxy,
+           closed_why, c.fill);
+    return;
+  }
   while (c.connect_sent < c.connect_len) {
     ssize_t n = ::send(c.fd, c.buf + kConnectOffset + c.connect_sent, c.connect_len - c.connect_sent, MSG_NOSIGNAL);
     if (n < 0) {
@@ -1187,6 +1284,10 @@ void Client::tunnel_io(Conn& c, short revents) {
   }
   c.fill += static_cast<size_t>(n);
   if (c.fill > c.high_water) c.high_water = c.fill;
+  tunnel_answer(c, proxy);
+}
+
+void Client::tunnel_answer(Conn& c, const char* proxy) {
   for (;;) {
     // request_was_head = true: a 2xx CONNECT answer has no content (RFC 9110
     // §9.3.6: Content-Length / Transfer-Encoding in it are ignored), and for a
@@ -1259,17 +1360,17 @@ void Client::handshake_step(Conn& c) {
 }
 
 void Client::update_interest(Conn& c) {
-  bool out = c.tls.started() ? c.want_write : c.sent < slots_[c.slot].req_len;
+  bool out = io_session(c) != nullptr ? c.want_write : c.sent < slots_[c.slot].req_len;
   loop_->set_events(c.fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)));
 }
 
 void Client::do_write(Conn& c) {
   const Slot& s = slots_[c.slot];
   while (c.sent < s.req_len) {
-    if (c.tls.started()) {
+    if (tls::Session* ts = io_session(c)) {
       tls::Error err;
       size_t n = 0;
-      tls::Io r = c.tls.write(s.req + c.sent, s.req_len - c.sent, &n, err);
+      tls::Io r = ts->write(s.req + c.sent, s.req_len - c.sent, &n, err);
       c.sent += n;
       if (r == tls::Io::kOk) continue;
       if (r == tls::Io::kWantWrite || r == tls::Io::kWantRead) {
@@ -1306,10 +1407,10 @@ void Client::do_read(Conn& c) {
       fail(c.slot, Error::kTooLarge, "response larger than the %zu-byte buffer", kConnBufBytes);
       return;
     }
-    if (c.tls.started()) {
+    if (tls::Session* ts = io_session(c)) {
       tls::Error err;
       size_t n = 0;
-      tls::Io r = c.tls.read(c.buf + c.fill, cap, &n, err);
+      tls::Io r = ts->read(c.buf + c.fill, cap, &n, err);
       if (r == tls::Io::kWantRead || r == tls::Io::kWantWrite) {
         if (r == tls::Io::kWantWrite) c.want_write = true;  // else keep what the writer asked for
         update_interest(c);
@@ -1576,6 +1677,7 @@ void Client::on_timer(void* ctx) {
       case Phase::kConnecting: where = c.via_proxy ? "connecting to the proxy" : "connecting"; break;
       case Phase::kHandshake: where = "TLS handshake"; break;
       case Phase::kTunnel: where = "proxy CONNECT"; break;
+      case Phase::kProxyHandshake: where = "TLS handshake with the proxy"; break;
       default: where = c.sent < s.req_len ? "sending the request" : c.got_byte ? "reading the response" : "waiting for the response";
     }
   }
@@ -1615,7 +1717,11 @@ void Client::close_conn(Conn& c) {
     // Best effort, one non-blocking attempt (RFC 8446 §6.1); a dead peer
     // makes it fail quietly.
     if (c.phase == Phase::kIdle) c.tls.close_notify();
-    c.tls.reset();
+    c.tls.reset();  // before the proxy session it runs inside
+  }
+  if (c.ptls.started()) {
+    if (c.phase == Phase::kIdle) c.ptls.close_notify();
+    c.ptls.reset();
   }
   if (c.fd >= 0) {
     loop_->remove_fd(c.fd);

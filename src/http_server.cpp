@@ -320,6 +320,11 @@ ListenError Server::listen(std::string_view host, uint16_t port, char* err, size
       add4(a4, false);
     } else if (inet_pton(AF_INET6, h, &a6) == 1) {
       add6(a6, false);
+    } else if (strcmp(h, "all") == 0) {
+      in_addr any4;
+      any4.s_addr = htonl(INADDR_ANY);
+      add4(any4, false);
+      add6(in6addr_any, true);
     } else if (strcmp(h, "localhost") == 0) {
       in_addr lo4;
       lo4.s_addr = htonl(INADDR_LOOPBACK);
@@ -329,6 +334,10 @@ ListenError Server::listen(std::string_view host, uint16_t port, char* err, size
       snprintf(err, err_cap, "host \"%s\" is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)", h);
       return ListenError::kBadHost;
     }
+  }
+  if (num_listeners_ + n > kMaxListeners) {
+    snprintf(err, err_cap, "more than %d listening sockets", kMaxListeners);
+    return ListenError::kBadHost;
   }
   for (int i = 0; i < n; ++i) {
     Target& t = targets[i];

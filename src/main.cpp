@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -40,6 +41,9 @@ using namespace appconfig;
 
 // Entries in the cache table: far above the configurations one function reads.
 constexpr size_t kMaxCacheEntries = 1024;
+// Start-up waits on the loop (before anything listens) for the IMDS region and for an HTTP_HOST
+// name: IMDS answers in milliseconds on EC2; both have their own shorter per-try timeouts.
+constexpr uint64_t kStartupLookupTimeoutMs = 5000;
 
 struct App {
   settings::Settings cfg;
@@ -52,8 +56,11 @@ struct App {
   // The resolver outlives the client, whose destructor cancels lookups through it.
   dns::Resolver resolver;
   http_client::Client client;
-  credentials::Provider base_creds;
+  bool resolver_ready = false;
+  bool client_ready = false;  // report_init_error must not init the client twice
+  credentials::Chain chain;  // the SDKs' default chain; its top() is the base for every role
   credentials::Provider role_creds;
+  char region[endpoints::kMaxRegionBytes + 1] = "";  // discovered (profile or IMDS)
   credentials::Provider* creds = nullptr;
   appconfig_data::Client data;
   retrieval::Retriever remote;
@@ -262,11 +269,14 @@ bool init_remote(App& app, char* err, size_t cap) {
     snprintf(ca_bundle, sizeof ca_bundle, "%.*s", static_cast<int>(cfg.ca_bundle.size()), cfg.ca_bundle.data());
     tls::set_extra_ca_file(ca_bundle);
   }
-  if (!app.resolver.init(&app.loop)) {
-    snprintf(err, cap, "cannot set up the DNS resolver");
-    return false;
+  if (!app.resolver_ready) {
+    if (!app.resolver.init(&app.loop)) {
+      snprintf(err, cap, "cannot set up the DNS resolver");
+      return false;
+    }
+    app.resolver_ready = true;
+    app.client.set_resolver(app.resolver.client_hook(&app.client));
   }
-  app.client.set_resolver(app.resolver.client_hook(&app.client));
   // Proxy: ours, else HTTPS_PROXY/https_proxy; NO_PROXY either way. Local peers stay direct.
   http_client::ProxyChoice pc = http_client::choose_proxy(environ, cfg.proxy_url);
   if (!pc.url.empty()) {
@@ -286,12 +296,15 @@ bool init_remote(App& app, char* err, size_t cap) {
     }
     LOG_INFO("upstream requests go through a proxy (%s)", pc.from_environment ? "HTTPS_PROXY" : "PROXY_URL");
   }
-  if (!app.base_creds.init_from_settings(&app.loop, &app.client, cfg, err, cap)) return false;
-  app.creds = &app.base_creds;
+  if (!app.chain.init(&app.loop, &app.client, cfg, err, cap)) return false;
+  credentials::Provider* base = app.chain.top();
+  app.creds = base;
+  // Names the source, never the keys.
+  LOG_INFO("credentials: %s", app.chain.description());
   if (!cfg.role_arn.empty()) {
     endpoints::Endpoint sts;
     if (!endpoints::sts(cfg, sts, err, cap)) return false;
-    if (!app.role_creds.init_assume_role(&app.loop, &app.client, &app.base_creds, cfg.role_arn, cfg.role_external_id,
+    if (!app.role_creds.init_assume_role(&app.loop, &app.client, base, cfg.role_arn, cfg.role_external_id,
                                          cfg.role_session_name, 0, sts, err, cap))
       return false;
     app.creds = &app.role_creds;
@@ -299,7 +312,7 @@ bool init_remote(App& app, char* err, size_t cap) {
   if (!app.creds->configured() && cfg.num_prefetch > 0) {
     snprintf(err, cap,
              "no AWS credentials to fetch the prefetch list with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-             "or AWS_CONTAINER_CREDENTIALS_FULL_URI");
+             "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_PROFILE, or AWS_CONTAINER_CREDENTIALS_FULL_URI");
     return false;
   }
   char ua[64];
@@ -310,13 +323,144 @@ bool init_remote(App& app, char* err, size_t cap) {
     snprintf(err, cap, "cannot allocate retrieval tables");
     return false;
   }
-  if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, &app.base_creds, cfg, err, cap))
+  if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, base, cfg, err, cap))
     return false;
   app.features.set_manifest_changed_hook(&on_manifest_changed, &app);
   if (app.check_only) return true;
-  LOG_INFO("configurations come from AWS AppConfig at %s://%s:%u (region %s)", ep.tls ? "https" : "http", ep.host,
-           ep.port, ep.region);
+  LOG_INFO("configurations come from AWS AppConfig at %s://%s:%u (region %s from %s)", ep.tls ? "https" : "http",
+           ep.host, ep.port, ep.region, cfg.region_source);
   return true;
+}
+
+bool ensure_resolver(App& app) {
+  if (app.resolver_ready) return true;
+  if (!app.resolver.init(&app.loop)) return false;
+  app.resolver_ready = true;
+  app.client.set_resolver(app.resolver.client_hook(&app.client));
+  return true;
+}
+
+struct RegionWait {
+  bool done = false;
+  char region[endpoints::kMaxRegionBytes + 1] = "";
+  char error[credentials::kMaxErrorBytes] = "";
+};
+
+void on_imds_region(void* ctx, std::string_view body, const char* error) {
+  auto* w = static_cast<RegionWait*>(ctx);
+  w->done = true;
+  if (error != nullptr) {
+    snprintf(w->error, sizeof w->error, "%s", error);
+    return;
+  }
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.remove_suffix(1);
+  bool ok = !body.empty() && body.size() <= endpoints::kMaxRegionBytes && body.front() >= 'a' && body.front() <= 'z';
+  for (char c : body) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  if (!ok) {
+    snprintf(w->error, sizeof w->error, "instance metadata answered a region that is not one: \"%.*s\"",
+             static_cast<int>(body.size() < 40 ? body.size() : 40), body.data());
+    for (char* p = w->error; *p != '\0'; ++p)
+      if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+    return;
+  }
+  memcpy(w->region, body.data(), body.size());
+  w->region[body.size()] = '\0';
+}
+
+// Region, in the SDKs' order: the variables (settings), the shared config profile's region, then
+// (agent only) instance metadata. Runs before anything listens.
+bool discover_region(App& app, char* err, size_t cap) {
+  settings::Settings& cfg = app.cfg;
+  if (!cfg.service_region.empty()) return true;
+  static char file_buf[credentials::kMaxSharedFileBytes];
+  if (!credentials::profile_region(cfg, file_buf, app.region, sizeof app.region, err, cap)) return false;
+  if (app.region[0] != '\0') {
+    cfg.service_region = app.region;
+    cfg.region_source = "the shared config profile";
+    return true;
+  }
+  const char* tried = app.lambda ? "AWS_APPCONFIG_EXTENSION_SERVICE_REGION, AWS_REGION, AWS_DEFAULT_REGION, the shared "
+                                   "config profile's region"
+                                 : "SERVICE_REGION, AWS_REGION, AWS_DEFAULT_REGION, the shared config profile's region";
+  if (app.lambda || cfg.ec2_metadata_disabled) {
+    snprintf(err, cap, "no AWS region: tried %s%s; set AWS_REGION", tried,
+             cfg.ec2_metadata_disabled ? " (instance metadata is off: AWS_EC2_METADATA_DISABLED)" : "");
+    return false;
+  }
+  static credentials::Imds imds;
+  static RegionWait w;
+  if (!imds.init(&app.loop, &app.client, cfg, err, cap)) return false;
+  if (!imds.get("/latest/meta-data/placement/region", kStartupLookupTimeoutMs, &on_imds_region, &w)) {
+    snprintf(err, cap, "no AWS region: cannot ask instance metadata");
+    return false;
+  }
+  while (!w.done) app.loop.run_once(100);
+  if (w.region[0] == '\0') {
+    snprintf(err, cap, "no AWS region: tried %s and %s; set AWS_REGION", tried, w.error);
+    return false;
+  }
+  memcpy(app.region, w.region, sizeof app.region);
+  cfg.service_region = app.region;
+  cfg.region_source = "instance metadata";
+  return true;
+}
+
+struct NameWait {
+  bool done = false;
+  dns_wire::Address addrs[8];
+  size_t n = 0;
+  char error[dns::kMaxErrorBytes] = "";
+};
+
+void on_listen_name(void* ctx, const dns_wire::Address* addrs, size_t n, const char* error) {
+  auto* w = static_cast<NameWait*>(ctx);
+  w->done = true;
+  if (error != nullptr) snprintf(w->error, sizeof w->error, "%s", error);
+  for (size_t i = 0; i < n && w->n < sizeof w->addrs / sizeof w->addrs[0]; ++i) w->addrs[w->n++] = addrs[i];
+}
+
+bool is_loopback_literal(std::string_view host) {
+  if (host.empty() || host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return host.substr(0, 4) == "127.";
+}
+
+// HTTP_HOST: "" (loopback pair), all, localhost, an IP literal, or a host name resolved once here
+// (every address; /etc/hosts first, then DNS). *beyond_loopback tells whether others can connect.
+http_server::ListenError listen_on_host(App& app, bool* beyond_loopback, char* msg, size_t cap) {
+  const settings::Settings& cfg = app.cfg;
+  std::string_view host = cfg.http_host;
+  std::string_view bare = host;
+  if (bare.size() >= 2 && bare.front() == '[') bare = bare.substr(1, bare.size() - 2);
+  char h[256];
+  snprintf(h, sizeof h, "%.*s", static_cast<int>(bare.size()), bare.data());
+  in_addr a4;
+  in6_addr a6;
+  if (host.empty() || bare == "all" || bare == "localhost" || inet_pton(AF_INET, h, &a4) == 1 ||
+      inet_pton(AF_INET6, h, &a6) == 1) {
+    *beyond_loopback = !is_loopback_literal(bare);
+    return app.server.listen(host, cfg.http_port, msg, cap);
+  }
+  static NameWait w;
+  if (!ensure_resolver(app) || app.resolver.resolve(bare, &on_listen_name, &w) == 0) {
+    snprintf(msg, cap, "HTTP_HOST=%s: cannot start resolving it", h);
+    return http_server::ListenError::kBadHost;
+  }
+  uint64_t end = loop::monotonic_ms() + kStartupLookupTimeoutMs;
+  while (!w.done && loop::monotonic_ms() < end) app.loop.run_once(100);
+  if (w.n == 0) {
+    snprintf(msg, cap, "HTTP_HOST=%s does not resolve: %s", h, w.done ? w.error : "timed out");
+    return http_server::ListenError::kBadHost;
+  }
+  *beyond_loopback = false;
+  for (size_t i = 0; i < w.n; ++i) {
+    char lit[INET6_ADDRSTRLEN];
+    inet_ntop(w.addrs[i].family, w.addrs[i].bytes, lit, sizeof lit);
+    *beyond_loopback = *beyond_loopback || !is_loopback_literal(lit);
+    http_server::ListenError le = app.server.listen(lit, cfg.http_port, msg, cap);
+    if (le != http_server::ListenError::kNone) return le;
+    LOG_INFO("HTTP_HOST=%s: listening on %s port %u", h, lit, cfg.http_port);
+  }
+  return http_server::ListenError::kNone;
 }
 
 const char* basename_of(const char* path) {
@@ -339,7 +483,7 @@ int report_init_error(App& app, const char* argv0, const char* reason, const cha
     a->loop.stop();
   };
   char err[300];
-  if (!app.loop.init() || !app.client.init(&app.loop, 1) ||
+  if (!app.loop.init() || (!app.client_ready && !app.client.init(&app.loop, 1)) ||
       !app.ext.init(&app.loop, &app.client, opt, hooks, err, sizeof err))
     return 2;
   app.ext.report_error(lambda_api::ErrorKind::kInit, reason, message);
@@ -474,24 +618,33 @@ int main(int argc, char** argv) {
   limits.answer_buffer_bytes = cfg.cache_size_bytes;
   if (!app.server.init(&app.loop, &service::Service::handle, &app.svc, limits))
     return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
+  if (!app.client.init(&app.loop, cfg.max_connections))
+    return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
+  app.client_ready = true;
+  app.remote_mode = !app.local_mode;
+  if (app.remote_mode) {
+    char e[700];
+    if (!discover_region(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+  }
   if (app.check_only) {
-    // The same source set-up as start-up (errors included), without binding or calling AWS.
-    if (!app.client.init(&app.loop, cfg.max_connections))
-      return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
-    app.remote_mode = !app.local_mode;
+    // The same source set-up as start-up (errors included), without binding or calling AppConfig.
     char e[600];
     if (app.remote_mode && !init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
     return print_plan(app);
   }
   // Bind before registering: the runtime may read as soon as its init starts.
-  char msg[300];
-  http_server::ListenError le = app.server.listen(cfg.http_host, cfg.http_port, msg, sizeof msg);
+  char msg[600];
+  bool beyond_loopback = false;
+  http_server::ListenError le = listen_on_host(app, &beyond_loopback, msg, sizeof msg);
   if (le != http_server::ListenError::kNone)
     return report_init_error(app, argv0, le == http_server::ListenError::kAddressInUse ? "PortInUse" : "ConfigInvalid",
                              msg);
-  if (!app.client.init(&app.loop, cfg.max_connections))
-    return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
-  app.remote_mode = !app.local_mode;
+  if (beyond_loopback && cfg.access_token.empty())
+    LOG_WARN("listening on %.*s (HTTP_HOST%s) without ACCESS_TOKEN: anyone who can reach port %u on this host "
+             "(other containers, pods or machines on the network) can read every configuration this agent can "
+             "fetch; set ACCESS_TOKEN to require Authorization: Bearer",
+             static_cast<int>(cfg.http_host.size()), cfg.http_host.data(),
+             getenv("HTTP_HOST") == nullptr ? " default under ECS / Kubernetes" : "", cfg.http_port);
   if (app.remote_mode) {
     char e[600];
     if (!init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
@@ -509,7 +662,7 @@ int main(int argc, char** argv) {
   app.svc.init(sc);
 
   LOG_INFO("appconfig-extension %s listening on %s port %u%s%.*s", APPCONFIG_VERSION,
-           cfg.http_host.empty() ? "127.0.0.1 and [::1]" : "the configured host", cfg.http_port,
+           cfg.http_host.empty() ? "127.0.0.1 and [::1]" : cfg.http_host.data(), cfg.http_port,
            app.local_mode ? ", local development mode over " : "",
            app.local_mode ? static_cast<int>(cfg.local_development_directory.size()) : 0,
            app.local_mode ? cfg.local_development_directory.data() : "");

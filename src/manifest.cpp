@@ -424,4 +424,17 @@ bool load_file(const char* path, Manifest& out, char* err, size_t err_cap) {
   return ok;
 }
 
+bool load_inline(std::string_view json_text, Manifest& out, char* err, size_t err_cap) {
+  out.num_entries = 0;
+  if (json_text.size() > kMaxManifestBytes) {
+    if (err != nullptr && err_cap > 0)
+      snprintf(err, err_cap, "inline manifest: is larger than the %zu-byte limit", kMaxManifestBytes);
+    return false;
+  }
+  char inner[512];
+  bool ok = parse(json_text, out, inner, sizeof inner);
+  if (!ok && err != nullptr && err_cap > 0) snprintf(err, err_cap, "inline manifest: %s", inner);
+  return ok;
+}
+
 }  // namespace appconfig::manifest

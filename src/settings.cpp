@@ -82,7 +82,6 @@ bool parse_u64(std::string_view s, uint64_t* out) {
 }
 
 bool mul_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
-bool add_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 
 // RFC 9110 §5.6.2 tchar.
 bool is_tchar(char c) {
@@ -206,45 +205,75 @@ bool fail_plain(Error& err, const char* fmt, ...) {
 
 // ---------------------------------------------------------------- shared grammars
 
-// Go-like durations over integers: <n><unit>... with units h, m, s, ms in that order, each once;
-// a bare number uses default_unit_ms.
+// Go's time.ParseDuration grammar (the official agent's): one or more <decimal><unit> terms, e.g.
+// "1.5s", "1h30m", "300ms", "2h45m10.5s", ".5h", "1s1m" (any order, repeats add up); units ns, us,
+// µs (U+00B5), μs (U+03BC), ms, s, m, h (case-sensitive). The total must fit Go's int64
+// nanoseconds (about 2,562,047 h), as in Go; it is then truncated to whole milliseconds (our
+// resolution: "1.0005s" is 1000 ms, "300us" is 0 and fails any range that starts at 1 ms). A bare
+// integer keeps today's meaning: default_unit_ms each ("45" = 45 s for intervals, "3000" = 3000 ms
+// for timeouts), overflow-checked in uint64 milliseconds. Signs are refused (no negative waits).
+constexpr uint64_t kMaxGoDurationNs = 9'223'372'036'854'775'807ull;  // Go: math.MaxInt64
+
 bool parse_duration_with_default(std::string_view text, uint64_t default_unit_ms, uint64_t* out_ms) {
   if (text.empty()) return false;
-  uint64_t bare = 0;
   bool all_digits = true;
   for (char c : text) all_digits = all_digits && is_digit(c);
   if (all_digits) {
-    if (!parse_u64(text, &bare)) return false;
-    uint64_t ms = 0;
-    if (!mul_u64(bare, default_unit_ms, &ms)) return false;
+    uint64_t bare = 0, ms = 0;
+    if (!parse_u64(text, &bare) || !mul_u64(bare, default_unit_ms, &ms)) return false;
     *out_ms = ms;
     return true;
   }
   struct Unit {
     std::string_view name;
-    uint64_t ms;
+    uint64_t ns;
   };
-  static constexpr Unit kUnits[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}};
-  constexpr size_t kNumUnits = sizeof kUnits / sizeof kUnits[0];
-  size_t next_unit = 0;  // units must appear in kUnits order, each at most once
-  uint64_t total = 0;
+  static constexpr Unit kUnits[] = {{"ns", 1},
+                                    {"us", 1'000},
+                                    {"\xc2\xb5s", 1'000},  // U+00B5 micro sign
+                                    {"\xce\xbcs", 1'000},  // U+03BC Greek small letter mu
+                                    {"ms", 1'000'000},
+                                    {"s", 1'000'000'000},
+                                    {"m", 60'000'000'000},
+                                    {"h", 3'600'000'000'000}};
+  unsigned __int128 total_ns = 0;
   size_t i = 0;
   while (i < text.size()) {
+    // <digits>[.<digits>], at least one digit in all (Go: ".5s" and "1.s" are valid).
+    unsigned __int128 whole = 0;
     size_t start = i;
-    while (i < text.size() && is_digit(text[i])) ++i;
-    uint64_t n = 0;
-    if (!parse_u64(text.substr(start, i - start), &n)) return false;
-    start = i;
-    while (i < text.size() && is_alpha(text[i])) ++i;
-    std::string_view unit = text.substr(start, i - start);
-    size_t u = next_unit;
-    while (u < kNumUnits && kUnits[u].name != unit) ++u;
-    if (u == kNumUnits) return false;  // unknown, repeated or out of order
-    uint64_t part = 0;
-    if (!mul_u64(n, kUnits[u].ms, &part) || !add_u64(total, part, &total)) return false;
-    next_unit = u + 1;
+    while (i < text.size() && is_digit(text[i])) {
+      whole = whole * 10 + static_cast<unsigned>(text[i] - '0');
+      if (whole > kMaxGoDurationNs) return false;
+      ++i;
+    }
+    bool digits = i > start;
+    uint64_t frac = 0, scale = 1;
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      size_t fstart = i;
+      while (i < text.size() && is_digit(text[i])) {
+        // Digits past nanosecond precision of an hour (10^-13 h) change nothing: stop scaling.
+        if (scale < 1'000'000'000'000'000'000ull) {
+          frac = frac * 10 + static_cast<uint64_t>(text[i] - '0');
+          scale *= 10;
+        }
+        ++i;
+      }
+      digits = digits || i > fstart;
+    }
+    if (!digits) return false;
+    size_t ustart = i;
+    while (i < text.size() && !is_digit(text[i]) && text[i] != '.') ++i;
+    std::string_view unit = text.substr(ustart, i - ustart);
+    const Unit* u = nullptr;
+    for (const Unit& k : kUnits)
+      if (k.name == unit) u = &k;
+    if (u == nullptr) return false;  // missing or unknown unit
+    total_ns += whole * u->ns + static_cast<unsigned __int128>(frac) * u->ns / scale;
+    if (total_ns > kMaxGoDurationNs) return false;
   }
-  *out_ms = total;
+  *out_ms = static_cast<uint64_t>(total_ns / 1'000'000);
   return true;
 }
 
@@ -344,8 +373,9 @@ bool valid_token(std::string_view s) {
 
 // ---------------------------------------------------------------- per-variable readers
 
-constexpr const char* kDurationForms = "use seconds (45) or a duration with units h, m, s (45s, 1m, 1h, 1m30s)";
-constexpr const char* kTimeoutForms = "use milliseconds (3000) or a duration with a unit (300ms, 5s)";
+constexpr const char* kDurationForms =
+    "use seconds (45) or a Go duration (45s, 1m, 1h, 1m30s, 1.5s; units h, m, s, ms, us, ns)";
+constexpr const char* kTimeoutForms = "use milliseconds (3000) or a duration with a unit (300ms, 5s, 1.5s)";
 constexpr const char* kSizeForms =
     "use bytes (16777216) or a size with a unit (512KiB, 16MiB, 1GiB binary; 4MB = 4000000 decimal)";
 constexpr const char* kBoolForms = "use true or false (also 1/0, yes/no; any case)";
@@ -754,18 +784,31 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     std::string_view bare = f.value;
     if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
     char h[INET6_ADDRSTRLEN + 1];
-    bool ok = bare.size() < sizeof h;
-    if (ok) {
+    bool ok = false;
+    if (bare.size() < sizeof h) {
       memcpy(h, bare.data(), bare.size());
       h[bare.size()] = '\0';
       in_addr a4;
       in6_addr a6;
-      ok = inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1 || bare == "localhost";
+      ok = inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1;
+    }
+    // A host name (resolved once at start, every address) or "all" / "localhost": RFC 1123 labels.
+    // A numeric last label is a mistyped IPv4 address ("256.0.0.1"), never a name (RFC 1123 §2.1).
+    if (!ok && bare.size() == f.value.size() && valid_host_port(bare, false) && bare.find(':') == std::string_view::npos) {
+      std::string_view last = bare.substr(bare.rfind('.') == std::string_view::npos ? 0 : bare.rfind('.') + 1);
+      bool numeric = true;
+      for (char c : last) numeric = numeric && is_digit(c);
+      ok = !last.empty() && !numeric && bare.front() != '.' && bare.front() != '-';
     }
     if (!ok)
       return fail(err, f, Echo::kValue,
-                  "is not a valid listen address: use an IP address (127.0.0.1, ::1, 0.0.0.0) or localhost");
+                  "is not a valid listen address: use all, localhost, an IP address (127.0.0.1, ::1, 0.0.0.0) or a "
+                  "host name");
     s.http_host = f.value;
+  } else if (mode == Mode::kAgent &&
+             (lookup_plain(env, "ECS_CONTAINER_METADATA_URI_V4", &f) || lookup_plain(env, "KUBERNETES_SERVICE_HOST", &f))) {
+    // The official agent's default under ECS and EKS: other containers / pods reach it by address.
+    s.http_host = "0.0.0.0";
   }
 
   s.log_level = LogLevel::kInfo;
@@ -892,7 +935,16 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.role_session_name = f.value;
   }
 
-  if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f) || lookup_plain(env, "AWS_REGION", &f)) {
+  // The SDKs' order after our own name: AWS_REGION, then AWS_DEFAULT_REGION (AWS CLI / boto3).
+  s.region_source = "";
+  if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f)) {
+    s.region_source = f.name[0] == 'A' ? "AWS_APPCONFIG_EXTENSION_SERVICE_REGION" : "SERVICE_REGION";
+  } else if (lookup_plain(env, "AWS_REGION", &f)) {
+    s.region_source = "AWS_REGION";
+  } else if (lookup_plain(env, "AWS_DEFAULT_REGION", &f)) {
+    s.region_source = "AWS_DEFAULT_REGION";
+  }
+  if (s.region_source[0] != '\0') {
     if (!valid_region(f.value))
       return fail(err, f, Echo::kValue,
                   "is not a valid AWS region: lower-case letters, digits and '-', up to %zu characters (us-east-1)",
@@ -902,13 +954,20 @@ bool load(const char* const* envp, Settings& s, Error& err) {
 
   if (lookup(env, mode, "MANIFEST", "MANIFEST", &f)) {
     constexpr std::string_view kFile = "file:";
-    if (f.value.substr(0, kFile.size()) == kFile) {
+    // The official agent's third form: the manifest JSON itself. Validated at start-up by the
+    // manifest parser with the same rules (and messages) as a file's content.
+    std::string_view lead = trim_ows(f.value);
+    if (!lead.empty() && lead.front() == '{') {
+      s.manifest_inline = true;
+    } else if (f.value.substr(0, kFile.size()) == kFile) {
       std::string_view path = f.value.substr(kFile.size());
       if (path.empty() || path.front() != '/' || !valid_path(path))
-        return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json or %s", kKeyForms);
+        return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json, inline JSON {...} or %s",
+                    kKeyForms);
       s.manifest_path = path;
     } else if (!parse_key_ref(f.value, s.manifest_key, s.storage, sizeof s.storage, &s.storage_used)) {
-      return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json or %s", kKeyForms);
+      return fail(err, f, Echo::kValue, "is not a valid manifest: use file:/absolute/path.json, inline JSON {...} or %s",
+                  kKeyForms);
     }
     s.manifest = f.value;
   }
@@ -954,6 +1013,48 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       !read_bool_plain(env, "AWS_USE_FIPS_ENDPOINT", &s.use_fips_endpoint, err) ||
       !read_bool_plain(env, "AWS_USE_DUALSTACK_ENDPOINT", &s.use_dualstack_endpoint, err))
     return false;
+  if (!read_string_plain(env, "AWS_WEB_IDENTITY_TOKEN_FILE", Check::kPath, Echo::kValue, &s.web_identity_token_file,
+                         err) ||
+      !read_string_plain(env, "AWS_ROLE_SESSION_NAME", Check::kNoCtl, Echo::kValue, &s.aws_role_session_name, err) ||
+      !read_string_plain(env, "AWS_SHARED_CREDENTIALS_FILE", Check::kPath, Echo::kValue, &s.shared_credentials_file,
+                         err) ||
+      !read_string_plain(env, "AWS_CONFIG_FILE", Check::kPath, Echo::kValue, &s.config_file, err) ||
+      !read_string_plain(env, "HOME", Check::kPath, Echo::kValue, &s.home, err) ||
+      !read_string_plain(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", Check::kUrlAny, Echo::kValue,
+                         &s.ec2_metadata_endpoint, err) ||
+      !read_bool_plain(env, "AWS_EC2_METADATA_DISABLED", &s.ec2_metadata_disabled, err))
+    return false;
+  if (lookup_plain(env, "AWS_ROLE_ARN", &f)) {
+    if (f.value.size() < kMinRoleArnBytes || f.value.size() > kMaxRoleArnBytes || f.value.substr(0, 4) != "arn:" ||
+        !valid_token(f.value))
+      return fail(err, f, Echo::kValue,
+                  "is not a valid role ARN: use arn:aws:iam::123456789012:role/Name (%zu to %zu characters)",
+                  kMinRoleArnBytes, kMaxRoleArnBytes);
+    s.aws_role_arn = f.value;
+  }
+  if (!s.aws_role_session_name.empty() &&
+      (s.aws_role_session_name.size() < kMinSessionNameBytes || s.aws_role_session_name.size() > kMaxSessionNameBytes ||
+       !valid_sts_chars(s.aws_role_session_name, "+=,.@-"))) {
+    lookup_plain(env, "AWS_ROLE_SESSION_NAME", &f);
+    return fail(err, f, Echo::kValue,
+                "is not a valid role session name: %zu to %zu characters from letters, digits and _+=,.@-",
+                kMinSessionNameBytes, kMaxSessionNameBytes);
+  }
+  // AWS_PROFILE names a section of the shared files: printable, no brackets (they end a header).
+  if (lookup_plain(env, "AWS_PROFILE", &f)) {
+    bool ok = f.value.size() <= kMaxNameBytes;
+    for (char c : f.value) ok = ok && !is_ctl(c) && c != '[' && c != ']';
+    if (!ok)
+      return fail(err, f, Echo::kValue, "is not a valid profile name: 1 to %zu characters, no brackets or control "
+                  "characters", kMaxNameBytes);
+    s.profile = f.value;
+    s.profile_explicit = true;
+  }
+  if (lookup_plain(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", &f)) {
+    if (iequals(f.value, "ipv6")) s.ec2_metadata_ipv6 = true;
+    else if (!iequals(f.value, "ipv4"))
+      return fail(err, f, Echo::kValue, "is not a valid endpoint mode: use IPv4 or IPv6");
+  }
   if (lookup_plain(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", &f)) {
     if (f.value.front() != '/' || !valid_token(f.value))
       return fail(err, f, Echo::kValue, "is not a valid relative URI: it must start with '/' (/v2/credentials/...)");

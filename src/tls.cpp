@@ -299,8 +299,35 @@ struct SessionAccess {
     return reinterpret_cast<const mbedtls_ssl_context*>(s.ssl_storage_);
   }
 
+  // TLS inside TLS: this session's records are the outer session's plaintext.
+  static int outer_result(Session& s, Io r, size_t n, const Error& e, bool sending) {
+    switch (r) {
+      case Io::kOk: return int(n);
+      case Io::kWantRead: return MBEDTLS_ERR_SSL_WANT_READ;
+      case Io::kWantWrite: return MBEDTLS_ERR_SSL_WANT_WRITE;
+      case Io::kClosed:
+        if (!sending) {
+          s.eof_seen_ = true;
+          return 0;  // mbedTLS turns this into MBEDTLS_ERR_SSL_CONN_EOF
+        }
+        return MBEDTLS_ERR_NET_CONN_RESET;
+      case Io::kError: break;
+    }
+    s.last_errno_ = EPROTO;
+    (void)e;
+    return sending ? MBEDTLS_ERR_NET_SEND_FAILED : MBEDTLS_ERR_NET_RECV_FAILED;
+  }
+
   static int send_cb(void* ctx, const unsigned char* buf, size_t len) {
     auto& s = *static_cast<Session*>(ctx);
+    if (s.outer_ != nullptr) {
+      Error e{};
+      size_t n = 0;
+      Io r = s.outer_->write(reinterpret_cast<const char*>(buf), len, &n, e);
+      // The outer session may accept part of the bytes and then block: report what it took.
+      if ((r == Io::kWantWrite || r == Io::kWantRead) && n > 0) return int(n);
+      return outer_result(s, r, n, e, true);
+    }
     for (;;) {
       // MSG_NOSIGNAL: a peer reset must come back as EPIPE, not kill the process with SIGPIPE.
       ssize_t n = ::send(s.fd_, buf, len, MSG_NOSIGNAL);
@@ -314,6 +341,12 @@ struct SessionAccess {
 
   static int recv_cb(void* ctx, unsigned char* buf, size_t len) {
     auto& s = *static_cast<Session*>(ctx);
+    if (s.outer_ != nullptr) {
+      Error e{};
+      size_t n = 0;
+      Io r = s.outer_->read(reinterpret_cast<char*>(buf), len, &n, e);
+      return outer_result(s, r, n, e, false);
+    }
     for (;;) {
       ssize_t n = ::recv(s.fd_, buf, len, 0);
       if (n > 0) return int(n);
@@ -459,6 +492,18 @@ bool Session::start(int fd, const char* sni_host, Error& err) {
   return true;
 }
 
+bool Session::start_over(Session* outer, const char* sni_host, Error& err) {
+  if (outer == nullptr || outer == this || !outer->handshake_done_) {
+    set_error(err, 0, "TLS inside TLS needs an established outer session");
+    return false;
+  }
+  // start() needs an fd only to check it; the BIO below never touches it.
+  if (!start(outer->fd_ >= 0 ? outer->fd_ : 0, sni_host, err)) return false;
+  fd_ = -1;
+  outer_ = outer;
+  return true;
+}
+
 Io Session::handshake(Error& err) {
   if (!started_) {
     set_error(err, 0, "TLS handshake on a session that was not started");
@@ -554,6 +599,7 @@ void Session::reset() {
   eof_seen_ = false;
   last_errno_ = 0;
   fd_ = -1;
+  outer_ = nullptr;
 }
 
 const char* Session::protocol_version() const {

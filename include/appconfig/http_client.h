@@ -10,8 +10,10 @@
 // responses).
 // TLS is delegated to tls::Session on the same socket (https endpoints).
 // Proxying (set_proxy): HTTPS targets through an http:// proxy's CONNECT
-// tunnel, plain-HTTP targets in absolute form; NO_PROXY matching. https://
-// proxies are refused at configuration time (no TLS inside TLS).
+// tunnel, plain-HTTP targets in absolute form; NO_PROXY matching. With an
+// https:// proxy the connection to the proxy is TLS too (checked against the
+// same trust store and AWS_CA_BUNDLE), and an HTTPS target's session runs
+// inside it (tls::Session::start_over: TLS inside TLS, no thread).
 // Knows nothing of AWS, signing, credentials or what the bytes mean. Name
 // resolution is an IP literal or /etc/hosts unless a Resolver is plugged in.
 // Single-threaded: everything runs inside loop callbacks.
@@ -137,7 +139,7 @@ constexpr size_t kMaxConnectRequestBytes = 2 * kMaxHostBytes + 1024 + kMaxProxyC
 
 // A proxy URL taken apart; views into the URL text (percent-encoded as given).
 struct ProxyUrl {
-  bool tls;                   // https:// (refused by set_proxy)
+  bool tls;                   // https://: TLS to the proxy itself
   std::string_view host;      // name or IP literal, IPv6 without brackets
   uint16_t port;              // default: 80 for http://, 443 for https://
   bool has_credentials;       // user[:password]@ present
@@ -148,7 +150,6 @@ enum class ProxyError : uint8_t {
   kNone,
   kNotInitialised,    // set_proxy() before init()
   kBadUrl,            // not [http://][user[:password]@]host[:port][/]
-  kHttpsProxy,        // https:// to the proxy: unsupported (see docs/http-client.md)
   kBadCredentials,    // bad percent-encoding, or longer than kMaxProxyCredentialBytes
   kBadHeader,         // an extra header name is not a token / value has CR, LF, NUL / too many / too long
   kNoProxyTooLong,    // NO_PROXY over kMaxNoProxyBytes
@@ -206,6 +207,7 @@ struct Resolver {
 
 class Client {
  public:
+  struct Conn;  // public only so file-local helpers in http_client.cpp can name it
   Client() = default;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -245,7 +247,6 @@ class Client {
   size_t idle_connections() const;
 
  private:
-  struct Conn;
   struct Slot;
   struct Ep;
   struct Proxy;
@@ -268,6 +269,10 @@ class Client {
   void start_tls(Conn& c);
   void start_tunnel(Conn& c);
   void tunnel_io(Conn& c, short revents);
+  bool tunnel_tls_io(Conn& c, const char* proxy, bool* readable, char* closed_why, size_t why_cap);
+  void tunnel_answer(Conn& c, const char* proxy);
+  void start_proxy_tls(Conn& c);
+  void proxy_handshake_step(Conn& c);
   void wipe_connect(Conn& c);
   void update_interest(Conn& c);
   void do_write(Conn& c);

@@ -164,7 +164,9 @@ class Server {
   // (never above the hard limit; a warning says how many fit).
   bool init(loop::Loop* lp, Handler handler, void* handler_ctx, const Limits& limits = Limits{});
   ~Server();
-  // host empty: 127.0.0.1 and, when the kernel has IPv6, [::1].
+  // host empty: 127.0.0.1 and, when the kernel has IPv6, [::1]. "all": 0.0.0.0 and [::] (the
+  // latter when the kernel has IPv6). Else an IP literal or localhost; may be called again to add
+  // addresses (up to kMaxListeners sockets in all).
   ListenError listen(std::string_view host, uint16_t port, char* err, size_t err_cap);
   // Completes a parked exchange. Returns false when the connection is gone
   // (the caller must then release whatever it meant to send).
@@ -216,7 +218,10 @@ class Server {
   loop::Loop* loop_ = nullptr;
   Handler handler_ = nullptr;
   void* handler_ctx_ = nullptr;
-  int listeners_[2] = {-1, -1};
+  // Listening sockets: loopback pair, "all" (0.0.0.0 and [::]), or every address of a host name
+  // (main calls listen() once per address; more than this is refused).
+  static constexpr int kMaxListeners = 8;
+  int listeners_[kMaxListeners] = {-1, -1, -1, -1, -1, -1, -1, -1};
   int num_listeners_ = 0;
   int reserve_fd_ = -1;  // closed to make room when accept() hits EMFILE
   Conn* acquire_slot();

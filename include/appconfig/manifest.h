@@ -80,4 +80,8 @@ bool parse(std::string_view json_text, Manifest& out, char* err, size_t err_cap)
 // and the errno text, or carry parse()'s message prefixed by the path.
 bool load_file(const char* path, Manifest& out, char* err, size_t err_cap);
 
+// For MANIFEST={...} (the JSON in the variable itself): parse() with its messages prefixed by
+// "inline manifest" where load_file() names the path; the same kMaxManifestBytes bound.
+bool load_inline(std::string_view json_text, Manifest& out, char* err, size_t err_cap);
+
 }  // namespace appconfig::manifest

@@ -93,7 +93,10 @@ struct Settings {
   bool managed_instances;        // AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances
 
   uint16_t http_port;          // AWS_APPCONFIG_EXTENSION_HTTP_PORT (agent: HTTP_PORT), 2772
-  std::string_view http_host;  // agent HTTP_HOST (IP literal or localhost); "" = 127.0.0.1 and ::1
+  // agent HTTP_HOST: "all", "localhost", an IP literal or a host name (resolved once at start);
+  // "" = 127.0.0.1 and ::1. Unset under ECS (ECS_CONTAINER_METADATA_URI_V4) or Kubernetes
+  // (KUBERNETES_SERVICE_HOST): "0.0.0.0", as the official agent.
+  std::string_view http_host;
   LogLevel log_level;          // AWS_APPCONFIG_EXTENSION_LOG_LEVEL (agent: LOG_LEVEL), info
   bool log_level_from_lambda;  // log_level came from AWS_LAMBDA_LOG_LEVEL (ours unset)
   LogFormat log_format;        // _LOG_FORMAT (agent: LOG_FORMAT), else AWS_LAMBDA_LOG_FORMAT, text
@@ -113,10 +116,14 @@ struct Settings {
   size_t num_proxy_headers;
 
   std::string_view role_arn, role_external_id, role_session_name;  // _ROLE_* (agent: ROLE_*)
-  std::string_view service_region;  // _SERVICE_REGION (agent: SERVICE_REGION) else AWS_REGION; may be ""
+  // _SERVICE_REGION (agent: SERVICE_REGION), else AWS_REGION, else AWS_DEFAULT_REGION; may be ""
+  // (main then tries the shared profile's region and instance metadata).
+  std::string_view service_region;
+  const char* region_source;  // the variable service_region came from ("" when none)
 
   std::string_view manifest;       // _MANIFEST (agent: MANIFEST), raw text
   std::string_view manifest_path;  // set when manifest is "file:/abs/path": the path part
+  bool manifest_inline;            // the value is the manifest JSON itself (it starts with '{')
   KeyRef manifest_key;             // set when manifest is App:Env:Profile (decoded)
   bool wait_on_manifest;           // _WAIT_ON_MANIFEST (agent: WAIT_ON_MANIFEST), true
 
@@ -141,6 +148,18 @@ struct Settings {
   std::string_view ca_bundle;                           // AWS_CA_BUNDLE (path)
   bool use_fips_endpoint;                               // AWS_USE_FIPS_ENDPOINT, false
   bool use_dualstack_endpoint;                          // AWS_USE_DUALSTACK_ENDPOINT, false
+  // The SDKs' credential chain outside the environment keys (docs/credentials.md).
+  std::string_view web_identity_token_file;  // AWS_WEB_IDENTITY_TOKEN_FILE (EKS IRSA)
+  std::string_view aws_role_arn;             // AWS_ROLE_ARN (with the token file)
+  std::string_view aws_role_session_name;    // AWS_ROLE_SESSION_NAME
+  std::string_view profile;                  // AWS_PROFILE; "" = "default"
+  bool profile_explicit;                     // AWS_PROFILE was set: a missing profile is an error
+  std::string_view shared_credentials_file;  // AWS_SHARED_CREDENTIALS_FILE; "" = $HOME/.aws/credentials
+  std::string_view config_file;              // AWS_CONFIG_FILE; "" = $HOME/.aws/config
+  std::string_view home;                     // HOME (for the default file paths and a leading "~/")
+  std::string_view ec2_metadata_endpoint;    // AWS_EC2_METADATA_SERVICE_ENDPOINT (http[s]:// URL)
+  bool ec2_metadata_ipv6;                    // AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6
+  bool ec2_metadata_disabled;                // AWS_EC2_METADATA_DISABLED, false
 
   char storage[kStorageBytes];  // decoded strings (prefetch, manifest key)
   size_t storage_used;
@@ -160,10 +179,11 @@ bool load(const char* const* envp, Settings& out, Error& err);
 // ---- parsers, exposed for tests and reuse. All reject empty input, whitespace, signs and
 // trailing junk; all numbers are overflow-checked. They never write *out on failure.
 
-// Duration, default unit seconds: "45", "45s", "1m", "1h", "1m30s", "1h2m3s", "1500ms".
-// Units h, m, s, ms, each at most once and in that order; integers only.
+// Duration: Go's time.ParseDuration grammar ("1.5s", "1h30m", "300ms", "2h45m10.5s", units ns us
+// µs μs ms s m h, any order), at most Go's int64 nanoseconds, truncated to whole milliseconds; or a
+// bare integer in the default unit, here seconds ("45"). docs/settings.md ("Durations").
 bool parse_duration_ms(std::string_view text, uint64_t* out_ms);
-// Same grammar, default unit milliseconds: "3000", "300ms", "5s", "1m".
+// Same grammar, default unit milliseconds: "3000", "300ms", "5s", "1m", "1.5s".
 bool parse_timeout_ms(std::string_view text, uint64_t* out_ms);
 // Bytes: "16777216", "4096B", binary "4KiB" "16MiB" "1GiB" (also "Ki", "Mi", "Gi", "K", "M", "G"),
 // decimal SI "4KB" "4MB" "1GB" (10^3, 10^6, 10^9). Units case-insensitive.

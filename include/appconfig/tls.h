@@ -70,6 +70,11 @@ class Session {
   // for the certificate hostname check (a DNS name or an IP literal). Loads the trust store on first use.
   // Does no I/O. On false, the session is left reset.
   bool start(int fd, const char* sni_host, Error& err);
+  // As start(), but the records travel inside `outer` (an established session, e.g. to an https://
+  // proxy that tunnels with CONNECT) instead of a socket: TLS inside TLS, through mbedTLS's BIO
+  // callbacks, no thread. outer's WantRead / WantWrite become this session's, so the caller still
+  // polls the one fd. outer must outlive this session (reset this one first).
+  bool start_over(Session* outer, const char* sni_host, Error& err);
 
   // Drives the handshake. kOk once it is complete; kWantRead/kWantWrite: call again on readiness.
   Io handshake(Error& err);
@@ -104,6 +109,7 @@ class Session {
   static constexpr size_t kContextBytes = 512;
   alignas(16) unsigned char ssl_storage_[kContextBytes] = {};
   int fd_ = -1;
+  Session* outer_ = nullptr;  // set by start_over(): records go through it instead of fd_
   bool started_ = false;
   bool handshake_done_ = false;
   bool eof_seen_ = false;  // the BIO saw recv() == 0

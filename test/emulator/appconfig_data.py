@@ -17,6 +17,9 @@ Routes on the main port:
   POST /configurationsessions             AppConfig StartConfigurationSession (SigV4 "appconfig")
   GET  /configuration?configuration_token  AppConfig GetLatestConfiguration   (SigV4 "appconfig")
   POST /  (form Action=AssumeRole)          STS AssumeRole                     (SigV4 "sts")
+  POST /  (form Action=AssumeRoleWithWebIdentity)  STS AssumeRoleWithWebIdentity (unsigned: a signed
+                                            request is refused, so callers are checked to send none;
+                                            the WebIdentityToken must equal the role's current token)
   GET  /container-credentials[/...]         container credentials (Authorization: <token>)
   /_control/...                             control API (unsigned; see Emulator._control)
 
@@ -254,6 +257,8 @@ class Emulator:
         self.calls_by_key = {}
         self.requests = []       # recent requests, newest last (bounded)
         self.assume_role_calls = []
+        self.web_identity_roles = {}   # role arn -> {account, token, lifetime_s}
+        self.web_identity_calls = []   # [{RoleArn, RoleSessionName, WebIdentityToken}]
         self._revision = 0
         self._servers = []
         self._threads = []
@@ -351,6 +356,12 @@ class Emulator:
         with self.lock:
             self.roles[role_arn] = {"account": account, "external_id": external_id}
 
+    def add_web_identity_role(self, role_arn, account, token, lifetime_s=3600):
+        """AssumeRoleWithWebIdentity for role_arn succeeds only with WebIdentityToken == token (set it
+        again to rotate)."""
+        with self.lock:
+            self.web_identity_roles[role_arn] = {"account": account, "token": token, "lifetime_s": lifetime_s}
+
     def set_container_credentials(self, token, account="default", lifetime_s=3600):
         with self.lock:
             self.container_token, self.container_account, self.container_lifetime_s = token, account, lifetime_s
@@ -377,7 +388,8 @@ class Emulator:
     def counters(self):
         with self.lock:
             return {"calls": dict(self.calls), "calls_by_key": {k: dict(v) for k, v in self.calls_by_key.items()},
-                    "assume_role_calls": list(self.assume_role_calls)}
+                    "assume_role_calls": list(self.assume_role_calls),
+                    "web_identity_calls": list(self.web_identity_calls)}
 
     def reset_counters(self):
         with self.lock:
@@ -385,6 +397,7 @@ class Emulator:
             self.calls_by_key.clear()
             self.requests.clear()
             self.assume_role_calls.clear()
+            self.web_identity_calls.clear()
 
     def recent_requests(self):
         with self.lock:
@@ -678,6 +691,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._fault_error(api, 403, "AccessDeniedException", "Injected access denied")
         if api == API_CONTAINER:
             return self._container(path)
+        if api == API_STS and b"Action=AssumeRoleWithWebIdentity" in body:
+            return self._assume_role_with_web_identity(body)
         service = "sts" if api == API_STS else "appconfig"
         try:
             key_id, account = em._verify(self, service, body)
@@ -732,6 +747,39 @@ class _Handler(BaseHTTPRequestHandler):
                "</AssumeRoleResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>"
                "</AssumeRoleResponse>" % (_xml(session_name), _xml(arn), _xml(session_name), key, _xml(secret),
                                           _xml(token), _iso(expires), uuid.uuid4()))
+        self._send(200, xml.encode(), content_type="text/xml")
+
+    def _assume_role_with_web_identity(self, body):
+        em = self.emulator
+        if self.headers.get("Authorization") is not None or self.headers.get("X-Amz-Security-Token") is not None:
+            return self._sts_error(400, "InvalidParameterValue",
+                                   "AssumeRoleWithWebIdentity is called unsigned: the request carries credentials")
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        get = lambda k: form.get(k, [None])[0]
+        if get("Version") != "2011-06-15":
+            return self._sts_error(400, "InvalidAction", "Version must be 2011-06-15")
+        arn, session_name, token = get("RoleArn"), get("RoleSessionName"), get("WebIdentityToken")
+        if not arn or not session_name or not token:
+            return self._sts_error(400, "ValidationError", "RoleArn, RoleSessionName and WebIdentityToken are required")
+        if not 4 <= len(token) <= 20000:
+            return self._sts_error(400, "ValidationError", "WebIdentityToken must be 4 to 20000 characters")
+        with em.lock:
+            role = em.web_identity_roles.get(arn)
+            em.web_identity_calls.append({"RoleArn": arn, "RoleSessionName": session_name, "WebIdentityToken": token})
+        if role is None:
+            return self._sts_error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        if not hmac.compare_digest(_b(token), _b(role["token"])):
+            return self._sts_error(400, "InvalidIdentityToken", "The web identity token is not valid (expired or rotated)")
+        key, secret, stoken, expires = em._issue_temp_credentials(role["account"], role["lifetime_s"])
+        xml = ("<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+               "<AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>system:serviceaccount:ns:sa"
+               "</SubjectFromWebIdentityToken><AssumedRoleUser><Arn>%s/%s</Arn><AssumedRoleId>AROAEMULATOR:%s"
+               "</AssumedRoleId></AssumedRoleUser><Credentials><SessionToken>%s</SessionToken><SecretAccessKey>%s"
+               "</SecretAccessKey><Expiration>%s</Expiration><AccessKeyId>%s</AccessKeyId></Credentials>"
+               "<Provider>oidc.eks.us-east-1.amazonaws.com</Provider></AssumeRoleWithWebIdentityResult>"
+               "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>"
+               % (_xml(arn), _xml(session_name), _xml(session_name), _xml(stoken), _xml(secret), _iso(expires), key,
+                  uuid.uuid4()))
         self._send(200, xml.encode(), content_type="text/xml")
 
     # ---- container credentials

@@ -4,7 +4,7 @@ test/unit/http_client_proxy_test.cpp. Python standard library only.
 
 Usage: connect_proxy.py [--log FILE] [--require-auth USER:PASS] [--refuse CODE]
                         [--close-after-connect] [--close-after-200]
-                        [--map NAME=HOST] ...
+                        [--map NAME=HOST] ... [--tls-cert PEM --tls-key PEM]
 
 Prints one line "PORT <port>" on stdout once it listens on 127.0.0.1, then
 serves until its stdin reaches EOF (the test closes the pipe, so the proxy
@@ -31,11 +31,22 @@ Behaviour:
                            tunnelled bytes (the ClientHello) arrive.
   --map NAME=HOST          the target NAME is reached at HOST instead (a name
                            only the proxy can resolve).
+  --tls-cert/--tls-key     an https:// proxy: clients speak TLS to the proxy
+                           (Python ssl) and everything above runs inside it;
+                           a CONNECT tunnel then carries the client's second
+                           TLS session to the target. Tunnelled bytes are
+                           relayed by one thread per connection (select), as an
+                           ssl socket must not be read and written from two
+                           threads at once; absolute-form requests are then
+                           answered one at a time (the upstream's answer must
+                           carry Content-Length).
 """
 import argparse
 import base64
 import json
+import select
 import socket
+import ssl
 import sys
 import threading
 
@@ -79,6 +90,26 @@ def pump(src, dst):
             s.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+
+def relay(a, b):
+    """Copies bytes both ways until either side closes; one thread, so an ssl socket is never used
+    from two threads. SSL sockets may hold decrypted bytes select() cannot see: pending()."""
+    socks = [a, b]
+    try:
+        while True:
+            ready = [s for s in socks if isinstance(s, ssl.SSLSocket) and s.pending() > 0]
+            if not ready:
+                ready, _, _ = select.select(socks, [], [], 10)
+                if not ready:
+                    return
+            for s in ready:
+                data = s.recv(65536)
+                if not data:
+                    return
+                (b if s is a else a).sendall(data)
+    except (OSError, ValueError):
+        return
 
 
 class Proxy:
@@ -142,6 +173,10 @@ class Proxy:
                 conn.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 if rest:
                     up.sendall(rest)
+                if isinstance(conn, ssl.SSLSocket):
+                    relay(conn, up)
+                    up.close()
+                    return
                 t = threading.Thread(target=pump, args=(up, conn), daemon=True)
                 t.start()
                 pump(conn, up)
@@ -157,7 +192,9 @@ class Proxy:
             if ":" not in authority.rpartition("]")[2]:
                 authority += ":80"
             up = self.upstream(authority)
-            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+            sequential = isinstance(conn, ssl.SSLSocket)
+            if not sequential:
+                threading.Thread(target=pump, args=(up, conn), daemon=True).start()
             while head is not None:
                 lines = head.split(b"\r\n")
                 method, target, version = lines[0].split(b" ", 2)
@@ -171,6 +208,18 @@ class Proxy:
                     rest += chunk
                 up.sendall(b"%s %s %s\r\n" % (method, path, version) + b"\r\n".join(kept) + rest[:length])
                 rest = rest[length:]
+                if sequential:
+                    # One answer, framed by its Content-Length, from this thread only.
+                    answer, more = read_head(up, b"")
+                    if answer is None:
+                        return
+                    need = int(header(answer, b"content-length") or b"0")
+                    while len(more) < need:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            return
+                        more += chunk
+                    conn.sendall(answer + more[:need])
                 head, rest = read_head(conn, rest)
                 if head is not None:
                     self.log(k, head)
@@ -191,7 +240,13 @@ def main():
     ap.add_argument("--close-after-connect", action="store_true")
     ap.add_argument("--close-after-200", action="store_true")
     ap.add_argument("--map", action="append", default=[])
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     proxy = Proxy(args)
 
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -216,7 +271,17 @@ def main():
             continue
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(10)
-        threading.Thread(target=proxy.serve, args=(conn, k), daemon=True).start()
+        if tls is not None:
+            def handshake_then_serve(raw, k):
+                try:
+                    conn = tls.wrap_socket(raw, server_side=True)  # handshake in this thread
+                except (OSError, ssl.SSLError):
+                    raw.close()
+                    return
+                proxy.serve(conn, k)
+            threading.Thread(target=handshake_then_serve, args=(conn, k), daemon=True).start()
+        else:
+            threading.Thread(target=proxy.serve, args=(conn, k), daemon=True).start()
         k += 1
 
 

@@ -417,7 +417,8 @@ class Settings(unittest.TestCase):
         s.listen(1)
         port = s.getsockname()[1]
         try:
-            a = Agent(port=port)
+            # A region, so start-up gets as far as binding (no instance metadata lookup first).
+            a = Agent(port=port, env={"AWS_REGION": "us-east-1"})
             a.start(wait=False)
             code, err = a.wait_exit()
             self.assertEqual(code, EXIT_STARTUP_REFUSED)

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +166,19 @@ class Creds : public ::testing::Test {
       lp.run_once(20);
     }
   }
+  // A refresh runs in the background while the current credentials stay valid: get() keeps
+  // returning them at once; the first later get() after the fetch lands sees the new ones.
+  std::string next_key(credentials::Provider& p, const std::string& old) {
+    uint64_t end = loop::monotonic_ms() + 3000;
+    while (loop::monotonic_ms() < end) {
+      Got g;
+      if (!p.get(on_creds, &g, 3000)) return old;
+      run_until({&g});
+      if (g.ok && g.key != old) return g.key;
+      lp.run_once(20);
+    }
+    return old;
+  }
   int count(const std::string& api) {
     std::string c = control("counters");
     std::string k = "\"" + api + "\": ";
@@ -310,13 +324,14 @@ TEST_F(Creds, ContainerTokenConcurrentGetsShareOneFetch) {
   run_until({&i});
   EXPECT_EQ(i.key, g[0].key);
   EXPECT_EQ(count("ContainerCredentials"), 1);
-  // Inside the window: a new fetch, new keys.
+  // Inside the window: the current keys at once, a background fetch, then the new keys.
   g_clock_offset_ms = (3600 - 300 + 5) * 1000ull;
   Got j;
   ASSERT_TRUE(p.get(on_creds, &j, 3000));
   run_until({&j});
   ASSERT_TRUE(j.ok) << j.error;
-  EXPECT_NE(j.key, g[0].key);
+  EXPECT_EQ(j.key, g[0].key);
+  EXPECT_NE(next_key(p, g[0].key), g[0].key);
   EXPECT_EQ(count("ContainerCredentials"), 2);
   EXPECT_EQ(p.fetch_count(), 2u);
 }
@@ -416,7 +431,8 @@ TEST_F(Creds, ContainerExpiryFromEmulatorClock) {
   ASSERT_TRUE(p.get(on_creds, &c, 3000));
   run_until({&c});
   ASSERT_TRUE(c.ok) << c.error;
-  EXPECT_NE(c.key, a.key);
+  EXPECT_EQ(c.key, a.key);  // still valid: delivered at once, refreshed in the background
+  EXPECT_NE(next_key(p, a.key), a.key);
   EXPECT_EQ(p.fetch_count(), 2u);
   // Credentials that arrive already expired are an error mentioning the clock.
   g_clock_offset_ms = 0;
@@ -542,7 +558,8 @@ TEST_F(Creds, AssumeRoleSignedWithExternalId) {
   ASSERT_TRUE(role.get(on_creds, &e, 3000));
   run_until({&e});
   ASSERT_TRUE(e.ok) << e.error;
-  EXPECT_NE(e.key, a.key);
+  EXPECT_EQ(e.key, a.key);
+  EXPECT_NE(next_key(role, a.key), a.key);
   EXPECT_EQ(count("AssumeRole"), 2);
 }
 
@@ -842,3 +859,117 @@ TEST(Decode, SourceNames) {
 }
 
 }  // namespace
+
+// ---- shared files and file reads (issue 12)
+
+TEST(SharedFiles, SectionsKeysAndComments) {
+  const std::string cred =
+      "# comment\n[default]\naws_access_key_id = AKIADEFAULT\r\naws_secret_access_key=s1\n"
+      "[dev]\n  nested = ignored\nAWS_ACCESS_KEY_ID = AKIADEV\n; other comment\n[profile dev]\naws_access_key_id = X\n"
+      "[default]\naws_session_token = later\naws_access_key_id = AKIAOVERRIDE\n";
+  std::string_view v;
+  EXPECT_TRUE(credentials::profile_exists(cred, credentials::SharedFile::kCredentials, "default"));
+  EXPECT_TRUE(credentials::profile_exists(cred, credentials::SharedFile::kCredentials, "profile dev"));
+  EXPECT_FALSE(credentials::profile_exists(cred, credentials::SharedFile::kCredentials, "nope"));
+  ASSERT_TRUE(credentials::profile_value(cred, credentials::SharedFile::kCredentials, "default", "aws_access_key_id", &v));
+  EXPECT_EQ(v, "AKIAOVERRIDE");  // the last assignment wins
+  ASSERT_TRUE(credentials::profile_value(cred, credentials::SharedFile::kCredentials, "default", "aws_secret_access_key", &v));
+  EXPECT_EQ(v, "s1");
+  ASSERT_TRUE(credentials::profile_value(cred, credentials::SharedFile::kCredentials, "dev", "aws_access_key_id", &v));
+  EXPECT_EQ(v, "AKIADEV");  // key names are case-insensitive
+  EXPECT_FALSE(credentials::profile_value(cred, credentials::SharedFile::kCredentials, "dev", "nested", &v));
+
+  const std::string config = "[default]\nregion = eu-west-1\n[profile  dev ]\nregion=us-west-2\n[dev]\nregion=x\n"
+                             "[sso-session corp]\nregion=y\n[profile default]\noutput = json\n";
+  ASSERT_TRUE(credentials::profile_value(config, credentials::SharedFile::kConfig, "default", "region", &v));
+  EXPECT_EQ(v, "eu-west-1");
+  ASSERT_TRUE(credentials::profile_value(config, credentials::SharedFile::kConfig, "default", "output", &v));
+  EXPECT_EQ(v, "json");
+  ASSERT_TRUE(credentials::profile_value(config, credentials::SharedFile::kConfig, "dev", "region", &v));
+  EXPECT_EQ(v, "us-west-2");  // [dev] is not a profile in the config file
+  EXPECT_FALSE(credentials::profile_exists(config, credentials::SharedFile::kConfig, "corp"));
+  // Garbage never crashes and never matches.
+  std::mt19937 rng(12);
+  std::string junk;
+  for (int i = 0; i < 20000; ++i) junk.push_back("[]=\n #;ab"[rng() % 10]);
+  credentials::profile_value(junk, credentials::SharedFile::kConfig, "a", "b", &v);
+  credentials::profile_exists(junk + "[", credentials::SharedFile::kCredentials, "");
+}
+
+TEST(SharedFiles, ReadSmallFileRefusesFifosDirectoriesAndLargeFiles) {
+  char dir[] = "/tmp/creds-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string fifo = std::string(dir) + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  char buf[64], err[256];
+  size_t len = 0;
+  bool missing = true;
+  uint64_t t0 = loop::monotonic_ms();
+  EXPECT_FALSE(credentials::read_small_file(fifo.c_str(), "TEST_FILE", buf, sizeof buf, &len, &missing, err, sizeof err));
+  EXPECT_LT(loop::monotonic_ms() - t0, 1000u);  // never waits for a writer
+  EXPECT_NE(std::string(err).find("not a regular file"), std::string::npos) << err;
+  EXPECT_FALSE(missing);
+  EXPECT_FALSE(credentials::read_small_file(dir, "TEST_FILE", buf, sizeof buf, &len, &missing, err, sizeof err));
+  EXPECT_NE(std::string(err).find("not a regular file"), std::string::npos) << err;
+  std::string big = std::string(dir) + "/big";
+  std::ofstream(big) << std::string(64, 'x');  // cap 64 holds 63 bytes
+  EXPECT_FALSE(credentials::read_small_file(big.c_str(), "TEST_FILE", buf, sizeof buf, &len, &missing, err, sizeof err));
+  EXPECT_NE(std::string(err).find("larger than 63 bytes"), std::string::npos) << err;
+  std::ofstream(big) << std::string(63, 'y');
+  ASSERT_TRUE(credentials::read_small_file(big.c_str(), "TEST_FILE", buf, sizeof buf, &len, &missing, err, sizeof err));
+  EXPECT_EQ(len, 63u);
+  EXPECT_FALSE(credentials::read_small_file((std::string(dir) + "/none").c_str(), "TEST_FILE", buf, sizeof buf, &len,
+                                            &missing, err, sizeof err));
+  EXPECT_TRUE(missing);
+  unlink(fifo.c_str());
+  unlink(big.c_str());
+  rmdir(dir);
+}
+
+TEST_F(Creds, ChainOrderAndProfileErrors) {
+  char dir[] = "/tmp/creds-chain-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string cfg = std::string(dir) + "/config";
+  std::ofstream(cfg) << "[profile long]\nrole_arn = arn:aws:iam::1:role/r0\nsource_profile = p1\n"
+                        "[profile p1]\nrole_arn = arn:aws:iam::1:role/r1\nsource_profile = p2\n"
+                        "[profile p2]\nrole_arn = arn:aws:iam::1:role/r2\nsource_profile = p3\n"
+                        "[profile p3]\nrole_arn = arn:aws:iam::1:role/r3\nsource_profile = p4\n"
+                        "[profile p4]\nrole_arn = arn:aws:iam::1:role/r4\nsource_profile = p5\n"
+                        "[profile p5]\nrole_arn = arn:aws:iam::1:role/r5\nsource_profile = keys\n"
+                        "[profile keys]\naws_access_key_id = AKIAKEYS\naws_secret_access_key = sk\n"
+                        "[profile ok]\nrole_arn = arn:aws:iam::1:role/r3\nsource_profile = p4\n"
+                        "[profile self]\nrole_arn = arn:aws:iam::1:role/self\nsource_profile = self\n"
+                        "aws_access_key_id = AKIASELF\naws_secret_access_key = sk\n"
+                        "[profile regiononly]\nregion = us-east-1\n";
+  auto init = [&](std::vector<std::string> vars, std::string* desc) {
+    vars.push_back("AWS_CONFIG_FILE=" + cfg);
+    vars.push_back("AWS_REGION=us-east-1");
+    vars.push_back("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9");
+    Env env(vars);
+    auto chain = std::make_unique<credentials::Chain>();
+    char err[600] = "";
+    bool ok = chain->init(&lp, &client, *env.s, err, sizeof err);
+    *desc = ok ? chain->description() : err;
+    return ok;
+  };
+  std::string d;
+  EXPECT_FALSE(init({"AWS_PROFILE=long"}, &d));
+  EXPECT_NE(d.find("longer than 4 source_profile hops"), std::string::npos) << d;
+  ASSERT_TRUE(init({"AWS_PROFILE=ok"}, &d)) << d;
+  EXPECT_EQ(d, "shared profile ok (static keys of keys) -> AssumeRole arn:aws:iam::1:role/r5 -> AssumeRole "
+               "arn:aws:iam::1:role/r4 -> AssumeRole arn:aws:iam::1:role/r3");
+  ASSERT_TRUE(init({"AWS_PROFILE=self"}, &d)) << d;
+  EXPECT_EQ(d, "shared profile self (static keys of self) -> AssumeRole arn:aws:iam::1:role/self");
+  // A profile with only a region leaves the chain to the next source (IMDS in agent mode).
+  ASSERT_TRUE(init({"AWS_PROFILE=regiononly"}, &d)) << d;
+  EXPECT_EQ(d, "instance metadata (IMDS at 127.0.0.1:9)");
+  ASSERT_TRUE(init({"AWS_PROFILE=regiononly", "AWS_EC2_METADATA_DISABLED=true"}, &d)) << d;
+  EXPECT_EQ(d, "none");
+  ASSERT_TRUE(init({"AWS_PROFILE=regiononly", "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + container_url()}, &d)) << d;
+  EXPECT_EQ(d, "container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI)");
+  // Environment keys come first, whatever else is set.
+  ASSERT_TRUE(init({"AWS_PROFILE=ok", "AWS_ACCESS_KEY_ID=AKIAENV", "AWS_SECRET_ACCESS_KEY=x"}, &d)) << d;
+  EXPECT_EQ(d, "environment (AWS_ACCESS_KEY_ID)");
+  unlink(cfg.c_str());
+  rmdir(dir);
+}

@@ -210,9 +210,10 @@ TEST_F(ProxyClient, SetProxyValidatesAndKeepsThePreviousSettingOnError) {
   EXPECT_TRUE(client.uses_proxy("localhost.example"));
 
   const std::string secret = "s3cr3t-pa55";
-  hc::ProxyError e = client.set_proxy(cfg("https://user:" + secret + "@proxy:443"));
-  EXPECT_EQ(e, hc::ProxyError::kHttpsProxy);
-  EXPECT_NE(std::string(hc::proxy_error_message(e)).find("https://"), std::string::npos);
+  // https:// proxies are accepted (TLS to the proxy; test_agent_parity.py HttpsProxyCase runs one).
+  EXPECT_EQ(client.set_proxy(cfg("https://user:" + secret + "@proxy:443")), hc::ProxyError::kNone);
+  EXPECT_TRUE(client.uses_proxy("appconfigdata.us-east-1.amazonaws.com"));
+  ASSERT_EQ(client.set_proxy(cfg("http://proxy.test:3128", nullptr, 0, "internal.test")), hc::ProxyError::kNone);
   EXPECT_EQ(client.set_proxy(cfg("http://user:%zz@proxy")), hc::ProxyError::kBadCredentials);
   EXPECT_EQ(client.set_proxy(cfg("http://user:%4@proxy")), hc::ProxyError::kBadCredentials);
   EXPECT_EQ(client.set_proxy(cfg("http://us%0Aer:x@proxy")), hc::ProxyError::kBadCredentials);

@@ -280,14 +280,16 @@ TEST(Manifest, Durations) {
     uint32_t s;
   } good[] = {{"\"2h\"", 7200},  {"\"90m\"", 5400},  {"\"3600s\"", 3600}, {"\"3600\"", 3600},  {"3600", 3600},
               {"\"15m\"", 900},  {"\"12h\"", 43200}, {"\"900\"", 900},    {"\"1h30m\"", 5400}, {"43200", 43200},
-              {"\"900000ms\"", 900}, {"\"\\u0032h\"", 7200}};
+              {"\"900000ms\"", 900}, {"\"\\u0032h\"", 7200},
+              // Go's duration grammar (settings::parse_duration_ms): fractions and repeated units.
+              {"\"1.5h\"", 5400}, {"\"1h1h\"", 7200}};
   for (const auto& g : good) {
     Parsed p = run(dur(g.json));
     ASSERT_TRUE(p.ok) << g.json << ": " << p.err;
     EXPECT_EQ(p.m->entries[0].duration_s, g.s) << g.json;
   }
   for (const char* b : {"\"14m\"", "\"899\"", "899", "\"12h1s\"", "43201", "\"0\"", "0", "\"\"", "\"2d\"", "\"-1h\"",
-                        "\"2 h\"", "\"2H\"", "\"900500ms\"", "3600.0", "3.6e3", "-3600", "\"1e3\"", "\"1h1h\"",
+                        "\"2 h\"", "\"2H\"", "\"900500ms\"", "3600.0", "3.6e3", "-3600", "\"1e3\"", "\"1h1\"",
                         "99999999999999999999", "\"99999999999999999999h\""}) {
     SCOPED_TRACE(b);
     expect_key_error(dur(b), "credentials.credentialsDuration");

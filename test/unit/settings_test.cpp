@@ -308,12 +308,14 @@ TEST(SettingsLoad, HttpPort) {
 }
 
 TEST(SettingsLoad, HttpHost) {
-  for (const char* ok : {"0.0.0.0", "127.0.0.1", "::1", "[::1]", "::", "localhost", "10.1.2.3"}) {
+  for (const char* ok : {"0.0.0.0", "127.0.0.1", "::1", "[::1]", "::", "localhost", "10.1.2.3", "all", "example.com",
+                         "node-1.internal"}) {
     Env env{std::string("HTTP_HOST=") + ok};
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->http_host, ok);
   }
-  for (const char* bad : {"example.com", "1.2.3", "256.0.0.1", "[::1", "localhost:2772", "0.0.0.0 "}) {
+  for (const char* bad : {"1.2.3", "256.0.0.1", "[::1", "localhost:2772", "0.0.0.0 ", "a b", ".x", "-x", "x.",
+                          "[example.com]"}) {
     Env env{std::string("HTTP_HOST=") + bad};
     load_fail(env, "HTTP_HOST");
   }
@@ -349,14 +351,19 @@ TEST(SettingsLoad, MaxConnections) {
 TEST(SettingsLoad, PollInterval) {
   const std::pair<const char*, uint64_t> ok[] = {
       {"45", 45000}, {"45s", 45000},      {"1m", 60000},     {"1h", 3600000},  {"1m30s", 90000}, {"1h1m1s", 3661000},
-      {"1", 1000},   {"86400", 86400000}, {"24h", 86400000}, {"1500ms", 1500}, {"1s500ms", 1500}};
+      {"1", 1000},   {"86400", 86400000}, {"24h", 86400000}, {"1500ms", 1500}, {"1s500ms", 1500},
+      // Go's grammar: fractions, any order, repeats, sub-millisecond units (truncated to ms).
+      {"1.5m", 90000}, {"1s1m", 61000}, {"1m1m", 120000}, {"1.5s", 1500}, {"2h45m10.5s", 9910500},
+      {".5h", 1800000}, {"1.s", 1000}, {"1500000us", 1500}, {"1500000\xc2\xb5s", 1500}, {"1500000\xce\xbcs", 1500},
+      {"1000000001ns", 1000}, {"1.0009s", 1000}, {"1h0.5m", 3630000}};
   for (auto& [text, ms] : ok) {
     Env env{kL + "POLL_INTERVAL_SECONDS=" + text};
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->poll_interval_ms, ms) << text;
   }
-  for (const char* bad : {"abc", "45S", "1.5m", "1s1m", "1m1m", "m", "s45", "45 s", "-45", "1d", "45sec", "1mm",
-                          "18446744073709551616", "99999999999999999h"}) {
+  for (const char* bad : {"abc", "45S", "1.5", "1.", ".s", ".", "m", "s45", "45 s", "-45", "+45s", "-1s", "1d",
+                          "45sec", "1mm", "1h30", "1e3s", "1\xc2s", "18446744073709551616", "99999999999999999h",
+                          "2562048h", "9223372036854775808ns"}) {
     Env env{kL + "POLL_INTERVAL_SECONDS=" + bad};
     std::string msg = load_fail(env, kL + "POLL_INTERVAL_SECONDS");
     EXPECT_NE(msg.find("45s, 1m, 1h"), std::string::npos) << msg;
@@ -374,7 +381,7 @@ TEST(SettingsLoad, PollTimeoutExactMessage) {
   ASSERT_FALSE(l.ok);
   EXPECT_STREQ(l.err.message,
                "AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS=\"abc\" is not a valid timeout: use milliseconds (3000) "
-               "or a duration with a unit (300ms, 5s)");
+               "or a duration with a unit (300ms, 5s, 1.5s)");
 }
 
 TEST(SettingsLoad, PollTimeout) {
@@ -385,7 +392,13 @@ TEST(SettingsLoad, PollTimeout) {
     LOAD_OK(env, l);
     EXPECT_EQ(l.s->poll_timeout_ms, ms) << text;
   }
-  for (const char* bad : {"0", "0ms", "600001", "11m", "1h"}) {
+  const std::pair<const char*, uint64_t> go[] = {{"1.5s", 1500}, {"300ms", 300}, {"0.25s", 250}, {"1500us", 1}};
+  for (auto& [text, ms] : go) {
+    Env env{"REQUEST_TIMEOUT=" + std::string(text)};
+    LOAD_OK(env, l);
+    EXPECT_EQ(l.s->poll_timeout_ms, ms) << text;
+  }
+  for (const char* bad : {"0", "0ms", "600001", "11m", "1h", "300us", "999999ns"}) {
     Env env{kL + "POLL_TIMEOUT_MILLIS=" + bad};
     std::string msg = load_fail(env, kL + "POLL_TIMEOUT_MILLIS");
     EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
@@ -565,6 +578,76 @@ TEST(SettingsLoad, Region) {
   }
 }
 
+TEST(SettingsLoad, RegionOrderAndSource) {
+  Env def{"AWS_DEFAULT_REGION=eu-west-3"};
+  LOAD_OK(def, l);
+  EXPECT_EQ(l.s->service_region, "eu-west-3");
+  EXPECT_STREQ(l.s->region_source, "AWS_DEFAULT_REGION");
+  Env both{"AWS_DEFAULT_REGION=eu-west-3", "AWS_REGION=us-east-2"};
+  LOAD_OK(both, l2);
+  EXPECT_EQ(l2.s->service_region, "us-east-2");
+  EXPECT_STREQ(l2.s->region_source, "AWS_REGION");
+  Env ours{"AWS_DEFAULT_REGION=eu-west-3", "AWS_REGION=us-east-2", "SERVICE_REGION=ap-south-1"};
+  LOAD_OK(ours, l3);
+  EXPECT_EQ(l3.s->service_region, "ap-south-1");
+  EXPECT_STREQ(l3.s->region_source, "SERVICE_REGION");
+  Env none{};
+  LOAD_OK(none, l4);
+  EXPECT_STREQ(l4.s->region_source, "");
+  Env bad{"AWS_DEFAULT_REGION=EU"};
+  load_fail(bad, "AWS_DEFAULT_REGION");
+}
+
+TEST(SettingsLoad, CredentialChainVariables) {
+  Env all{"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+          "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/irsa", "AWS_ROLE_SESSION_NAME=pod-1", "AWS_PROFILE=dev",
+          "AWS_SHARED_CREDENTIALS_FILE=~/creds", "AWS_CONFIG_FILE=/etc/aws/config", "HOME=/home/u",
+          "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1338", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6",
+          "AWS_EC2_METADATA_DISABLED=true"};
+  LOAD_OK(all, l);
+  EXPECT_EQ(l.s->web_identity_token_file, "/var/run/secrets/eks.amazonaws.com/serviceaccount/token");
+  EXPECT_EQ(l.s->aws_role_arn, "arn:aws:iam::123456789012:role/irsa");
+  EXPECT_EQ(l.s->aws_role_session_name, "pod-1");
+  EXPECT_EQ(l.s->profile, "dev");
+  EXPECT_TRUE(l.s->profile_explicit);
+  EXPECT_EQ(l.s->shared_credentials_file, "~/creds");
+  EXPECT_EQ(l.s->config_file, "/etc/aws/config");
+  EXPECT_EQ(l.s->home, "/home/u");
+  EXPECT_EQ(l.s->ec2_metadata_endpoint, "http://127.0.0.1:1338");
+  EXPECT_TRUE(l.s->ec2_metadata_ipv6);
+  EXPECT_TRUE(l.s->ec2_metadata_disabled);
+  Env none{};
+  LOAD_OK(none, l2);
+  EXPECT_FALSE(l2.s->profile_explicit);
+  EXPECT_FALSE(l2.s->ec2_metadata_disabled);
+  for (const char* bad : {"AWS_ROLE_ARN=role", "AWS_ROLE_SESSION_NAME=a b", "AWS_PROFILE=a]b",
+                          "AWS_EC2_METADATA_SERVICE_ENDPOINT=169.254.169.254", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=v6",
+                          "AWS_EC2_METADATA_DISABLED=maybe"}) {
+    Env e{bad};
+    std::string name(bad, strchr(bad, '=') - bad);
+    load_fail(e, name);
+  }
+}
+
+TEST(SettingsLoad, HttpHostDefaultsUnderEcsAndKubernetes) {
+  Env ecs{"ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/abc"};
+  LOAD_OK(ecs, l);
+  EXPECT_EQ(l.s->http_host, "0.0.0.0");
+  Env k8s{"KUBERNETES_SERVICE_HOST=10.0.0.1"};
+  LOAD_OK(k8s, l2);
+  EXPECT_EQ(l2.s->http_host, "0.0.0.0");
+  Env explicit_host{"KUBERNETES_SERVICE_HOST=10.0.0.1", "HTTP_HOST=localhost"};
+  LOAD_OK(explicit_host, l3);
+  EXPECT_EQ(l3.s->http_host, "localhost");
+  // Lambda stays on loopback whatever the platform variables say.
+  Env lambda{"AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001", "KUBERNETES_SERVICE_HOST=10.0.0.1"};
+  LOAD_OK(lambda, l4);
+  EXPECT_TRUE(l4.s->http_host.empty());
+  Env plain{};
+  LOAD_OK(plain, l5);
+  EXPECT_TRUE(l5.s->http_host.empty());
+}
+
 TEST(SettingsLoad, Manifest) {
   Env file{kL + "MANIFEST=file:/opt/manifest.json"};
   LOAD_OK(file, l);
@@ -577,7 +660,14 @@ TEST(SettingsLoad, Manifest) {
   EXPECT_EQ(key_str(l2.s->manifest_key), "App|Env|Man ifest");
   EXPECT_TRUE(l2.s->manifest_path.empty());
   EXPECT_FALSE(l2.s->wait_on_manifest);
-  for (const char* bad : {"file:", "file:relative.json", "App:Env", "App::Prof", "just-a-name", "file:/a\tb"}) {
+  Env inline_json{"MANIFEST= {\"App:Env:Prof\": {}}"};
+  LOAD_OK(inline_json, l3);
+  EXPECT_TRUE(l3.s->manifest_inline);
+  EXPECT_EQ(l3.s->manifest, " {\"App:Env:Prof\": {}}");
+  EXPECT_TRUE(l3.s->manifest_path.empty());
+  EXPECT_TRUE(l3.s->manifest_key.application.empty());
+  EXPECT_FALSE(l.s->manifest_inline);
+  for (const char* bad : {"file:", "file:relative.json", "App:Env", "App::Prof", "just-a-name", "file:/a\tb", "[1]"}) {
     Env e{kL + "MANIFEST=" + bad};
     load_fail(e, kL + "MANIFEST");
   }
@@ -847,10 +937,18 @@ TEST(SettingsParsers, OverflowBoundaries) {
   EXPECT_TRUE(parse_timeout_ms("18446744073709551615", &v));
   EXPECT_EQ(v, UINT64_MAX);
   EXPECT_FALSE(parse_timeout_ms("18446744073709551616", &v));
-  EXPECT_TRUE(parse_duration_ms("18446744073709551s", &v));
-  EXPECT_FALSE(parse_duration_ms("18446744073709552s", &v));
-  EXPECT_FALSE(parse_duration_ms("18446744073709551s1000ms", &v));  // sum overflows
+  // Unit forms stop where Go's do: int64 nanoseconds.
+  EXPECT_TRUE(parse_duration_ms("9223372036854775807ns", &v));
+  EXPECT_EQ(v, 9223372036854u);
+  EXPECT_FALSE(parse_duration_ms("9223372036854775808ns", &v));
+  EXPECT_TRUE(parse_duration_ms("2562047h47m16.854775807s", &v));
+  EXPECT_FALSE(parse_duration_ms("2562047h47m16.854775808s", &v));
+  EXPECT_FALSE(parse_duration_ms("2562047h2562047h", &v));  // the sum overflows
   EXPECT_FALSE(parse_duration_ms("5124095576030432h", &v));
+  EXPECT_TRUE(parse_duration_ms("18446744073709551", &v));  // bare: seconds, uint64 ms
+  EXPECT_FALSE(parse_duration_ms("18446744073709552", &v));
+  EXPECT_TRUE(parse_duration_ms("1." + std::string(5000, '9') + "s", &v));  // long fractions: bounded work
+  EXPECT_EQ(v, 1999u);
   size_t sz = 0;
   EXPECT_TRUE(parse_size_bytes("17179869183G", &sz));
   EXPECT_FALSE(parse_size_bytes("17179869184G", &sz));

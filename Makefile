@@ -94,7 +94,7 @@ LD_arm64   ?= aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.
 
 # cxx_include_dirs(compiler): the C++ header directories in that compiler's own search list.
 cxx_include_dirs = $(shell echo | $(1) -xc++ -E -v - 2>&1 | sed -n '/<...> search starts here/,/End of search list/p' \
-                     | grep '/c++/' | xargs -r realpath)
+                     | grep '/c++/' | xargs -r realpath -m)
 # sysinc(arch): libstdc++'s headers, then musl's C headers (not glibc's), then the compiler's own.
 sysinc = -nostdinc $(addprefix -isystem ,$(call cxx_include_dirs,$(CXX_$(1)))) \
          -isystem /usr/include/$(patsubst %-gnu,%-musl,$(TRIPLET_$(1))) -isystem $(shell $(CXX_$(1)) -print-file-name=include)

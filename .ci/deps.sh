@@ -13,6 +13,9 @@
 # x86_64 and arm64 hosts: "the other architecture" is arm64 on x86_64 and x86_64 on arm64.
 set -euo pipefail
 
+# --list: print the packages the profiles need (installed or not) and stop.
+list_only=0
+[ "${1:-}" = --list ] && { list_only=1; shift; }
 profiles=("${@:-test}")
 host_deb=$(dpkg --print-architecture)
 case "$host_deb" in
@@ -47,6 +50,8 @@ add_profile() {
   esac
 }
 for p in "${profiles[@]}"; do add_profile "$p"; done
+
+if [ $list_only = 1 ]; then printf '%s\n' "${want[@]}" | sort -u; exit 0; fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 # clang's sanitizer and libFuzzer runtime is packaged per clang major version (14 on Debian 12, 19 on 13).

@@ -235,17 +235,15 @@ apt_private=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourcePa
              -o "APT::Get::List-Cleanup=false" -o "Debug::NoLocking=true")
 
 say "looking for mbedTLS 3.6.x source packages at $main_uri ($SUITES)"
-if ! apt-get "${apt_private[@]}" update -q >"$work/update.log" 2>&1; then
-  cat "$work/update.log" >&2
-  die "apt-get update of the source indexes failed (above); set MBEDTLS_SRC to build offline"
-fi
-# apt-get update only warns about a suite whose index is missing or unsigned: show those lines.
+# A suite this mirror lacks (a partial mirror), or whose index fails its signature check, is left out with
+# apt's own message; the choice is made among the suites whose signed index apt accepted.
+apt-get "${apt_private[@]}" update -q >"$work/update.log" 2>&1 || true
 grep -E '^(W|E):' "$work/update.log" >&2 || true
 
 # "version suite" of every mbedtls source package the signed indexes list.
 offers=$(apt-cache "${apt_private[@]}" madison mbedtls 2>/dev/null |
          awk -F'|' '$3 ~ /Sources/ { gsub(/ /, "", $2); split($3, w, " "); sub(/\/.*/, "", w[2]); print $2, w[2] }')
-[ -n "$offers" ] || die "no suite of $SUITES at $main_uri lists an mbedtls source package"
+[ -n "$offers" ] || die "no signed index of $SUITES at $main_uri lists an mbedtls source package (apt's messages above); set MBEDTLS_SRC=<mbedtls 3.6.x tarball> to build offline"
 
 upstream_of() { local v=${1#*:}; echo "${v%-*}"; }
 best="" best_suite="" pin_seen=""

@@ -64,7 +64,8 @@ clang_rt_package() {
 satisfied() {
   case "$1" in
     nginx) installed nginx-light || installed nginx ;;
-    clang-rt) local rt; rt=$(clang_rt_package) && [ -n "$rt" ] && installed "$rt" ;;
+    clang-rt) local rt; rt=$(clang_rt_package) && [ -n "$rt" ] && { installed "$rt" ||
+                { ! apt-cache show "$rt" >/dev/null 2>&1 && installed "${rt/libclang-rt-/libclang-common-}"; }; } ;;
     *) installed "$1" ;;
   esac
 }
@@ -107,5 +108,7 @@ done
 [ ${#resolved[@]} -gt 0 ] && apt-get install -y -qq --no-install-recommends "${resolved[@]}" >/dev/null
 if printf '%s\n' "${missing[@]}" | grep -qx clang-rt; then
   rt=$(clang_rt_package) || { echo "deps.sh: clang is not runnable after installing it" >&2; exit 1; }
+  # Older LLVM packaging (e.g. Ubuntu 22.04's clang 14) ships the runtime in libclang-common-N-dev.
+  candidate "$rt" || rt=${rt/libclang-rt-/libclang-common-}
   apt-get install -y -qq --no-install-recommends "$rt" >/dev/null
 fi

@@ -60,6 +60,9 @@ mount -t sysfs sysfs "$root/sys"; mounted+=("$root/sys")
 mount --rbind /dev "$root/dev"; mount --make-rslave "$root/dev"; mounted+=("$root/dev")
 # What a fresh machine gets from its provider: name resolution and the site's apt proxy, if any.
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# ... and /etc/hosts, which a VM image or a container runtime writes and debootstrap does not (without it
+# "localhost" does not resolve, and the tests' emulators are named localhost).
+[ -e "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 apt-config dump | grep -E '^Acquire::(https?|ftp)::Proxy' > "$root/etc/apt/apt.conf.d/00proxy" || rm -f "$root/etc/apt/apt.conf.d/00proxy"
 
 # ---------------------------------------------------------------- 2. the Dockerfile's steps before COPY

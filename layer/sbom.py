@@ -93,7 +93,7 @@ def main():
         "licenseConcluded": "Apache-2.0",
         "copyrightText": "NOASSERTION",
         "primaryPackagePurpose": "LIBRARY",
-        "sourceInfo": f"selected by src/mbedtls/fetch.sh: {source}",
+        "sourceInfo": f"selected by src/mbedtls/fetch.sh: {source}; checksum: SHA-256 of its source tarball",
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                           "referenceLocator": f"pkg:generic/mbedtls@{mbedtls_version}"}],
     }
@@ -103,7 +103,6 @@ def main():
     sha = rec.get("sha256", "")
     if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
         mbedtls["checksums"] = [{"algorithm": "SHA256", "checksumValue": sha}]
-        mbedtls["packageFileName"] = "source tarball of mbedtls " + mbedtls_version
 
     packages = [{
         "SPDXID": project_id,

@@ -156,11 +156,14 @@ export SOURCE_DATE_EPOCH
 
 # ---------------------------------------------------------------- user-facing targets
 # user_target(name, deps profile, sub-make goals): install packages, fetch mbedTLS, then a fresh sub-make.
+# Sub-makes of one build tree take turns (`make -j2 native debug` would otherwise build the shared mbedTLS
+# library twice at once); each one still builds in parallel inside.
+BUILD_LOCK = @mkdir -p $(BUILD) && flock $(BUILD)/.make.lock
 define user_target
 $(1):
 	@bash .ci/deps.sh $(2)
 	@$$(MAKE) --no-print-directory mbedtls-fetch
-	@$$(MAKE) --no-print-directory $(3)
+	$$(BUILD_LOCK) $$(MAKE) --no-print-directory $(3)
 endef
 $(eval $(call user_target,release,release,$(RELEASE_BINS)))
 $(eval $(call user_target,size,release,_size))
@@ -214,7 +217,7 @@ unit: $(DBG)/unit-tests
 test:
 	@bash .ci/deps.sh test
 	@$(MAKE) --no-print-directory mbedtls-fetch
-	@$(MAKE) --no-print-directory -j2 $(DBG)/unit-tests $(DBG)/$(NAME) $(RELEASE_BINS) $(FUZZ_BINS)
+	$(BUILD_LOCK) $(MAKE) --no-print-directory -j2 $(DBG)/unit-tests $(DBG)/$(NAME) $(RELEASE_BINS) $(FUZZ_BINS)
 	@python3 -u test/run_all.py --build $(BUILD) --name $(NAME)
 
 _fuzz: $(FUZZ_BINS)

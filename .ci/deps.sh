@@ -45,7 +45,7 @@ add_profile() {
     run)     add_profile host; add curl ;;
     bench)   add_profile host; add wrk nginx openssl curl python3 ;;
     test)    add_profile layer; add_profile debug; add_profile fuzz; add_profile bench
-             add python3 unzip qemu-user-static binutils dpkg-dev gpg ;;
+             add python3 unzip qemu-user-static binutils dpkg-dev gpg gpg-agent ;;
     *) echo "deps.sh: unknown profile $1" >&2; exit 1 ;;
   esac
 }

@@ -31,6 +31,14 @@ def read_text(path):
         return f.read()
 
 
+def run(cmd, **kw):
+    """subprocess.run that, on failure, says what the command printed."""
+    proc = subprocess.run(cmd, capture_output=True, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr[-2000:]!r}")
+    return proc
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -58,12 +66,11 @@ class FakeArchive:
         self.gnupg = os.path.join(root, "gnupg")
         os.makedirs(self.gnupg, mode=0o700)
         env = dict(os.environ, GNUPGHOME=self.gnupg)
-        subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
-                        "--quick-gen-key", "appconfig test archive <test@invalid>", "ed25519", "sign", "never"],
-                       env=env, check=True, capture_output=True)
+        run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+             "--quick-gen-key", "appconfig test archive <test@invalid>", "ed25519", "sign", "never"], env=env)
         self.keyring = os.path.join(root, "archive-key.gpg")
         with open(self.keyring, "wb") as f:
-            f.write(subprocess.run(["gpg", "--export"], env=env, check=True, capture_output=True).stdout)
+            f.write(run(["gpg", "--export"], env=env).stdout)
         self.origs = {}
         for suite, versions in suites.items():
             pool = os.path.join(root, "archive", "pool", suite)
@@ -83,8 +90,8 @@ class FakeArchive:
                        f"Architectures: source\nSHA256:\n {sha256(sources)} {len(sources)} main/source/Sources\n")
             with open(os.path.join(dists, "Release"), "w") as f:
                 f.write(release)
-            subprocess.run(["gpg", "--batch", "--yes", "--clearsign", "-o", os.path.join(dists, "InRelease"),
-                            os.path.join(dists, "Release")], env=env, check=True, capture_output=True)
+            run(["gpg", "--batch", "--yes", "--clearsign", "-o", os.path.join(dists, "InRelease"),
+                 os.path.join(dists, "Release")], env=env)
 
     @staticmethod
     def _dsc(pool, debver, up, orig):
@@ -199,11 +206,10 @@ class FetchSelection(unittest.TestCase):
         gnupg = os.path.join(self.tmp, "other-gnupg")
         os.makedirs(gnupg, mode=0o700)
         env = dict(os.environ, GNUPGHOME=gnupg)
-        subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
-                        "someone else <x@invalid>", "ed25519", "sign", "never"], env=env, check=True,
-                       capture_output=True)
+        run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
+             "someone else <x@invalid>", "ed25519", "sign", "never"], env=env)
         with open(other, "wb") as f:
-            f.write(subprocess.run(["gpg", "--export"], env=env, check=True, capture_output=True).stdout)
+            f.write(run(["gpg", "--export"], env=env).stdout)
         proc, rec, _ = self.fetch({"trixie": ["3.6.6-1"]}, keyring=other)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("no signed index", proc.stderr)

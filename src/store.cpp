@@ -40,7 +40,7 @@ Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, s
     blob_cap = variants::compile_capacity_hint(bytes.size());
     blob = mmap(nullptr, blob_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (blob == MAP_FAILED) {
-      name("out of memory compiling the feature flag profile");
+      name("%s", "out of memory compiling the feature flag profile");
       return Status::kInvalid;
     }
     variants::CompileResult cr = variants::looks_like_ion_binary(bytes)

@@ -2,14 +2,18 @@
 # target. Included by the top-level Makefile; self-contained so it can be included from any Makefile.
 #
 # Exports:
-#   MBEDTLS_DIR                 source tree (default .deps/mbedtls-3.6.6; made by src/mbedtls/fetch.sh)
+#   MBEDTLS_VERSION             the version fetch.sh selected (.deps/mbedtls.selected), else the pinned 3.6.6
+#   MBEDTLS_DIR                 source tree (default .deps/mbedtls-$(MBEDTLS_VERSION); made by src/mbedtls/fetch.sh)
 #   MBEDTLS_INC                 -I and -DMBEDTLS_CONFIG_FILE flags for code that includes mbedTLS headers
 #   MBEDTLS_LIB_native          build/mbedtls/native/libmbedtls_all.a       host compiler, -O2 -g
-#   MBEDTLS_LIB_x86_64-musl     build/mbedtls/x86_64-musl/libmbedtls_all.a  musl-gcc, -Os
-#   MBEDTLS_LIB_arm64-musl      build/mbedtls/arm64-musl/libmbedtls_all.a   aarch64-linux-gnu-gcc + musl headers
+#   MBEDTLS_LIB_x86_64-musl     build/mbedtls/x86_64-musl/libmbedtls_all.a  x86_64-linux-gnu-gcc + musl, -Os
+#   MBEDTLS_LIB_arm64-musl      build/mbedtls/arm64-musl/libmbedtls_all.a   aarch64-linux-gnu-gcc + musl, -Os
+#                               (the same on x86_64 and arm64 hosts: the host's gcc also answers to its triplet)
 #   mbedtls-source              (phony) runs fetch.sh when the source tree is missing; use it as an
 #                               order-only prerequisite (`| mbedtls-source`) of anything that includes
 #                               mbedTLS headers.
+#   mbedtls-fetch               (phony) runs fetch.sh unconditionally (it is quiet once done): the top-level
+#                               Makefile runs it before a sub-make, so that sub-make reads the selected version.
 # Overrides: MBEDTLS_CC_<target>, MBEDTLS_AR_<target>, MBEDTLS_CFLAGS_<target>, MBEDTLS_BUILD_DIR.
 #
 # The native library is built WITHOUT sanitizers on purpose: mbedTLS is upstream-tested (incl. ASan/UBSan
@@ -17,10 +21,14 @@
 # memory_buffer_alloc arena, so ASan could not see heap overflows inside it anyway. Our own code (src/tls.cpp)
 # is what the debug build instruments. The same native archive links into the clang/libFuzzer build.
 
-MBEDTLS_VERSION   := 3.6.6
 MBEDTLS_MK_DIR    := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 MBEDTLS_REPO_ROOT := $(abspath $(MBEDTLS_MK_DIR)/../..)
-MBEDTLS_DIR       ?= $(MBEDTLS_REPO_ROOT)/.deps/mbedtls-$(MBEDTLS_VERSION)
+MBEDTLS_DEPS_DIR  ?= $(MBEDTLS_REPO_ROOT)/.deps
+# fetch.sh takes the pinned 3.6.6 when it can, else the newest 3.6.x Debian offers, and records which.
+MBEDTLS_PINNED    := 3.6.6
+MBEDTLS_SELECTED  := $(MBEDTLS_DEPS_DIR)/mbedtls.selected
+MBEDTLS_VERSION   ?= $(or $(shell sed -n 's/^version=//p' $(MBEDTLS_SELECTED) 2>/dev/null),$(MBEDTLS_PINNED))
+MBEDTLS_DIR       ?= $(MBEDTLS_DEPS_DIR)/mbedtls-$(MBEDTLS_VERSION)
 MBEDTLS_CONFIG    := $(MBEDTLS_MK_DIR)/config.h
 MBEDTLS_BUILD_DIR ?= $(or $(BUILD),build)/mbedtls
 MBEDTLS_INC       := -I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
@@ -39,8 +47,10 @@ MBEDTLS_MODULES := \
   x509 x509_crt
 
 # Flags common to every target: mbedTLS is C99; warnings stay on but are not errors (third-party code).
+# No build path may reach an object (reproducible builds): the tree and the config are named relative.
 MBEDTLS_COMMON_CFLAGS := -std=c99 -Wall -Wextra -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
-  -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
+  -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"' -ffile-prefix-map=$(MBEDTLS_DIR)=mbedtls \
+  -ffile-prefix-map=$(MBEDTLS_REPO_ROOT)=.
 # Release targets: size first; no unwind tables (C code, nothing unwinds through it).
 MBEDTLS_SMALL_CFLAGS := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
   -fno-unwind-tables -DNDEBUG
@@ -48,14 +58,14 @@ MBEDTLS_SMALL_CFLAGS := -Os -ffunction-sections -fdata-sections -fno-asynchronou
 MBEDTLS_CC_native         ?= $(CC)
 MBEDTLS_AR_native         ?= $(AR)
 MBEDTLS_CFLAGS_native     ?= -O2 -g
-MBEDTLS_CC_x86_64-musl    ?= musl-gcc
-MBEDTLS_AR_x86_64-musl    ?= ar
+# <triplet>-gcc with musl's specs file (what musl-gcc does): musl's headers instead of glibc's. musl-tools
+# provides the host's, musl-dev:<other arch> the other's (/usr/lib/<arch>-linux-musl/musl-gcc.specs).
+MBEDTLS_CC_x86_64-musl    ?= x86_64-linux-gnu-gcc -specs /usr/lib/x86_64-linux-musl/musl-gcc.specs
+MBEDTLS_AR_x86_64-musl    ?= x86_64-linux-gnu-ar
 MBEDTLS_CFLAGS_x86_64-musl ?= $(MBEDTLS_SMALL_CFLAGS)
-MBEDTLS_CC_arm64-musl     ?= aarch64-linux-gnu-gcc
+MBEDTLS_CC_arm64-musl     ?= aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
 MBEDTLS_AR_arm64-musl     ?= aarch64-linux-gnu-ar
-# Cross gcc with musl's headers instead of glibc's (musl-dev:arm64 provides /usr/include/aarch64-linux-musl).
-MBEDTLS_CFLAGS_arm64-musl ?= $(MBEDTLS_SMALL_CFLAGS) -nostdinc -isystem /usr/include/aarch64-linux-musl \
-  -isystem $(shell aarch64-linux-gnu-gcc -print-file-name=include 2>/dev/null)
+MBEDTLS_CFLAGS_arm64-musl ?= $(MBEDTLS_SMALL_CFLAGS)
 
 # 60 long compile lines per target drown the rest of the build log: print one short line per object
 # unless V=1.
@@ -68,14 +78,22 @@ endif
 MBEDTLS_TARGETS := native x86_64-musl arm64-musl
 MBEDTLS_SOURCE_MARKER := $(MBEDTLS_DIR)/include/mbedtls/build_info.h
 
-.PHONY: mbedtls-source mbedtls-libs
+.PHONY: mbedtls-source mbedtls-libs mbedtls-fetch
 mbedtls-source: $(MBEDTLS_SOURCE_MARKER)
 
-# Only a tree named mbedtls-<version> can be fetched; a custom MBEDTLS_DIR must already exist.
+# A custom MBEDTLS_DIR (command line or environment) is used as it is: nothing to fetch.
+mbedtls-fetch:
+ifeq ($(filter command line environment,$(origin MBEDTLS_DIR)),)
+	@MBEDTLS_SRC="$(MBEDTLS_SRC)" bash $(MBEDTLS_MK_DIR)/fetch.sh $(MBEDTLS_DEPS_DIR)
+endif
+
+# Only the default tree can be fetched; a custom MBEDTLS_DIR must already exist. fetch.sh may select
+# another 3.6.x than this make read at start-up: then this make's paths are stale and it says so.
 $(MBEDTLS_SOURCE_MARKER):
-	@case "$(notdir $(MBEDTLS_DIR))" in mbedtls-$(MBEDTLS_VERSION)) ;; \
-	  *) echo "mbedtls.mk: $(MBEDTLS_DIR) is missing and is not named mbedtls-$(MBEDTLS_VERSION)" >&2; exit 1;; esac
-	bash $(MBEDTLS_MK_DIR)/fetch.sh $(patsubst %/,%,$(dir $(MBEDTLS_DIR)))
+	@case "$(MBEDTLS_DIR)" in $(MBEDTLS_DEPS_DIR)/mbedtls-$(MBEDTLS_VERSION)) ;; \
+	  *) echo "mbedtls.mk: $(MBEDTLS_DIR) is missing" >&2; exit 1;; esac
+	@MBEDTLS_SRC="$(MBEDTLS_SRC)" bash $(MBEDTLS_MK_DIR)/fetch.sh $(MBEDTLS_DEPS_DIR)
+	@test -f $@ || { echo "mbedtls.mk: fetch.sh selected mbedTLS $$(sed -n 's/^version=//p' $(MBEDTLS_SELECTED)), not $(MBEDTLS_VERSION): run make again" >&2; exit 1; }
 
 # mbedtls_rules(target): objects, dependency files and the archive for one target.
 define mbedtls_rules

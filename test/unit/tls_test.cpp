@@ -95,16 +95,20 @@ class Env : public ::testing::Environment {
     sh("cd " + d + " && printf 'subjectAltName=DNS:wrong.example\\n' > wrong.ext");
     sh("cd " + d + " && openssl genrsa -out rsa.key 2048");
     sh("cd " + d + " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.key");
-    auto issue = [&](const char* out, const char* key, const char* ca, const char* ext, const char* days) {
+    auto issue = [&](const char* out, const char* key, const char* ca, const char* ext, const char* validity) {
       sh("cd " + d + " && openssl req -new -key " + key + " -subj /CN=localhost -out " + out + ".csr && " +
-         "openssl x509 -req -in " + out + ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -days " +
-         days + " -extfile " + ext + " -out " + out + ".crt");
+         "openssl x509 -req -in " + out + ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial " +
+         validity + " -extfile " + ext + " -out " + out + ".crt");
     };
-    issue("rsa_good", "rsa.key", "ca", "san.ext", "2");
-    issue("ec_good", "ec.key", "ca", "san.ext", "2");
-    issue("expired", "rsa.key", "ca", "san.ext", "-1");
-    issue("wronghost", "rsa.key", "ca", "wrong.ext", "2");
-    issue("untrusted", "rsa.key", "ca2", "san.ext", "2");
+    // OpenSSL 3.4+ (Debian 13) refuses "-days -1" (end date before start date) and has -not_after instead.
+    const char* expired_validity = std::system("openssl x509 -help 2>&1 | grep -q not_after") == 0
+                                       ? "-not_before 20200101000000Z -not_after 20200102000000Z"
+                                       : "-days -1";
+    issue("rsa_good", "rsa.key", "ca", "san.ext", "-days 2");
+    issue("ec_good", "ec.key", "ca", "san.ext", "-days 2");
+    issue("expired", "rsa.key", "ca", "san.ext", expired_validity);
+    issue("wronghost", "rsa.key", "ca", "wrong.ext", "-days 2");
+    issue("untrusted", "rsa.key", "ca2", "san.ext", "-days 2");
 
     tls::Error err{};
     ASSERT_TRUE(tls::global_init(err)) << err.message;

@@ -521,22 +521,22 @@ int print_plan(App& app) {
     }
   }
   char source[600];
-  char creds[200] = "";
+  char creds[800] = "";
   if (app.local_mode) {
     snprintf(source, sizeof source, "local files in %.*s (AWS is never called)",
              static_cast<int>(cfg.local_development_directory.size()), cfg.local_development_directory.data());
   } else {
     const endpoints::Endpoint& ep = app.endpoint;
     snprintf(source, sizeof source, "AWS AppConfig at %s://%s:%u", ep.tls ? "https" : "http", ep.host, ep.port);
-    // The provider's own name for its source, so a longer credential chain shows up here unchanged.
-    const char* base = credentials::source_name(app.base_creds.source());
+    // The chain's own description (source and every hop), so a longer chain shows up here unchanged.
+    const char* base = app.chain.description();
     if (app.creds == &app.role_creds) {
-      snprintf(creds, sizeof creds, "%s (AssumeRole %.*s with %s credentials)",
+      snprintf(creds, sizeof creds, "%s (AssumeRole %.*s over %s)",
                credentials::source_name(app.role_creds.source()), static_cast<int>(cfg.role_arn.size()),
                cfg.role_arn.data(), base);
     } else {
       snprintf(creds, sizeof creds, "%s%s", base,
-               app.base_creds.configured() ? "" : " (reads of configurations will fail until credentials are set)");
+               app.chain.top()->configured() ? "" : " (reads of configurations will fail until credentials are set)");
     }
   }
   cli::Plan plan;

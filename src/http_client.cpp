@@ -27,6 +27,9 @@ constexpr int kMaxInterimResponses = 8;
 // over-long close-delimited body is detected by one extra byte.
 constexpr size_t kPageBytes = 4096;
 constexpr size_t round_up_page(size_t n) { return (n + kPageBytes - 1) / kPageBytes * kPageBytes; }
+// Decrypted bytes one connection may take per loop turn: ~6 ms of AES-GCM and parsing on this
+// machine's cores, so a 4 MiB body costs ~32 turns, never one ~200 ms stall of every cached read.
+constexpr size_t kMaxTlsBytesPerTurn = 128 * 1024;
 constexpr size_t kConnBufBytes = round_up_page(kMaxResponseHeaderBytes + kMaxResponseBodyBytes + kPageBytes);
 // /etc/hosts is read into a connection's (still empty) response buffer; a
 // larger file is truncated here, which only loses names past this point.
@@ -398,6 +401,7 @@ struct Client::Conn {
   size_t next_addr = 0;
   int last_errno = 0;
   loop::TimerId connect_timer;  // per-address attempt while more addresses remain
+  loop::TimerId resume_timer;   // TLS read budget used up this turn: read on at the next pass
   char* buf = nullptr;     // kConnBufBytes inside the arena
   size_t fill = 0;         // bytes in buf (for chunked: head + decoded body)
   size_t head_len = 0;
@@ -1400,7 +1404,10 @@ void Client::do_read(Conn& c) {
   // Plain sockets: one recv per readiness (poll is level-triggered, so the
   // loop calls again, and other fds and timers get their turn during a large
   // body). TLS: read until kWantRead, because mbedTLS may hold decrypted bytes
-  // that poll() cannot see.
+  // that poll() cannot see; but at most kMaxTlsBytesPerTurn per turn (a 4 MiB
+  // body is ~200 ms of AES-GCM here): past it, a zero-delay timer resumes the
+  // read at the next pass, after every other fd and timer had its turn.
+  size_t tls_bytes_this_turn = 0;
   for (;;) {
     size_t cap = kConnBufBytes - c.fill;
     if (cap == 0) {
@@ -1432,6 +1439,11 @@ void Client::do_read(Conn& c) {
       if (c.fill > c.high_water) c.high_water = c.fill;
       process(c);
       if (c.gen != gen || c.phase != Phase::kActive || c.slot != si) return;
+      tls_bytes_this_turn += n;
+      if (tls_bytes_this_turn >= kMaxTlsBytesPerTurn) {
+        if (!c.resume_timer.valid()) c.resume_timer = loop_->add_timer(0, &Client::on_resume_timer, &c);
+        if (c.resume_timer.valid()) return;  // timer table full: reading on is the lesser evil
+      }
       continue;
     }
     ssize_t n;
@@ -1697,9 +1709,19 @@ void Client::on_connect_timer(void* ctx) {
   c.owner->connect_next(c);
 }
 
+// The TLS read budget of a turn ran out with the body unfinished: read on.
+void Client::on_resume_timer(void* ctx) {
+  Conn& c = *static_cast<Conn*>(ctx);
+  c.resume_timer = loop::TimerId{};
+  if (c.phase != Phase::kActive || c.fd < 0) return;
+  c.owner->do_read(c);
+}
+
 void Client::close_conn(Conn& c) {
   if (c.phase == Phase::kFree) return;
   loop_->cancel_timer(c.connect_timer);
+  loop_->cancel_timer(c.resume_timer);
+  c.resume_timer = loop::TimerId{};
   Ep& e = eps_[c.ep];
   int ci = static_cast<int>(&c - conns_);
   if (c.phase == Phase::kResolving && has_resolver_) resolver_.cancel(resolver_.ctx, (uint64_t{static_cast<uint32_t>(ci)} << 32) | c.gen);

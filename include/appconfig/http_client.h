@@ -255,6 +255,7 @@ class Client {
   static void on_fd(void* ctx, int fd, short revents);
   static void on_timer(void* ctx);
   static void on_connect_timer(void* ctx);
+  static void on_resume_timer(void* ctx);
 
   int find_or_add_endpoint(const Endpoint& ep);
   void pump_all();

@@ -416,5 +416,57 @@ print(json.dumps(out))
         self.assertEqual(a.stop(), 0)
 
 
+    def test_large_tls_fetch_does_not_stall_cached_reads(self):
+        # A 4 MiB configuration arrives over TLS in ~256 records; decrypting them all in one loop turn
+        # held every other reader for the whole body (~200 ms release, ~330 ms under ASan). The client
+        # now decrypts at most 128 KiB per turn and resumes at the next pass. Reads of a cached key run
+        # back to back while three 4 MiB first reads are fetched. Each fetch used to stall them once for
+        # about its whole length (3 stalls of 250..1000 ms on a loaded machine, 40..70 ms after the fix):
+        # the second-longest read (one scheduling hiccup of a loaded machine is forgiven) must stay under
+        # half the quickest fetch (relative: robust to the machine's speed) or 100 ms. Release binary.
+        release = os.path.join(ROOT, "build", "release", "x86_64" if os.uname().machine == "x86_64" else "arm64",
+                               "appconfig-extension")
+        big = bytes(range(256)) * (4 << 12)  # 4 MiB, incompressible enough to be realistic
+        for i in range(3):
+            self.em.set_config("App", "Env", f"Big{i}", big, content_type="application/octet-stream")
+        a = self.agent(AWS_APPCONFIG_EXTENSION_CACHE_SIZE="64MiB", POLL_INTERVAL="1h", REQUEST_TIMEOUT="20s",
+                       AWS_APPCONFIG_EXTENSION_LOG_LEVEL="warn")
+        a.binary = release
+        a.start()
+        self.assertEqual(a.get(path_of("App", "Env", "Prof"))[0], 200)
+        lat, stop = [], threading.Event()
+
+        def reader():
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
+            while not stop.is_set():
+                t0 = time.monotonic()
+                c.request("GET", path_of("App", "Env", "Prof"))
+                r = c.getresponse()
+                r.read()
+                lat.append(time.monotonic() - t0)
+            c.close()
+
+        t = threading.Thread(target=reader)
+        t.start()
+        fetch_s = []
+        try:
+            time.sleep(0.2)
+            for i in range(3):
+                t0 = time.monotonic()
+                status, _, body = a.get(path_of("App", "Env", f"Big{i}"), timeout=30)
+                fetch_s.append(time.monotonic() - t0)
+                self.assertEqual((status, len(body)), (200, len(big)))
+        finally:
+            stop.set()
+            t.join()
+        lat.sort()
+        worst, second, fetch = lat[-1], lat[-2], min(fetch_s)
+        print(f"\n[ measured ] 4 MiB TLS fetches: {min(fetch_s) * 1000:.0f}-{max(fetch_s) * 1000:.0f} ms each; "
+              f"{len(lat)} cached reads meanwhile, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms, "
+              f"max {worst * 1000:.1f} ms, second {second * 1000:.1f} ms", flush=True)
+        self.assertLess(second, max(0.1, fetch / 2), "a fetch held the loop for most of its body")
+
+
 if __name__ == "__main__":
     unittest.main()

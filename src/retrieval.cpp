@@ -292,7 +292,10 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
         // The previous good version (if any) stays in service; readers without one get the error.
         LOG_EVENT(kError, fields, "%s", message);
         if (self.cache_->find(key, now) == nullptr) status = st == store::Status::kInvalid ? 502 : 507;
-        if (st == store::Status::kInvalid) k.session.reset();  // an "unchanged" answer must not hide the next version
+        // Invalid or no room: either way the session has now "delivered" a version we do not hold, so
+        // its next answer would be "unchanged" and hide it until the next deployment. A new session
+        // answers with the full bytes again, to be stored once there is room.
+        k.session.reset();
       }
     }
   }

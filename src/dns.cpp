@@ -1,4 +1,5 @@
 #include "appconfig/dns.h"
+#include "appconfig/sysfile.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -76,19 +77,7 @@ bool same_peer(const sockaddr_storage& from, const dns_wire::Address& a, uint16_
   return ntohs(s4->sin_port) == port && std::memcmp(&s4->sin_addr, a.bytes, 4) == 0;
 }
 
-size_t read_file(const char* path, char* out, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t len = 0;
-  while (len < cap) {
-    ssize_t n = read(fd, out + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += static_cast<size_t>(n);
-  }
-  close(fd);
-  return len;
-}
+size_t read_file(const char* path, char* out, size_t cap) { return sysfile::read_prefix(path, out, cap); }
 
 enum class Phase : uint8_t {
   kFree,

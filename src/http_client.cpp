@@ -1,4 +1,5 @@
 #include "appconfig/http_client.h"
+#include "appconfig/sysfile.h"
 
 #include "appconfig/tls.h"
 
@@ -926,17 +927,7 @@ void Client::begin_connect(Conn& c) {
     return;
   }
   // /etc/hosts, read into this connection's still-unused response buffer.
-  size_t len = 0;
-  int fd = open(kHostsPath, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    while (len < kMaxHostsFileBytes) {
-      ssize_t n = read(fd, c.buf + len, kMaxHostsFileBytes - len);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      len += static_cast<size_t>(n);
-    }
-    close(fd);
-  }
+  const size_t len = sysfile::read_prefix(kHostsPath, c.buf, kMaxHostsFileBytes);
   if (len > c.high_water) c.high_water = len;
   c.num_addrs = dns_wire::lookup_hosts(std::string_view(c.buf, len), name, c.addrs, dns_wire::kMaxAddresses);
   if (c.num_addrs == 0) {

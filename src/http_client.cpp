@@ -392,6 +392,8 @@ struct Client::Conn {
   bool reused = false;     // carried at least one complete response before this request
   bool got_byte = false;   // a response byte arrived for the current request
   bool head_done = false;
+  size_t head_scan = 0;               // bytes of buf already searched for the end of the head
+  bool status_line_checked = false;   // the parser has seen the first complete line
   bool close_after_delivery = false;  // close_idle() ran inside this connection's callback
   bool via_proxy = false;  // TCP goes to the proxy (fixed when the connection opens)
   size_t connect_len = 0;  // CONNECT request bytes at buf + kConnectOffset while tunnelling
@@ -1027,6 +1029,8 @@ void Client::attach(Conn& c, int si) {
   c.fill = 0;
   c.got_byte = false;
   c.head_done = false;
+  c.head_scan = 0;
+  c.status_line_checked = false;
   c.interim = 0;
   c.head_len = 0;
   c.body_len = 0;
@@ -1467,9 +1471,35 @@ void Client::on_eof(Conn& c, bool clean, const char* why) {
   fail(c.slot, Error::kClosed, "connection %s after %zu response bytes", why, c.fill);
 }
 
+// Whether parsing the head can now say more than "incomplete". parse_response is O(head): calling
+// it for every arrival of a byte-at-a-time head would cost n²/2 byte checks (picohttpparser's
+// last_len idea). Only new bytes are searched (each byte about once), and the parser runs when the
+// first line has just completed (a non-HTTP peer is refused at once), when an empty line ends the
+// head, or when the head passed its limit (the parser names it).
+static bool head_worth_parsing(Client::Conn& c, size_t max_head_bytes) {
+  const size_t from = c.head_scan >= 2 ? c.head_scan - 2 : 0;  // an end marker may straddle arrivals
+  c.head_scan = c.fill;
+  if (c.fill > max_head_bytes) return true;
+  bool worth = false;
+  for (size_t i = from; i < c.fill;) {
+    const void* nl = std::memchr(c.buf + i, '\n', c.fill - i);
+    if (nl == nullptr) break;
+    i = static_cast<size_t>(static_cast<const char*>(nl) - c.buf);
+    if (!c.status_line_checked) {
+      c.status_line_checked = true;
+      worth = true;
+    }
+    if (i + 1 < c.fill && (c.buf[i + 1] == '\n' || (c.buf[i + 1] == '\r' && i + 2 < c.fill && c.buf[i + 2] == '\n')))
+      return true;
+    ++i;
+  }
+  return worth;
+}
+
 void Client::process(Conn& c) {
   const Slot& s = slots_[c.slot];
   while (!c.head_done) {
+    if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return;
     http_parse::Result r =
         http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, s.head, kMaxResponseHeaderBytes);
     if (r.status == http_parse::Status::kIncomplete) return;
@@ -1491,6 +1521,8 @@ void Client::process(Conn& c) {
       }
       std::memmove(c.buf, c.buf + r.consumed, c.fill - r.consumed);
       c.fill -= r.consumed;
+      c.head_scan = 0;
+      c.status_line_checked = false;
       continue;
     }
     c.head_done = true;

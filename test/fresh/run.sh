@@ -152,12 +152,28 @@ snapshot > "$root.after"
 # Files that appeared or changed, less what dpkg owns or keeps (packages, their state, their caches and
 # logs), the root's /tmp, the shell's history.
 LC_ALL=C comm -13 "$root.before" "$root.after" | awk '$2 == "f" {print substr($1, 2)}' > "$root.changed"
-cat "$root"/var/lib/dpkg/info/*.list | LC_ALL=C sort -u > "$root.owned"
-LC_ALL=C sort -u "$root.changed" | LC_ALL=C comm -23 - "$root.owned" |
-  grep -vE '^/(tmp|var/tmp|var/lib/dpkg|var/lib/apt|var/cache|var/log|var/lib/systemd|var/lib/ucf|var/lib/python3|root/\.cache|etc/ld\.so\.cache|usr/lib/python3[^/]*/.*__pycache__|etc/alternatives|var/lib/dbus|etc/ssl/certs|usr/share/ca-certificates|etc/nginx|var/lib/nginx|var/www|usr/share/info/dir|var/lib/binfmts|etc/machine-id|var/lib/polkit-1|etc/shadow|etc/gshadow|etc/passwd|etc/group|etc/subuid|etc/subgid)' \
-  > "$root.unexplained" || true
-# /etc/shadow, passwd, group: package postinst scripts add system users (nginx's www-data exists already;
-# _apt etc.); owned by no package by design, hence listed above.
+# Explained: a file a package owns (dpkg lists /bin, /lib… paths that live under /usr on a merged-/usr
+# root), one a maintainer script or ucf creates (its path is named in dpkg's control files or ucf's
+# registry: /etc/inputrc, /etc/networks, …), Python byte code py3compile writes at install, and dpkg/apt
+# state, caches, logs and /tmp. Anything else was written by the build outside the clone.
+python3 - "$root" > "$root.unexplained" <<'PY'
+import glob, os, re, sys
+root = sys.argv[1]
+owned, named = set(), ""
+for lst in glob.glob(f"{root}/var/lib/dpkg/info/*.list"):
+    for p in open(lst, errors="replace").read().split("\n"):
+        owned.add(p)
+        owned.add(re.sub(r"^/(bin|sbin|lib|lib32|lib64|libx32)/", r"/usr/\1/", p))
+for f in glob.glob(f"{root}/var/lib/dpkg/info/*") + [f"{root}/var/lib/ucf/registry"]:
+    if not f.endswith((".list", ".md5sums")) and os.path.isfile(f):
+        named += open(f, errors="replace").read()
+state = re.compile(r"^/(tmp|var/tmp|var/lib/dpkg|var/lib/apt|var/cache|var/log|var/lib/ucf|var/lib/python|"
+                   r"var/lib/systemd|root/\.cache|etc/ld\.so\.cache|etc/alternatives|etc/ssl/certs|"
+                   r"etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$)|/__pycache__/")
+for p in sorted(set(open(f"{root}.changed").read().split("\n")) - {""}):
+    if p not in owned and not state.search(p) and p not in named:
+        print(p)
+PY
 if [ -s "$root.unexplained" ]; then
   head -40 "$root.unexplained"
   die "files changed outside the clone that no package owns ($(wc -l < "$root.unexplained"); list in $root.unexplained)"

@@ -374,7 +374,17 @@ class ObserveAccept(unittest.TestCase):
                                "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example-secret"}).start()
             status, headers, body = agent.get("/applications/a/environments/e/configurations/p")
             self.assertEqual((status, body), (200, b'{"observed":true}'), agent.stderr()[-3000:])
-            doc = json.loads(read(out))
+            # The observer writes its file after answering: wait for it (a loaded machine is slow).
+            doc, deadline = None, time.time() + 10
+            while time.time() < deadline:
+                try:
+                    doc = json.loads(read(out))
+                    if len(doc.get("requests", [])) >= 2:
+                        break
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
+            self.assertIsNotNone(doc, "observe-accept.js wrote no observed.json")
             self.assertEqual(doc["accept"], "application/ion;type=AWS.AppConfig.FeatureFlags;q=1.0,*/*;q=0.1")
             self.assertEqual([r["path"] for r in doc["requests"]], ["/configurationsessions", "/configuration"])
             self.assertNotIn("example-secret", read(out))

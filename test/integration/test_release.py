@@ -10,6 +10,11 @@ import zipfile
 from harness import ROOT, BUILD, NAME, Agent, release_binary
 
 SIZE_LIMIT = 1048576
+# The build host's architecture runs natively; the other one under qemu-user (an arm64 build box,
+# e.g. Graviton, runs the x86_64 binary under qemu-x86_64).
+HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+OTHER_ARCH = "arm64" if HOST_ARCH == "x86_64" else "x86_64"
+QEMU = {"arm64": "aarch64", "x86_64": "x86_64"}
 
 
 def elf_interp(path):
@@ -32,10 +37,10 @@ class ReleaseBinaries(unittest.TestCase):
             self.assertNotIn(".symtab", syms, f"{arch} binary is not stripped")
 
     @unittest.skipUnless(os.geteuid() == 0, "chroot needs root")
-    def test_x86_64_runs_in_empty_chroot(self):
+    def test_host_binary_runs_in_empty_chroot(self):
         root = tempfile.mkdtemp(prefix="appconfig-chroot-")
         try:
-            shutil.copy(release_binary("x86_64"), os.path.join(root, NAME))
+            shutil.copy(release_binary(HOST_ARCH), os.path.join(root, NAME))
             os.makedirs(os.path.join(root, "local"))
             with open(os.path.join(root, "local", "App:Env:Prof.json"), "w") as f:
                 f.write('{"ok":true}')
@@ -52,22 +57,23 @@ class ReleaseBinaries(unittest.TestCase):
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
-    def test_arm64_under_qemu(self):
-        qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
+    def test_other_architecture_under_qemu(self):
+        q = QEMU[OTHER_ARCH]
+        qemu = shutil.which(f"qemu-{q}-static") or shutil.which(f"qemu-{q}")
         if qemu is None:
-            self.fail("qemu-aarch64-static is not installed (make deps installs it)")
-        d = tempfile.mkdtemp(prefix="appconfig-arm64-")
+            self.fail(f"qemu-{q}-static is not installed (make deps installs qemu-user-static)")
+        d = tempfile.mkdtemp(prefix=f"appconfig-{OTHER_ARCH}-")
         try:
             with open(os.path.join(d, "App:Env:Prof.json"), "w") as f:
-                f.write('{"arch":"arm64"}')
+                f.write('{"arch":"%s"}' % OTHER_ARCH)
             agent = Agent(env={"LOCAL_DEVELOPMENT_DIRECTORY": d})
-            agent.proc = subprocess.Popen([qemu, release_binary("arm64")], env=agent.env,
+            agent.proc = subprocess.Popen([qemu, release_binary(OTHER_ARCH)], env=agent.env,
                                           stdout=agent.stderr_file, stderr=agent.stderr_file)
             agent.wait_ready(timeout=30)
             status, _, body = agent.get("/ping")
             self.assertEqual(status, 200)
             status, _, body = agent.get("/applications/App/environments/Env/configurations/Prof")
-            self.assertEqual((status, body), (200, b'{"arch":"arm64"}'))
+            self.assertEqual((status, body), (200, b'{"arch":"%s"}' % OTHER_ARCH.encode()))
             self.assertEqual(agent.stop(), 0)
         finally:
             shutil.rmtree(d, ignore_errors=True)

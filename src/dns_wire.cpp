@@ -454,6 +454,17 @@ size_t lookup_hosts(std::string_view hosts_file_text, std::string_view name, Add
       break;
     }
   }
+  // RFC 6761 §6.3: localhost names are the loopback addresses, also where no /etc/hosts says so
+  // (a minimal container or chroot has none).
+  const bool localhost = iequals(name, "localhost") ||
+                         (name.size() > 10 && iequals(name.substr(name.size() - 10), ".localhost"));
+  if (n == 0 && localhost) {
+    Address v4{AF_INET, {127, 0, 0, 1}};
+    Address v6{AF_INET6, {}};
+    v6.bytes[15] = 1;
+    out[n++] = v4;
+    if (n < cap) out[n++] = v6;
+  }
   return n;
 }
 

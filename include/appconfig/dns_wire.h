@@ -92,7 +92,8 @@ ParseError parse_response(const uint8_t* pkt, size_t len, uint16_t expected_id, 
 // the canonical names and aliases of every line and copies the addresses of
 // both families, in file order, without duplicates, up to cap. '#' starts a
 // comment anywhere; fields are separated by spaces or tabs; lines with an
-// unparsable address (including IPv6 with a %zone) are skipped.
+// unparsable address (including IPv6 with a %zone) are skipped. "localhost" and
+// "*.localhost" with no line of their own are 127.0.0.1 and ::1 (RFC 6761 §6.3).
 size_t lookup_hosts(std::string_view hosts_file_text, std::string_view name, Address* out, size_t cap);
 
 struct ResolvConf {

@@ -510,8 +510,23 @@ TEST(DnsWireHosts, Lookup) {
   EXPECT_EQ(dw::lookup_hosts(hosts, "10.0.0.7", out, 8), 0u);
   EXPECT_EQ(dw::lookup_hosts(hosts, "", out, 8), 0u);
   EXPECT_EQ(dw::lookup_hosts(hosts, "comment", out, 8), 0u);
-  EXPECT_EQ(dw::lookup_hosts("", "localhost", out, 8), 0u);
   EXPECT_EQ(dw::lookup_hosts(hosts, "localhost", out, 0), 0u);
+}
+
+// RFC 6761 §6.3: with no hosts line of their own (a minimal chroot has no /etc/hosts),
+// localhost names are the loopback addresses; a hosts line still wins.
+TEST(DnsWireHosts, LocalhostWithoutAHostsLine) {
+  dw::Address out[8];
+  ASSERT_EQ(dw::lookup_hosts("", "localhost", out, 8), 2u);
+  EXPECT_EQ(addr_text(out[0]), "127.0.0.1");
+  EXPECT_EQ(addr_text(out[1]), "::1");
+  ASSERT_EQ(dw::lookup_hosts("", "LocalHost.", out, 1), 1u);  // case, trailing dot, cap
+  EXPECT_EQ(addr_text(out[0]), "127.0.0.1");
+  ASSERT_EQ(dw::lookup_hosts("", "api.localhost", out, 8), 2u);
+  EXPECT_EQ(dw::lookup_hosts("", "notlocalhost", out, 8), 0u);
+  EXPECT_EQ(dw::lookup_hosts("", "localhost.example", out, 8), 0u);
+  ASSERT_EQ(dw::lookup_hosts("10.1.2.3 localhost\n", "localhost", out, 8), 1u);
+  EXPECT_EQ(addr_text(out[0]), "10.1.2.3");
 }
 
 TEST(DnsWireHosts, SystemFileDoesNotCrash) {

@@ -1500,6 +1500,7 @@ void Client::process(Conn& c) {
   const Slot& s = slots_[c.slot];
   while (!c.head_done) {
     if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return;
+    ++head_parses_;
     http_parse::Result r =
         http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, s.head, kMaxResponseHeaderBytes);
     if (r.status == http_parse::Status::kIncomplete) return;

@@ -244,6 +244,9 @@ class Client {
 
   // Observability for tests and logs.
   size_t open_connections() const;
+  // Response heads handed to the parser so far (tests: a byte-at-a-time head is parsed a bounded
+  // number of times, not once per arriving byte).
+  uint64_t head_parses() const { return head_parses_; }
   size_t idle_connections() const;
 
  private:
@@ -293,6 +296,7 @@ class Client {
   char* arena_ = nullptr;
   size_t arena_bytes_ = 0;
   Conn* conns_ = nullptr;  // kMaxConnections, inside arena_
+  uint64_t head_parses_ = 0;
   Slot* slots_ = nullptr;  // kMaxRequests, inside arena_
   Ep* eps_ = nullptr;      // kMaxEndpoints, inside arena_
   Proxy* proxy_ = nullptr; // inside arena_

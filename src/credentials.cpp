@@ -658,33 +658,7 @@ bool Provider::init_assume_role(loop::Loop* lp, http_client::Client* client, Pro
     return false;
   }
   // Form body, built once (RFC 1866 §8.2.1 form encoding with RFC 3986 unreserved bytes kept).
-  size_t n = 0;
-  auto append = [&](std::string_view literal) {
-    if (n + literal.size() >= sizeof form_) return false;
-    memcpy(form_ + n, literal.data(), literal.size());
-    n += literal.size();
-    form_[n] = '\0';
-    return true;
-  };
-  auto append_value = [&](std::string_view v) {
-    size_t w = form_encode(v, form_ + n, sizeof form_ - n);
-    if (w == 0 && !v.empty()) return false;
-    n += w;
-    return true;
-  };
-  bool ok = append("Action=AssumeRole&Version=2011-06-15&RoleArn=") && append_value(role_arn) &&
-            append("&RoleSessionName=") && append_value(session_name);
-  if (ok && !external_id.empty()) ok = append("&ExternalId=") && append_value(external_id);
-  if (ok && duration_s != 0) {
-    char num[16];
-    snprintf(num, sizeof num, "%u", duration_s);
-    ok = append("&DurationSeconds=") && append(num);
-  }
-  if (!ok) {
-    put(err, cap, "the AssumeRole request body is longer than %zu bytes", kMaxFormBytes);
-    return false;
-  }
-  form_len_ = n;
+  if (!build_assume_role_form("AssumeRole", role_arn, session_name, err, cap, external_id, duration_s)) return false;
   copy_str(role_arn, role_arn_, sizeof role_arn_);
   endpoint_ = sts;
   base_ = base;
@@ -1230,7 +1204,7 @@ bool Provider::init_static(loop::Loop* lp, http_client::Client* client, const Cr
 }
 
 bool Provider::build_assume_role_form(std::string_view action, std::string_view role_arn, std::string_view session_name,
-                                      char* err, size_t cap) {
+                                      char* err, size_t cap, std::string_view external_id, uint32_t duration_s) {
   size_t n = 0;
   auto append = [&](std::string_view literal) {
     if (n + literal.size() >= sizeof form_) return false;
@@ -1247,6 +1221,12 @@ bool Provider::build_assume_role_form(std::string_view action, std::string_view 
   };
   bool ok = append("Action=") && append(action) && append("&Version=2011-06-15&RoleArn=") && append_value(role_arn) &&
             append("&RoleSessionName=") && append_value(session_name);
+  if (ok && !external_id.empty()) ok = append("&ExternalId=") && append_value(external_id);
+  if (ok && duration_s != 0) {
+    char num[16];
+    snprintf(num, sizeof num, "%u", duration_s);
+    ok = append("&DurationSeconds=") && append(num);
+  }
   if (!ok) {
     put(err, cap, "the %.*s request body is longer than %zu bytes", static_cast<int>(action.size()), action.data(),
         kMaxFormBytes);

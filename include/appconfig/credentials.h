@@ -238,7 +238,8 @@ class Provider {
   void on_imds_answer(std::string_view body, const char* error);
   static void on_imds_cb(void* ctx, std::string_view body, const char* error);
   bool build_assume_role_form(std::string_view action, std::string_view role_arn, std::string_view session_name,
-                              char* err, size_t cap);
+                              char* err, size_t cap,
+                              std::string_view external_id = {}, uint32_t duration_s = 0);
   void on_container_response(const http_client::Result& r);
   void on_sts_response(const http_client::Result& r);
   void on_base_creds(const Creds* creds, const char* error);

@@ -25,8 +25,8 @@ BUILD     := build
 FUZZ_SECONDS ?= 60
 HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/')
 
-SRCS      := $(wildcard src/*.cpp)
-LIB_SRCS  := $(filter-out src/main.cpp src/runtime.cpp,$(SRCS))
+SRCS      := $(wildcard src/*/*.cpp)
+LIB_SRCS  := $(filter-out src/program/main.cpp src/core/runtime.cpp,$(SRCS))
 TEST_SRCS := $(wildcard test/unit/*_test.cpp)
 FUZZ_SRCS := $(wildcard test/fuzz/*_fuzz.cpp)
 
@@ -68,7 +68,7 @@ $(DBG)/test/%.o: test/unit/%.cpp | mbedtls-source
 	@echo "  CXX     $@"
 	$(Q)$(CXX) -std=c++20 $(WARN) $(DBG_FLAGS) $(DEFS) $(INCS) $(MBEDTLS_INC) -DTEST_DATA_DIR='"test/data"' -MMD -MP -c $< -o $@
 
-$(DBG)/$(NAME): $(DBG_OBJS) $(DBG)/obj/main.o $(MBEDTLS_LIB_native)
+$(DBG)/$(NAME): $(DBG_OBJS) $(DBG)/obj/program/main.o $(MBEDTLS_LIB_native)
 	@echo "  LINK    $@"
 	$(Q)$(CXX) $(SAN) -o $@ $^
 
@@ -131,7 +131,7 @@ $(NAT)/obj/%.o: src/%.cpp | mbedtls-source
 	@mkdir -p $(@D)
 	@echo "  CXX     $@"
 	$(Q)$(CXX) $(CXXLANG) $(WARN) $(CXXFLAGS) $(REPRO) $(DEFS) $(INCS) $(MBEDTLS_INC) -MMD -MP -c $< -o $@
-$(NAT)/$(NAME): $(patsubst src/%.cpp,$(NAT)/obj/%.o,$(LIB_SRCS) src/main.cpp) $(MBEDTLS_LIB_native)
+$(NAT)/$(NAME): $(patsubst src/%.cpp,$(NAT)/obj/%.o,$(LIB_SRCS) src/program/main.cpp) $(MBEDTLS_LIB_native)
 	@echo "  LINK    $@"
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^
 

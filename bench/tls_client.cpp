@@ -11,9 +11,9 @@
 // One warm-up request (global_init, trust store, first handshake) runs before
 // the measured loop in new/reuse mode; its cost is printed separately.
 // Prints one line: "<mode> n=<N> cpu_us=<per request> wall_us=<per request> bytes=<body bytes>".
-#include "appconfig/http_client.h"
-#include "appconfig/loop.h"
-#include "appconfig/tls.h"
+#include "appconfig/net/http_client.h"
+#include "appconfig/core/loop.h"
+#include "appconfig/net/tls.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -99,8 +99,8 @@ function testSource(o) {
   L.push('#include <string_view>');
   L.push('#include <vector>');
   L.push('');
-  L.push('#include "appconfig/json.h"');
-  if (o.kind === 'ion-binary') L.push('#include "appconfig/variants.h"');
+  L.push('#include "appconfig/formats/json.h"');
+  if (o.kind === 'ion-binary') L.push('#include "appconfig/flags/variants.h"');
   L.push('');
   L.push('namespace {');
   L.push('');

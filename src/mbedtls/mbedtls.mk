@@ -18,7 +18,7 @@
 #
 # The native library is built WITHOUT sanitizers on purpose: mbedTLS is upstream-tested (incl. ASan/UBSan
 # CI), instrumenting it would slow the test handshakes several-fold, and its allocations come from our fixed
-# memory_buffer_alloc arena, so ASan could not see heap overflows inside it anyway. Our own code (src/tls.cpp)
+# memory_buffer_alloc arena, so ASan could not see heap overflows inside it anyway. Our own code (src/net/tls.cpp)
 # is what the debug build instruments. The same native archive links into the clang/libFuzzer build.
 
 MBEDTLS_MK_DIR    := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))

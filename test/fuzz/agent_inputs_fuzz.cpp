@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/credentials.h"
-#include "appconfig/settings.h"
+#include "appconfig/aws/credentials.h"
+#include "appconfig/core/settings.h"
 
 namespace settings = appconfig::settings;
 namespace credentials = appconfig::credentials;

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/variants.h"
+#include "appconfig/flags/variants.h"
 
 namespace variants = appconfig::variants;
 

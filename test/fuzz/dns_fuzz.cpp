@@ -19,7 +19,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/dns_wire.h"
+#include "appconfig/net/dns_wire.h"
 
 namespace dw = appconfig::dns_wire;
 

@@ -1,7 +1,7 @@
 // libFuzzer target: parse_request() and decode_chunked() must give the same
 // answer for the whole input as for a prefix/split of it (the server re-parses
 // a growing buffer), and must never read outside the buffer (ASan).
-#include "appconfig/http_parse.h"
+#include "appconfig/net/http_parse.h"
 
 #include <cstdint>
 #include <cstring>

@@ -15,9 +15,9 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/ion.h"
-#include "appconfig/json.h"
-#include "appconfig/variants.h"
+#include "appconfig/formats/ion.h"
+#include "appconfig/formats/json.h"
+#include "appconfig/flags/variants.h"
 #include "../unit/ion_equal.h"
 
 namespace ion = appconfig::ion;

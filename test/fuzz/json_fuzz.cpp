@@ -14,8 +14,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/flags.h"
-#include "appconfig/json.h"
+#include "appconfig/flags/flags.h"
+#include "appconfig/formats/json.h"
 
 namespace json = appconfig::json;
 namespace flags = appconfig::flags;

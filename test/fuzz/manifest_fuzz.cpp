@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/backup.h"
-#include "appconfig/manifest.h"
+#include "appconfig/agent/backup.h"
+#include "appconfig/agent/manifest.h"
 
 namespace manifest = appconfig::manifest;
 namespace backup = appconfig::backup;

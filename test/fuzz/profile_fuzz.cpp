@@ -23,8 +23,8 @@
 #include <ctime>
 #include <string_view>
 
-#include "appconfig/regex.h"
-#include "appconfig/variants.h"
+#include "appconfig/flags/regex.h"
+#include "appconfig/flags/variants.h"
 
 namespace regex = appconfig::regex;
 namespace variants = appconfig::variants;

@@ -12,9 +12,9 @@
 #include <cstring>
 #include <string_view>
 
-#include "appconfig/ion.h"
-#include "appconfig/rules.h"
-#include "appconfig/variants.h"
+#include "appconfig/formats/ion.h"
+#include "appconfig/flags/rules.h"
+#include "appconfig/flags/variants.h"
 
 namespace ion = appconfig::ion;
 namespace rules = appconfig::rules;

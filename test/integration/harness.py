@@ -16,7 +16,7 @@ BUILD = os.environ.get("APPCONFIG_BUILD", os.path.join(ROOT, "build"))
 NAME = "appconfig-extension"
 
 
-# Exit statuses of the binary (src/main.cpp): anything else, e.g. 86/87 from a sanitizer, is a bug.
+# Exit statuses of the binary (src/program/main.cpp): anything else, e.g. 86/87 from a sanitizer, is a bug.
 EXIT_STARTUP_REFUSED = 2  # a setting, the manifest or the port stopped start-up
 EXIT_FATAL = 1            # a fatal error after start-up (Runtime API failure, poll error)
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "ERROR: UndefinedBehaviorSanitizer")

@@ -96,7 +96,7 @@ class VersionAndHelp(unittest.TestCase):
     def test_help_lists_every_variable_settings_reads(self):
         # The names settings::load() reads, taken from its source: a variable added there without a
         # row in the table (and so in --help) fails here.
-        with open(os.path.join(ROOT, "src", "settings.cpp")) as f:
+        with open(os.path.join(ROOT, "src", "core", "settings.cpp")) as f:
             src = f.read()
         body = src[src.index("bool load(const char* const* envp"):]
         read = set()

@@ -216,7 +216,7 @@ class ConformanceKit(unittest.TestCase):
         cmd = [cxx, "-std=c++20", "-O0", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
                "-Wno-format-truncation", "-I", os.path.join(ROOT, "include"),
                f'-DTEST_DATA_DIR="{os.path.join(repo, "test", "data")}"', out["test"],
-               *sources_for(os.path.join(ROOT, "src", "variants.cpp")), "-lgtest", "-lgtest_main", "-pthread",
+               *sources_for(os.path.join(ROOT, "src", "flags", "variants.cpp")), "-lgtest", "-lgtest_main", "-pthread",
                "-o", binary]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=COMPILE_TIMEOUT_S)
@@ -399,7 +399,8 @@ class ObserveAccept(unittest.TestCase):
 
 
 def sources_for(first):
-    """`first` and every src/<m>.cpp whose header appconfig/<m>.h it includes, transitively."""
+    """`first` and the sources of every header appconfig/<layer>/<m>.h it includes, transitively: src/<layer>/<m>.cpp
+    and src/<layer>/<m>_*.cpp (a module may be split over several files)."""
     seen, todo = [], [first]
     while todo:
         path = todo.pop()
@@ -407,13 +408,13 @@ def sources_for(first):
             continue
         seen.append(path)
         text = read(path)
-        header = os.path.join(ROOT, "include", "appconfig", os.path.basename(path)[:-4] + ".h")
+        layer, name = os.path.basename(os.path.dirname(path)), os.path.basename(path)[:-4]
+        header = os.path.join(ROOT, "include", "appconfig", layer, name + ".h")
         if os.path.exists(header):
             text += read(header)
-        for m in re.findall(r'#include "appconfig/([a-z0-9_]+)\.h"', text):
-            src = os.path.join(ROOT, "src", m + ".cpp")
-            if os.path.exists(src):
-                todo.append(src)
+        for layer, m in re.findall(r'#include "appconfig/([a-z]+)/([a-z0-9_]+)\.h"', text):
+            todo += sorted(glob.glob(os.path.join(ROOT, "src", layer, m + ".cpp")) +
+                           glob.glob(os.path.join(ROOT, "src", layer, m + "_*.cpp")))
     return seen
 
 

@@ -26,7 +26,7 @@ CALL = re.compile(r'\b(?:LOG_(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\(|LOG_EVENT\(k(
 
 def source_events():
     events = set()
-    for path in sorted(glob.glob(os.path.join(ROOT, "src", "*.cpp"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "src", "*", "*.cpp"))):
         with open(path) as f:
             text = f.read()
         module = os.path.basename(path)[:-4]

@@ -4,7 +4,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/backup.h"
+#include "appconfig/agent/backup.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/cache.h"
+#include "appconfig/agent/cache.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>

@@ -5,7 +5,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/credentials.h"
+#include "appconfig/aws/credentials.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,10 +27,10 @@
 
 #include <gtest/gtest.h>
 
-#include "appconfig/endpoints.h"
-#include "appconfig/http_client.h"
-#include "appconfig/loop.h"
-#include "appconfig/settings.h"
+#include "appconfig/aws/endpoints.h"
+#include "appconfig/net/http_client.h"
+#include "appconfig/core/loop.h"
+#include "appconfig/core/settings.h"
 
 namespace credentials = appconfig::credentials;
 namespace endpoints = appconfig::endpoints;

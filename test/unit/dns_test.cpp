@@ -6,7 +6,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/dns.h"
+#include "appconfig/net/dns.h"
 
 #include <gtest/gtest.h>
 

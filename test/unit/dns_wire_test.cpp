@@ -1,7 +1,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/dns_wire.h"
+#include "appconfig/net/dns_wire.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -4,7 +4,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/endpoints.h"
+#include "appconfig/aws/endpoints.h"
 
 #include <cstring>
 #include <random>

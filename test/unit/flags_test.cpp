@@ -6,7 +6,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/flags.h"
+#include "appconfig/flags/flags.h"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "appconfig/json.h"
+#include "appconfig/formats/json.h"
 
 namespace flags = appconfig::flags;
 namespace json = appconfig::json;

@@ -7,8 +7,8 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/http_client.h"
-#include "appconfig/tls.h"
+#include "appconfig/net/http_client.h"
+#include "appconfig/net/tls.h"
 
 #include <gtest/gtest.h>
 

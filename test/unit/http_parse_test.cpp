@@ -11,7 +11,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/http_parse.h"
+#include "appconfig/net/http_parse.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // runs in a loop::Loop on the test thread; clients are plain sockets driven
 // from the same thread between loop turns, so every interleaving is decided by
 // the test, not by a scheduler.
-#include "appconfig/http_server.h"
+#include "appconfig/net/http_server.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/ion.h"
+#include "appconfig/formats/ion.h"
 #include "ion_equal.h"
 
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 // element; structs as multisets of (field name, value).
 // Header-only so the fuzz target can use it; not part of the product.
 #pragma once
-#include "appconfig/ion.h"
+#include "appconfig/formats/ion.h"
 
 #include <cmath>
 #include <cstring>

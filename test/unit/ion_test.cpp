@@ -5,8 +5,8 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/ion.h"
-#include "appconfig/variants.h"
+#include "appconfig/formats/ion.h"
+#include "appconfig/flags/variants.h"
 #include "ion_equal.h"
 #include "ion_worst.h"
 

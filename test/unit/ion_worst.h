@@ -3,7 +3,7 @@
 // test IonBudget.WorstCases (results, messages, memory bound) and
 // bench/ion_budget.cpp (time at -O2, where the 50 ms target is checked).
 #pragma once
-#include "appconfig/ion.h"
+#include "appconfig/formats/ion.h"
 
 #include <string>
 #include <vector>

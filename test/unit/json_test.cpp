@@ -6,7 +6,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/json.h"
+#include "appconfig/formats/json.h"
 
 #include <gtest/gtest.h>
 
@@ -61,7 +61,7 @@ std::vector<fs::path> files_in(const char* sub) {
 }
 
 // ------------------------------------------------------------ reference validator
-// Deliberately written differently from src/json.cpp: recursive descent, code
+// Deliberately written differently from src/formats/json.cpp: recursive descent, code
 // points decoded arithmetically, same policy (depth 128, lone surrogates and
 // BOM rejected). Used only as an oracle for verdicts.
 struct Ref {

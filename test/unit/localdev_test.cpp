@@ -1,7 +1,7 @@
 // localdev: files that cannot be served never crash or block the loop (FIFOs, links, directories),
 // misses never rescan the directory, content types a header can carry, and 404 messages that name
 // the file only.
-#include "appconfig/localdev.h"
+#include "appconfig/agent/localdev.h"
 
 #include <dirent.h>
 #include <fcntl.h>

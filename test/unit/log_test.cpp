@@ -3,9 +3,9 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/log.h"
+#include "appconfig/core/log.h"
 
-#include "appconfig/json.h"
+#include "appconfig/formats/json.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

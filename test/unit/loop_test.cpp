@@ -1,6 +1,6 @@
 // Tests for appconfig::loop: timer ordering within a pass (redis ae.c's maxId
 // rule) and what happens when poll(2) fails.
-#include "appconfig/loop.h"
+#include "appconfig/core/loop.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/manifest.h"
+#include "appconfig/agent/manifest.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

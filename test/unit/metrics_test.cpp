@@ -1,6 +1,6 @@
 // metrics: counting rules (first/cached/stale reads, upstream outcomes), the key bound, EMF lines
 // (one per call when asked, oldest key first, deltas, valid JSON) and the Prometheus text.
-#include "appconfig/metrics.h"
+#include "appconfig/agent/metrics.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "appconfig/json.h"
+#include "appconfig/formats/json.h"
 
 namespace m = appconfig::metrics;
 using appconfig::cache::Key;

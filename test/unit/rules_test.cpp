@@ -4,7 +4,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/rules.h"
+#include "appconfig/flags/rules.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/settings.h"
+#include "appconfig/core/settings.h"
 
 #include <gtest/gtest.h>
 

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "appconfig/crypto.h"
-#include "appconfig/sigv4.h"
-#include "appconfig/sigv4_internal.h"
+#include "appconfig/aws/crypto.h"
+#include "appconfig/aws/sigv4.h"
+#include "appconfig/aws/sigv4_internal.h"
 
 namespace fs = std::filesystem;
 using namespace appconfig;

@@ -1,6 +1,6 @@
 // sysfile::read_prefix: a FIFO, a directory or a missing file is 0 at once (never a blocked open);
 // a regular file gives its first cap bytes.
-#include "appconfig/sysfile.h"
+#include "appconfig/core/sysfile.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 
-#include "appconfig/tls.h"
+#include "appconfig/net/tls.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -331,7 +331,7 @@ TEST_P(BadCert, SelfSignedCaAsLeafRefused) {
 
 INSTANTIATE_TEST_SUITE_P(Versions, BadCert, ::testing::Values("1.3", "1.2"));
 
-// mbedTLS 3.6.6 bug (see kSigAlgs in src/tls.cpp): OpenSSL as a TLS-1.2-only server with an RSA key signs
+// mbedTLS 3.6.6 bug (see kSigAlgs in src/net/tls.cpp): OpenSSL as a TLS-1.2-only server with an RSA key signs
 // ServerKeyExchange with RSA-PSS, which mbedTLS 3.6.6 refuses after offering it. The first connection
 // fails with a clear message and the host is remembered; the retry offers TLS 1.2 without PSS and works.
 // When mbedTLS is upgraded past the fix (Mbed-TLS/mbedtls PR #10672) the first expectation fails: then make

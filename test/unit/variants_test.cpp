@@ -4,7 +4,7 @@
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "test/data"
 #endif
-#include "appconfig/variants.h"
+#include "appconfig/flags/variants.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "appconfig/json.h"
+#include "appconfig/formats/json.h"
 
 namespace {
 

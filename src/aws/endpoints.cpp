@@ -1,0 +1,300 @@
+// endpoints: see include/appconfig/aws/endpoints.h. The rules are those of the SDK endpoint rule
+// sets for AppConfig Data and STS (smithy "endpointRuleSet" in the AWS SDK service models) over
+// the partition table of the SDKs' partitions.json.
+#include "appconfig/aws/endpoints.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace appconfig::endpoints {
+namespace {
+
+struct Partition {
+  const char* name;               // partitions.json "id"
+  const char* prefix;             // region regex ^{prefix}\w+-\d+$
+  const char* global_region;      // the explicit "aws-...-global" pseudo region
+  const char* dns_suffix;
+  const char* dualstack_suffix;
+};
+
+// partitions.json (all partitions support FIPS and dual-stack there). The "aws" partition is
+// last: it is the fallback for any region no other partition claims, as aws.partition() does.
+constexpr Partition kPartitions[] = {
+    {"aws-cn", "cn-", "aws-cn-global", "amazonaws.com.cn", "api.amazonwebservices.com.cn"},
+    {"aws-us-gov", "us-gov-", "aws-us-gov-global", "amazonaws.com", "api.aws"},
+    {"aws-iso", "us-iso-", "aws-iso-global", "c2s.ic.gov", "api.aws.ic.gov"},
+    {"aws-iso-b", "us-isob-", "aws-iso-b-global", "sc2s.sgov.gov", "api.aws.scloud"},
+    {"aws-iso-e", "eu-isoe-", "aws-iso-e-global", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"},
+    {"aws-iso-f", "us-isof-", "aws-iso-f-global", "csp.hci.ic.gov", "api.aws.hci.ic.gov"},
+    {"aws-eusc", "eusc-de-", "aws-eusc-global", "amazonaws.eu", "api.amazonwebservices.eu"},
+    {"aws", "", "aws-global", "amazonaws.com", "api.aws"},
+};
+constexpr size_t kNumPartitions = sizeof kPartitions / sizeof kPartitions[0];
+
+bool is_word(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Matches the tail of a partition regex, \w+-\d+$ .
+bool word_dash_digits(std::string_view s) {
+  size_t dash = s.rfind('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == s.size()) return false;
+  for (size_t i = 0; i < dash; ++i)
+    if (!is_word(s[i])) return false;
+  for (size_t i = dash + 1; i < s.size(); ++i)
+    if (!is_digit(s[i])) return false;
+  return true;
+}
+
+const Partition& partition_of(std::string_view region) {
+  // Explicit region names first, then the regexes, then the aws default (aws.partition order).
+  for (const Partition& p : kPartitions)
+    if (region == p.global_region) return p;
+  for (size_t i = 0; i + 1 < kNumPartitions; ++i) {
+    std::string_view prefix = kPartitions[i].prefix;
+    if (region.substr(0, prefix.size()) == prefix && word_dash_digits(region.substr(prefix.size())))
+      return kPartitions[i];
+  }
+  return kPartitions[kNumPartitions - 1];
+}
+
+void set_err(char* err, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+void set_err(char* err, size_t cap, const char* fmt, ...) {
+  if (err == nullptr || cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, cap, fmt, ap);
+  va_end(ap);
+}
+
+bool copy_region(const settings::Settings& s, Endpoint& out, char* err, size_t cap) {
+  if (s.service_region.empty()) {
+    set_err(err, cap,
+            "no AWS region: set AWS_APPCONFIG_EXTENSION_SERVICE_REGION or AWS_REGION (Lambda sets AWS_REGION)");
+    return false;
+  }
+  if (s.service_region.size() > kMaxRegionBytes) {
+    set_err(err, cap, "AWS region is longer than %zu characters", kMaxRegionBytes);
+    return false;
+  }
+  memcpy(out.region, s.service_region.data(), s.service_region.size());
+  out.region[s.service_region.size()] = '\0';
+  return true;
+}
+
+// service: "appconfigdata" or "sts"; specific: the per-service override variable.
+bool resolve(const settings::Settings& s, const char* service, std::string_view specific,
+             const char* specific_name, Endpoint& out, char* err, size_t cap) {
+  Endpoint ep{};
+  if (!copy_region(s, ep, err, cap)) return false;
+  std::string_view url = specific;
+  const char* var = specific_name;
+  if (url.empty()) {
+    url = s.endpoint_url;
+    var = "AWS_ENDPOINT_URL";
+  }
+  if (!url.empty()) {
+    // The SDK rule sets refuse a custom endpoint with FIPS or dual-stack rather than silently
+    // dropping one of the two requests.
+    if (s.use_fips_endpoint || s.use_dualstack_endpoint) {
+      set_err(err, cap, "%s is set together with %s=true: a custom endpoint cannot be FIPS or dual-stack; unset one",
+              var, s.use_fips_endpoint ? "AWS_USE_FIPS_ENDPOINT" : "AWS_USE_DUALSTACK_ENDPOINT");
+      return false;
+    }
+    char why[160];
+    if (!parse_url(url, ep, why, sizeof why)) {
+      set_err(err, cap, "%s is not usable: %s", var, why);
+      return false;
+    }
+    if (!copy_region(s, ep, err, cap)) return false;
+    out = ep;
+    return true;
+  }
+  const Partition& p = partition_of(s.service_region);
+  const bool gov = std::strcmp(p.name, "aws-us-gov") == 0;
+  const bool fips_label = s.use_fips_endpoint && !(gov && !s.use_dualstack_endpoint);
+  const char* suffix = s.use_dualstack_endpoint ? p.dualstack_suffix : p.dns_suffix;
+  int n = snprintf(ep.host, sizeof ep.host, "%s%s.%s.%s", service, fips_label ? "-fips" : "", ep.region, suffix);
+  if (n < 0 || static_cast<size_t>(n) >= sizeof ep.host) {
+    set_err(err, cap, "endpoint host name for region %s is too long", ep.region);
+    return false;
+  }
+  ep.port = 443;
+  ep.tls = true;
+  ep.base_path[0] = '\0';
+  out = ep;
+  return true;
+}
+
+bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
+  Endpoint ep{};
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) {
+      set_err(err, cap, "URL contains a space or control character");
+      return false;
+    }
+  }
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) {
+    set_err(err, cap, "URL must start with http:// or https://");
+    return false;
+  }
+  std::string_view scheme = url.substr(0, sep);
+  auto ieq = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (lower(a[i]) != b[i]) return false;
+    return true;
+  };
+  if (ieq(scheme, "https")) {
+    ep.tls = true;
+  } else if (ieq(scheme, "http")) {
+    ep.tls = false;
+  } else {
+    set_err(err, cap, "URL scheme must be http or https");
+    return false;
+  }
+  std::string_view rest = url.substr(sep + 3);
+  if (rest.find('#') != std::string_view::npos) {
+    set_err(err, cap, "URL must not have a fragment");
+    return false;
+  }
+  size_t path_at = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_at);
+  std::string_view path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+  if (authority.find('@') != std::string_view::npos) {
+    set_err(err, cap, "URL must not contain user information (user@)");
+    return false;
+  }
+  std::string_view host = authority, port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos || close == 1) {
+      set_err(err, cap, "URL has a malformed IPv6 literal");
+      return false;
+    }
+    for (char c : authority.substr(1, close - 1)) {
+      char l = lower(c);
+      if (!(is_digit(c) || (l >= 'a' && l <= 'f') || c == ':' || c == '.')) {
+        set_err(err, cap, "URL has a malformed IPv6 literal");
+        return false;
+      }
+    }
+    host = authority.substr(0, close + 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        set_err(err, cap, "URL has junk after the IPv6 literal");
+        return false;
+      }
+      port_text = after.substr(1);
+      if (port_text.empty()) {
+        set_err(err, cap, "URL has an empty port");
+        return false;
+      }
+    }
+  } else {
+    size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) {
+        set_err(err, cap, "URL has an empty port");
+        return false;
+      }
+    }
+    if (host.empty()) {
+      set_err(err, cap, "URL has no host");
+      return false;
+    }
+    for (char c : host) {
+      if (!(is_word(c) || c == '-' || c == '.')) {
+        set_err(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
+        return false;
+      }
+    }
+  }
+  if (host.size() > kMaxHostBytes) {
+    set_err(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
+    return false;
+  }
+  for (size_t i = 0; i < host.size(); ++i) ep.host[i] = lower(host[i]);
+  ep.host[host.size()] = '\0';
+  ep.port = ep.tls ? 443 : 80;
+  if (!port_text.empty()) {
+    uint32_t v = 0;
+    for (char c : port_text) {
+      if (!is_digit(c) || v > 65535) {
+        v = 0;
+        break;
+      }
+      v = v * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (v == 0 || v > 65535 || port_text.size() > 5) {
+      set_err(err, cap, "URL port must be a number from 1 to 65535");
+      return false;
+    }
+    ep.port = static_cast<uint16_t>(v);
+  }
+  if (target != nullptr) {
+    *target = path_query.empty() ? std::string_view("/") : path_query;
+    if (target->front() == '?') {
+      // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
+      set_err(err, cap, "URL has a query without a path");
+      return false;
+    }
+  } else {
+    if (path_query.find('?') != std::string_view::npos) {
+      set_err(err, cap, "URL must not have a query");
+      return false;
+    }
+    std::string_view path = path_query;
+    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    if (path.size() > kMaxBasePathBytes) {
+      set_err(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
+      return false;
+    }
+    if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
+    ep.base_path[path.size()] = '\0';
+  }
+  out = ep;
+  return true;
+}
+
+}  // namespace
+
+bool appconfigdata(const settings::Settings& s, Endpoint& out, char* err, size_t cap) {
+  return resolve(s, "appconfigdata", s.endpoint_url_appconfigdata, "AWS_ENDPOINT_URL_APPCONFIGDATA", out, err, cap);
+}
+
+bool sts(const settings::Settings& s, Endpoint& out, char* err, size_t cap) {
+  return resolve(s, "sts", s.endpoint_url_sts, "AWS_ENDPOINT_URL_STS", out, err, cap);
+}
+
+bool parse_url(std::string_view url, Endpoint& out, char* err, size_t cap) {
+  return parse_impl(url, out, nullptr, err, cap);
+}
+
+bool parse_url_target(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
+  std::string_view t;
+  if (!parse_impl(url, out, &t, err, cap)) return false;
+  if (target != nullptr) *target = t;
+  return true;
+}
+
+size_t host_header(const Endpoint& ep, char* out, size_t cap) {
+  if (out == nullptr || cap == 0) return 0;
+  const bool default_port = ep.port == (ep.tls ? 443 : 80);
+  int n = default_port ? snprintf(out, cap, "%s", ep.host) : snprintf(out, cap, "%s:%u", ep.host, ep.port);
+  if (n < 0 || static_cast<size_t>(n) >= cap) {
+    out[0] = '\0';
+    return 0;
+  }
+  return static_cast<size_t>(n);
+}
+
+}  // namespace appconfig::endpoints

@@ -27,5 +27,9 @@ struct Message {
 bool fail(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 bool fail(Message& m, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 bool vfail(char* out, size_t cap, const char* fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+// As fail, after what out already holds (a context prefix such as "manifest key A:E:P: "): the
+// message is appended at strlen(out) and cut at cap. Returns false.
+bool append(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+bool vappend(char* out, size_t cap, const char* fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 }  // namespace appconfig::error

@@ -18,9 +18,19 @@ bool iends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
 
+namespace {
+// A loop over the (two to four) bytes of a set: cheaper than string_view::find's call per byte on
+// the per-read Context path.
+bool in_set(char c, std::string_view set) {
+  for (char x : set)
+    if (x == c) return true;
+  return false;
+}
+}  // namespace
+
 std::string_view trim(std::string_view s, std::string_view set) {
-  while (!s.empty() && set.find(s.front()) != std::string_view::npos) s.remove_prefix(1);
-  while (!s.empty() && set.find(s.back()) != std::string_view::npos) s.remove_suffix(1);
+  while (!s.empty() && in_set(s.front(), set)) s.remove_prefix(1);
+  while (!s.empty() && in_set(s.back(), set)) s.remove_suffix(1);
   return s;
 }
 

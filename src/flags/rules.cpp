@@ -833,7 +833,8 @@ class Evaluator {
           v.d = double_of(r.x);
         }
         v.has_ts = (r.flags & kHasTs) != 0;
-        v.ts = ion::Timestamp{r.y, r.nanos, 0, ion::Precision::kFraction};
+        v.ts = ion::Timestamp{
+            .epoch_s = r.y, .nanos = r.nanos, .offset_min = 0, .precision = ion::Precision::kFraction};
         return true;
       case kOpVar: {
         std::string_view key;

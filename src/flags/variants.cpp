@@ -47,7 +47,8 @@ bool load(std::string_view blob, size_t off, T& out) {
 // "bad Context pair '<the pair, cut at 64 bytes>': <what>"; returns false.
 bool bad_pair(char* err, size_t cap, const char* what, std::string_view pair) {
   const int shown = static_cast<int>(pair.size() > 64 ? 64 : pair.size());
-  return error::fail(err, cap, "bad Context pair '%.*s%s': %s", shown, pair.data(), pair.size() > 64 ? "…" : "", what);
+  return error::fail(err, cap, "bad Context pair '%.*s%s': %s", shown, pair.data(), pair.size() > 64 ? "…" : "",
+                     what);
 }
 
 // Percent-decodes src into storage; false on a bad escape or no room. Not text::percent_decode:
@@ -199,8 +200,12 @@ struct Builder {
     const bool is_list = f.type == ion::Type::kList && !f.is_null;
     if (is_list) {
       nv = f.num_children;
-      if (nv == 0) return fail(false, "flag '%.*s' has an empty variant list (at byte %u)", clip(name), name.data(), f.offset);
-      if (nv > kMaxVariants) return fail(false, "flag '%.*s' has more than %zu variants", clip(name), name.data(), kMaxVariants);
+      if (nv == 0) {
+        return fail(false, "flag '%.*s' has an empty variant list (at byte %u)", clip(name), name.data(), f.offset);
+      }
+      if (nv > kMaxVariants) {
+        return fail(false, "flag '%.*s' has more than %zu variants", clip(name), name.data(), kMaxVariants);
+      }
     }
     const size_t vtable = w.append(nullptr, 0, 4);
     if (vtable == SIZE_MAX) return no_space();
@@ -661,7 +666,9 @@ EvalError evaluate(std::string_view blob, const Context& ctx, std::span<const st
   out.total_bytes = 0;
   Answer answer(blob, ctx);
   const EvalError e = answer.run(keys, scratch, scratch_cap, out, bad_key_index);
-  if (cost != nullptr) *cost = EvalCost{.steps = kMaxEvalSteps - answer.steps_left, .flag_index = answer.over_budget_flag};
+  if (cost != nullptr) {
+    *cost = EvalCost{.steps = kMaxEvalSteps - answer.steps_left, .flag_index = answer.over_budget_flag};
+  }
   return e;
 }
 

@@ -1,7 +1,6 @@
 // flags: feature-flag documents and the ?flag= filter. See include/appconfig/flags/flags.h.
 #include "appconfig/flags/flags.h"
 
-
 #include "appconfig/formats/json.h"
 
 namespace appconfig::flags {
@@ -49,6 +48,48 @@ size_t scratch_bytes_needed(std::span<const std::string_view> keys) {
   return total;
 }
 
+namespace {
+
+// The keys asked for, each once, in first-occurrence order; origin[j] is unique[j]'s index in keys.
+size_t distinct_keys(std::span<const std::string_view> keys, std::string_view* unique, size_t* origin) {
+  size_t num_unique = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    bool seen = false;
+    for (size_t j = 0; j < num_unique && !seen; ++j) seen = unique[j] == keys[i];
+    if (!seen) {
+      unique[num_unique] = keys[i];
+      origin[num_unique] = i;
+      ++num_unique;
+    }
+  }
+  return num_unique;
+}
+
+// {"k1":v1,"k2":v2…}: each key JSON-escaped into scratch (which the caller sized), values as they
+// are in the document.
+void write_object(const std::string_view* unique, const std::string_view* value, size_t num_unique, char* scratch,
+                  Filtered& out) {
+  size_t used = 0;
+  for (size_t j = 0; j < num_unique; ++j) {
+    char* start = scratch + used;
+    size_t n = 0;
+    start[n++] = j == 0 ? '{' : ',';
+    start[n++] = '"';
+    n += escape_key(unique[j], start + n);
+    start[n++] = '"';
+    start[n++] = ':';
+    used += n;
+    out.pieces[out.num_pieces++] = {start, n};
+    out.pieces[out.num_pieces++] = {value[j].data(), value[j].size()};
+    out.total_bytes += n + value[j].size();
+  }
+  static constexpr char kClose[] = "}";
+  out.pieces[out.num_pieces++] = {kClose, 1};
+  out.total_bytes += 1;
+}
+
+}  // namespace
+
 FilterError filter(std::string_view doc, std::span<const std::string_view> keys, char* scratch,
                    size_t scratch_cap, Filtered& out, size_t* bad_key_index) {
   out.num_pieces = 0;
@@ -60,20 +101,9 @@ FilterError filter(std::string_view doc, std::span<const std::string_view> keys,
     out.total_bytes = doc.size();
     return FilterError::kNone;
   }
-
-  // Distinct keys in first-occurrence order; origin[] maps back to `keys`.
   std::string_view unique[kMaxFlagKeys];
   size_t origin[kMaxFlagKeys];
-  size_t num_unique = 0;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    bool seen = false;
-    for (size_t j = 0; j < num_unique && !seen; ++j) seen = unique[j] == keys[i];
-    if (!seen) {
-      unique[num_unique] = keys[i];
-      origin[num_unique] = i;
-      ++num_unique;
-    }
-  }
+  const size_t num_unique = distinct_keys(keys, unique, origin);
 
   // One pass over the document's members; a later duplicate overwrites.
   std::string_view value[kMaxFlagKeys];
@@ -103,27 +133,10 @@ FilterError filter(std::string_view doc, std::span<const std::string_view> keys,
     out.total_bytes = value[0].size();
     return FilterError::kNone;
   }
-
   if (scratch_cap < scratch_bytes_needed(std::span<const std::string_view>(unique, num_unique))) {
     return FilterError::kScratchTooSmall;
   }
-  size_t used = 0;
-  for (size_t j = 0; j < num_unique; ++j) {
-    char* start = scratch + used;
-    size_t n = 0;
-    start[n++] = j == 0 ? '{' : ',';
-    start[n++] = '"';
-    n += escape_key(unique[j], start + n);
-    start[n++] = '"';
-    start[n++] = ':';
-    used += n;
-    out.pieces[out.num_pieces++] = {start, n};
-    out.pieces[out.num_pieces++] = {value[j].data(), value[j].size()};
-    out.total_bytes += n + value[j].size();
-  }
-  static constexpr char kClose[] = "}";
-  out.pieces[out.num_pieces++] = {kClose, 1};
-  out.total_bytes += 1;
+  write_object(unique, value, num_unique, scratch, out);
   return FilterError::kNone;
 }
 

@@ -70,10 +70,10 @@ enum class Error : uint8_t {
 const char* error_message(Error error);
 
 struct CompileResult {
-  Error error;
-  size_t offset;       // pattern byte offset of the problem (kNone: 0)
-  size_t program_len;  // bytes written to `out` (kNone only)
-  uint64_t steps;      // compile work done (success or failure), <= kMaxPatternBytes + 1 + kMaxCompileSteps
+  Error error = Error::kNone;
+  size_t offset = 0;       // pattern byte offset of the problem (kNone: 0)
+  size_t program_len = 0;  // bytes written to `out` (kNone only)
+  uint64_t steps = 0;      // compile work done (success or failure), <= kMaxPatternBytes + 1 + kMaxCompileSteps
 };
 
 // Compiles `pattern` into out[0..program_len). cap >= kMaxProgramBytes always suffices.

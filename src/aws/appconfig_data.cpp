@@ -229,7 +229,12 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
   if (!body.empty() || method == "POST") sh[nsh++] = {"content-type", "application/json"};
   sigv4::Request sreq{method, spath, query, sh, nsh, body};
   sigv4::Credentials sc{op.creds.access_key_id, op.creds.secret_access_key, op.creds.session_token};
-  sigv4::Params params{ep_.region, "appconfig", static_cast<int64_t>(loop::wall_ms() / 1000), true, false, false};
+  const sigv4::Params params{.region = ep_.region,
+                             .service = "appconfig",
+                             .unix_time_s = static_cast<int64_t>(loop::wall_ms() / 1000),
+                             .normalize_path = true,
+                             .sign_body_header = false,
+                             .omit_session_token = false};
   static char sign_buf[kSignBufferBytes];
   sigv4::Signed sig{};
   sigv4::Error se = sigv4::sign(sreq, sc, params, sign_buf, sizeof sign_buf, sig);
@@ -252,7 +257,7 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
                                     static_cast<int>(query.size()), query.data());
   uint64_t now = loop::monotonic_ms();
   uint64_t left = op.deadline_ms > now ? op.deadline_ms - now : 1;
-  http_client::Endpoint hep{std::string_view(ep_.host), ep_.port, ep_.tls};
+  const http_client::Endpoint hep{.host = ep_.host, .port = ep_.port, .tls = ep_.tls};
   http_client::Request hreq{method, std::string_view(target, tl > 0 ? static_cast<size_t>(tl) : 0), hh, nh, body,
                             left};
   ++api_calls_;

@@ -738,7 +738,7 @@ void Provider::fetch_container(uint64_t timeout_ms) {
   req.headers = headers;
   req.num_headers = nh;
   req.timeout_ms = timeout_ms;
-  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_container_cb, this);
   if (token == file_token) crypto::secure_wipe(file_token, sizeof file_token);
   if (!request_.valid()) fail("container credentials: the HTTP client has no free request slot");
@@ -767,7 +767,12 @@ void Provider::on_base_creds(const Creds* creds, const char* error) {
   sigv4::Header sh[2] = {{"Host", host}, {"Content-Type", kContentType}};
   sigv4::Request sreq{"POST", path, "", sh, 2, std::string_view(form_, form_len_)};
   sigv4::Credentials sc{creds->access_key_id, creds->secret_access_key, creds->session_token};
-  sigv4::Params params{endpoint_.region, "sts", static_cast<int64_t>(loop::wall_ms() / 1000), true, false, false};
+  const sigv4::Params params{.region = endpoint_.region,
+                             .service = "sts",
+                             .unix_time_s = static_cast<int64_t>(loop::wall_ms() / 1000),
+                             .normalize_path = true,
+                             .sign_body_header = false,
+                             .omit_session_token = false};
   char sig_buf[1024];
   sigv4::Signed signed_headers{};
   sigv4::Error se = sigv4::sign(sreq, sc, params, sig_buf, sizeof sig_buf, signed_headers);
@@ -788,7 +793,7 @@ void Provider::on_base_creds(const Creds* creds, const char* error) {
   req.num_headers = nh;
   req.body = std::string_view(form_, form_len_);
   req.timeout_ms = fetch_timeout_ms_;
-  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_sts_cb, this);
   crypto::secure_wipe(sig_buf, sizeof sig_buf);
   if (!request_.valid()) fail("AssumeRole %s: the HTTP client has no free request slot", role_arn_);
@@ -1055,7 +1060,7 @@ void Imds::send_token() {
   req.num_headers = 2;
   uint64_t left = remaining_ms();
   req.timeout_ms = left < kImdsRequestTimeoutMs ? (left == 0 ? 1 : left) : kImdsRequestTimeoutMs;
-  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Imds::on_token_cb, this);
   if (!request_.valid()) finish({}, "the HTTP client has no free request slot");
 }
@@ -1072,7 +1077,7 @@ void Imds::send_get() {
   req.num_headers = v1_ ? 1 : 2;
   uint64_t left = remaining_ms();
   req.timeout_ms = left < kImdsRequestTimeoutMs ? (left == 0 ? 1 : left) : kImdsRequestTimeoutMs;
-  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Imds::on_get_cb, this);
   if (!request_.valid()) finish({}, "the HTTP client has no free request slot");
 }
@@ -1314,7 +1319,7 @@ void Provider::fetch_web_identity(uint64_t timeout_ms) {
   req.num_headers = 2;
   req.body = std::string_view(body, body_len);
   req.timeout_ms = timeout_ms;
-  http_client::Endpoint ep{endpoint_.host, endpoint_.port, endpoint_.tls};
+  const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_sts_cb, this);  // copies the request at once
   crypto::secure_wipe(body, body_len);
   if (!request_.valid()) fail("AssumeRoleWithWebIdentity %s: the HTTP client has no free request slot", role_arn_);

@@ -469,8 +469,13 @@ Error sign(const Request& req, const Credentials& creds, const Params& p, char* 
   char names_buf[internal::kMaxSignedNamesBytes];
   Writer creq(creq_buf, sizeof creq_buf);
   Writer names(names_buf, sizeof names_buf);
-  internal::CanonicalInput in{req.method, req.path, req.query, to_sign, n, payload_view,
-                              p.normalize_path};
+  internal::CanonicalInput in{.method = req.method,
+                              .path = req.path,
+                              .query = req.query,
+                              .headers = to_sign,
+                              .num_headers = n,
+                              .payload_hash_hex = payload_view,
+                              .normalize_path = p.normalize_path};
   Error err = internal::canonical_request(in, creq, names);
 
   char scope_buf[internal::kMaxScopeBytes];

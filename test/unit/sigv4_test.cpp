@@ -171,8 +171,13 @@ Stages run_stages(const std::string& method, const std::string& path, const std:
       scope(128);
   Writer wc(creq.data(), creq.size()), wn(names.data(), names.size());
   std::string payload = sha_hex(body);
-  sigv4::internal::CanonicalInput in{method, path, query, headers.data(), headers.size(), payload,
-                                     normalize};
+  sigv4::internal::CanonicalInput in{.method = method,
+                                     .path = path,
+                                     .query = query,
+                                     .headers = headers.data(),
+                                     .num_headers = headers.size(),
+                                     .payload_hash_hex = payload,
+                                     .normalize_path = normalize};
   s.err = sigv4::internal::canonical_request(in, wc, wn);
   if (s.err != Error::kNone) return s;
   s.creq = std::string(wc.view());
@@ -515,8 +520,12 @@ TEST(Sigv4Suite, V4WholeSign) {
     auto hv = views(r.headers);
     sigv4::Request req{r.method, r.path, r.query, hv.data(), hv.size(), r.body};
     sigv4::Credentials creds{kAccessKey, kSecret, ctx.token};
-    sigv4::Params p{ctx.region, ctx.service, kSuiteTime, ctx.normalize, ctx.sign_body,
-                    ctx.omit_token};
+    sigv4::Params p{.region = ctx.region,
+                    .service = ctx.service,
+                    .unix_time_s = kSuiteTime,
+                    .normalize_path = ctx.normalize,
+                    .sign_body_header = ctx.sign_body,
+                    .omit_session_token = ctx.omit_token};
     char out[2048];
     sigv4::Signed res{};
     ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);
@@ -582,7 +591,11 @@ TEST(Sigv4Suite, LegacyStagesAndSign) {
     auto sv = views(hs);
     sigv4::Request req{r.method, r.path, r.query, sv.data(), sv.size(), r.body};
     sigv4::Credentials creds{kAccessKey, kSecret, token};
-    sigv4::Params p{"us-east-1", "service", kSuiteTime, true, false, omit};
+    sigv4::Params p{.region = "us-east-1",
+                    .service = "service",
+                    .unix_time_s = kSuiteTime,
+                    .normalize_path = true,
+                    .omit_session_token = omit};
     char out[1024];
     sigv4::Signed res{};
     ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);
@@ -598,7 +611,7 @@ struct SignFixture {
                               {"Content-Type", "application/json"}};
   sigv4::Request req{"GET", "/configuration", "configuration_token=abc", nullptr, 0, ""};
   sigv4::Credentials creds{"AKIDEXAMPLE", kSecret, "tok"};
-  sigv4::Params p{"us-east-1", "appconfig", kSuiteTime, true, false, false};
+  sigv4::Params p{.region = "us-east-1", .service = "appconfig", .unix_time_s = kSuiteTime, .normalize_path = true};
   SignFixture() {
     req.headers = headers.data();
     req.num_headers = headers.size();
@@ -741,7 +754,7 @@ TEST(Sigv4Sign, AppConfigSessionMatchesPythonEmulator) {
                          {"Content-Type", "application/json"}};
   sigv4::Request req{"POST", "/configurationsessions", "", hs.data(), hs.size(), body};
   sigv4::Credentials creds{"AKIAEMULATOR1", "emulator-secret-1", "EMUTOKEN/1+x=="};
-  sigv4::Params p{"eu-west-1", "appconfig", 1700000000, true, false, false};
+  sigv4::Params p{.region = "eu-west-1", .service = "appconfig", .unix_time_s = 1700000000, .normalize_path = true};
   char out[1024];
   sigv4::Signed res{};
   ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);

@@ -41,12 +41,15 @@ struct Request {
   std::string_view body;
 };
 
+// Built with designated initializers so each flag is named where it is set (aws-c-auth's
+// aws_signing_config_aws names them too): Params{.region = r, .service = "sts", .unix_time_s = t,
+// .normalize_path = true, .sign_body_header = false, .omit_session_token = false}.
 struct Params {
   std::string_view region, service;
-  int64_t unix_time_s;
-  bool normalize_path;    // true for all services but S3
-  bool sign_body_header;  // add and sign x-amz-content-sha256
-  bool omit_session_token;  // add X-Amz-Security-Token after signing, unsigned (IoT-style)
+  int64_t unix_time_s = 0;
+  bool normalize_path = false;      // true for all services but S3
+  bool sign_body_header = false;    // add and sign x-amz-content-sha256
+  bool omit_session_token = false;  // add X-Amz-Security-Token after signing, unsigned (IoT-style)
 };
 
 // Headers the caller must add to the request, in this order:

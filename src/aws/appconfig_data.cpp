@@ -8,6 +8,7 @@
 #include "appconfig/aws/crypto.h"
 #include "appconfig/net/http_parse.h"
 #include "appconfig/formats/json.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/aws/sigv4.h"
 
@@ -181,7 +182,7 @@ void Client::finish_error(Op& op, int status, bool retryable, const char* fmt, .
                    op.prof_len, op.prof);
   va_list ap;
   va_start(ap, fmt);
-  if (n > 0 && static_cast<size_t>(n) < sizeof r.message) vsnprintf(r.message + n, sizeof r.message - n, fmt, ap);
+  if (n > 0 && static_cast<size_t>(n) < sizeof r.message) error::vfail(r.message + n, sizeof r.message - n, fmt, ap);
   va_end(ap);
   finish(op, r);
 }

@@ -11,9 +11,10 @@
 #include <unistd.h>
 
 #include "appconfig/aws/crypto.h"
-#include "appconfig/formats/json.h"
-#include "appconfig/core/log.h"
 #include "appconfig/aws/sigv4.h"
+#include "appconfig/core/error.h"
+#include "appconfig/core/log.h"
+#include "appconfig/formats/json.h"
 
 namespace appconfig::credentials {
 namespace {
@@ -24,15 +25,6 @@ constexpr std::string_view kEcsHost = "169.254.170.2";
 constexpr size_t kMaxQuotedBodyBytes = 120;
 // Random bytes in the default RoleSessionName (hex-encoded: 16 characters).
 constexpr size_t kSessionRandomBytes = 8;
-
-void put(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void put(char* out, size_t cap, const char* fmt, ...) {
-  if (out == nullptr || cap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(out, cap, fmt, ap);
-  va_end(ap);
-}
 
 bool copy_str(std::string_view v, char* out, size_t cap) {
   if (v.size() >= cap) return false;
@@ -183,14 +175,15 @@ bool xml_field(std::string_view scope, std::string_view name, char* out, size_t 
   std::string_view text;
   if (!xml_element(scope, name, &text)) {
     out[0] = '\0';
-    if (required) put(err, err_cap, "the answer has no <%.*s> in <Credentials>", static_cast<int>(name.size()), name.data());
+    if (required)
+      error::fail(err, err_cap, "the answer has no <%.*s> in <Credentials>", static_cast<int>(name.size()),
+                  name.data());
     return !required;
   }
   size_t len = 0;
   if (!xml_decode(text, out, cap, &len)) {
-    put(err, err_cap, "<%.*s> is malformed or longer than %zu bytes", static_cast<int>(name.size()), name.data(),
-        cap - 1);
-    return false;
+    return error::fail(err, err_cap, "<%.*s> is malformed or longer than %zu bytes", static_cast<int>(name.size()),
+                       name.data(), cap - 1);
   }
   return true;
 }
@@ -200,18 +193,16 @@ bool json_field(std::string_view obj, std::string_view key, char* out, size_t ca
   auto v = json::find(obj, key);
   if (!v) {
     out[0] = '\0';
-    if (required) put(err, err_cap, "the answer has no \"%.*s\"", static_cast<int>(key.size()), key.data());
+    if (required) error::fail(err, err_cap, "the answer has no \"%.*s\"", static_cast<int>(key.size()), key.data());
     return !required;
   }
   if (json::kind_of(*v) != json::Kind::kString) {
-    put(err, err_cap, "\"%.*s\" is not a string", static_cast<int>(key.size()), key.data());
-    return false;
+    return error::fail(err, err_cap, "\"%.*s\" is not a string", static_cast<int>(key.size()), key.data());
   }
   long n = json::decode_string(*v, out, cap - 1);
   if (n < 0) {
-    put(err, err_cap, "\"%.*s\" is malformed or longer than %zu bytes", static_cast<int>(key.size()), key.data(),
-        cap - 1);
-    return false;
+    return error::fail(err, err_cap, "\"%.*s\" is malformed or longer than %zu bytes", static_cast<int>(key.size()),
+                       key.data(), cap - 1);
   }
   out[n] = '\0';
   return true;
@@ -220,16 +211,13 @@ bool json_field(std::string_view obj, std::string_view key, char* out, size_t ca
 // Checks the decoded fields are usable in headers and the signer.
 bool check_creds(const Creds& c, char* err, size_t cap) {
   if (c.access_key_id[0] == '\0' || !visible(c.access_key_id)) {
-    put(err, cap, "the access key id is empty or has spaces / control characters");
-    return false;
+    return error::fail(err, cap, "the access key id is empty or has spaces / control characters");
   }
   if (c.secret_access_key[0] == '\0' || !visible(c.secret_access_key)) {
-    put(err, cap, "the secret access key is empty or has spaces / control characters");
-    return false;
+    return error::fail(err, cap, "the secret access key is empty or has spaces / control characters");
   }
   if (!visible(c.session_token)) {
-    put(err, cap, "the session token has spaces / control characters");
-    return false;
+    return error::fail(err, cap, "the session token has spaces / control characters");
   }
   return true;
 }
@@ -248,13 +236,11 @@ bool read_token_file(const char* path, const char* what, char* out, size_t cap, 
     auto u = static_cast<unsigned char>(out[i]);
     if (u < 0x20 || u == 0x7f) {
       crypto::secure_wipe(out, cap);
-      put(err, err_cap, "%s %s holds control characters", what, path);
-      return false;
+      return error::fail(err, err_cap, "%s %s holds control characters", what, path);
     }
   }
   if (n == 0) {
-    put(err, err_cap, "%s %s is empty", what, path);
-    return false;
+    return error::fail(err, err_cap, "%s %s is empty", what, path);
   }
   return true;
 }
@@ -323,19 +309,16 @@ bool read_small_file(const char* path, const char* what, char* out, size_t cap, 
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT && missing != nullptr) *missing = true;
-    put(err, err_cap, "cannot open %s %s: %s", what, path, strerror(errno));
-    return false;
+    return error::fail(err, err_cap, "cannot open %s %s: %s", what, path, strerror(errno));
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    put(err, err_cap, "%s %s is not a regular file", what, path);
-    return false;
+    return error::fail(err, err_cap, "%s %s is not a regular file", what, path);
   }
   if (cap == 0 || static_cast<uint64_t>(st.st_size) >= cap) {
     close(fd);
-    put(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap == 0 ? 0 : cap - 1);
-    return false;
+    return error::fail(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap == 0 ? 0 : cap - 1);
   }
   size_t n = 0;
   for (;;) {
@@ -345,12 +328,11 @@ bool read_small_file(const char* path, const char* what, char* out, size_t cap, 
     ssize_t r = full ? read(fd, &probe, 1) : read(fd, out + n, cap - 1 - n);
     if (full && r > 0) {
       close(fd);
-      put(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap - 1);
-      return false;
+      return error::fail(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap - 1);
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      put(err, err_cap, "cannot read %s %s: %s", what, path, strerror(errno));
+      error::fail(err, err_cap, "cannot read %s %s: %s", what, path, strerror(errno));
       close(fd);
       return false;
     }
@@ -433,12 +415,11 @@ size_t form_encode(std::string_view in, char* out, size_t cap) {
 bool parse_container_json(std::string_view body, Creds& out, char* err, size_t cap) {
   json::ValidateResult v = json::validate(body);
   if (v.error != json::Error::kNone) {
-    put(err, cap, "the answer is not valid JSON (%s at byte %zu)", json::error_message(v.error), v.offset);
-    return false;
+    return error::fail(err, cap, "the answer is not valid JSON (%s at byte %zu)", json::error_message(v.error),
+                       v.offset);
   }
   if (json::kind_of(body) != json::Kind::kObject) {
-    put(err, cap, "the answer is not a JSON object");
-    return false;
+    return error::fail(err, cap, "the answer is not a JSON object");
   }
   Creds c{};
   char expiration[64];
@@ -448,7 +429,7 @@ bool parse_container_json(std::string_view body, Creds& out, char* err, size_t c
             json_field(body, "Expiration", expiration, sizeof expiration, false, err, cap) &&
             check_creds(c, err, cap);
   if (ok && expiration[0] != '\0' && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
-    put(err, cap, "\"Expiration\" is not an ISO 8601 date-time: \"%s\"", expiration);
+    error::fail(err, cap, "\"Expiration\" is not an ISO 8601 date-time: \"%s\"", expiration);
     ok = false;
   }
   if (ok) out = c;
@@ -459,8 +440,7 @@ bool parse_container_json(std::string_view body, Creds& out, char* err, size_t c
 bool parse_assume_role_xml(std::string_view body, Creds& out, char* err, size_t cap) {
   std::string_view scope;
   if (!xml_element(body, "Credentials", &scope)) {
-    put(err, cap, "the answer has no <Credentials> element");
-    return false;
+    return error::fail(err, cap, "the answer has no <Credentials> element");
   }
   Creds c{};
   char expiration[64];
@@ -469,7 +449,7 @@ bool parse_assume_role_xml(std::string_view body, Creds& out, char* err, size_t 
             xml_field(scope, "SessionToken", c.session_token, sizeof c.session_token, true, err, cap) &&
             xml_field(scope, "Expiration", expiration, sizeof expiration, true, err, cap) && check_creds(c, err, cap);
   if (ok && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
-    put(err, cap, "<Expiration> is not an ISO 8601 date-time: \"%s\"", expiration);
+    error::fail(err, cap, "<Expiration> is not an ISO 8601 date-time: \"%s\"", expiration);
     ok = false;
   }
   if (ok) out = c;
@@ -530,28 +510,28 @@ bool Provider::init_from_settings(loop::Loop* lp, http_client::Client* client, c
   client_ = client;
   const bool has_key = !s.access_key_id.empty(), has_secret = !s.secret_access_key.empty();
   if (has_key != has_secret) {
-    put(err, cap, "partial credentials in the environment: %s is set but %s is not",
-        has_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY", has_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    return false;
+    return error::fail(err, cap, "partial credentials in the environment: %s is set but %s is not",
+                       has_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                       has_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
   }
   if (has_key) {
     Creds c{};
     if (!copy_str(s.access_key_id, c.access_key_id, sizeof c.access_key_id) || !visible(s.access_key_id)) {
-      put(err, cap, "AWS_ACCESS_KEY_ID is longer than %zu bytes or has spaces / control characters", kMaxKeyBytes - 1);
-      return false;
+      return error::fail(err, cap, "AWS_ACCESS_KEY_ID is longer than %zu bytes or has spaces / control characters",
+                         kMaxKeyBytes - 1);
     }
     if (!copy_str(s.secret_access_key, c.secret_access_key, sizeof c.secret_access_key) ||
         !visible(s.secret_access_key)) {
       crypto::secure_wipe(&c, sizeof c);
-      put(err, cap, "AWS_SECRET_ACCESS_KEY (value hidden) is longer than %zu bytes or has spaces / control characters",
+      return error::fail(
+          err, cap, "AWS_SECRET_ACCESS_KEY (value hidden) is longer than %zu bytes or has spaces / control characters",
           kMaxKeyBytes - 1);
-      return false;
     }
     if (!copy_str(s.session_token, c.session_token, sizeof c.session_token) || !visible(s.session_token)) {
       crypto::secure_wipe(&c, sizeof c);
-      put(err, cap, "AWS_SESSION_TOKEN (value hidden) is longer than %zu bytes or has spaces / control characters",
-          kMaxTokenBytes - 1);
-      return false;
+      return error::fail(err, cap,
+                         "AWS_SESSION_TOKEN (value hidden) is longer than %zu bytes or has spaces / control characters",
+                         kMaxTokenBytes - 1);
     }
     c.expires_epoch_ms = 0;
     source_ = Source::kEnvironment;  // before store(), which names the source
@@ -574,51 +554,46 @@ bool Provider::init_container(loop::Loop* lp, http_client::Client* client, const
   if (!s.container_credentials_full_uri.empty()) {
     char why[160];
     if (!endpoints::parse_url_target(s.container_credentials_full_uri, endpoint_, &target, why, sizeof why)) {
-      put(err, cap, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not usable: %s", why);
-      return false;
+      return error::fail(err, cap, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not usable: %s", why);
     }
     if (!endpoint_.tls && !allowed_plain_http_host(endpoint_.host)) {
-      put(err, cap,
+      return error::fail(
+          err, cap,
           "AWS_CONTAINER_CREDENTIALS_FULL_URI uses http:// to %s: plain http is allowed only to loopback, "
           "169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; use https://",
           endpoint_.host);
-      return false;
     }
   } else if (!s.container_credentials_relative_uri.empty()) {
     std::string_view rel = s.container_credentials_relative_uri;
     if (rel.front() != '/' || !visible(rel)) {
-      put(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/' and have no spaces");
-      return false;
+      return error::fail(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/' and have no spaces");
     }
     copy_str(kEcsHost, endpoint_.host, sizeof endpoint_.host);
     endpoint_.port = 80;
     endpoint_.tls = false;
     target = rel;
   } else {
-    put(err, cap, "%s", "");
-    return false;
+    return error::fail(err, cap, "%s", "");
   }
   if (!copy_str(target, target_, sizeof target_)) {
-    put(err, cap, "the container credentials URI is longer than %zu bytes", kMaxTargetBytes - 1);
-    return false;
+    return error::fail(err, cap, "the container credentials URI is longer than %zu bytes", kMaxTargetBytes - 1);
   }
   // The SDKs prefer the token file over the token variable when both are set.
   if (!s.container_authorization_token_file.empty()) {
     if (!copy_str(s.container_authorization_token_file, auth_token_file_, sizeof auth_token_file_)) {
-      put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is longer than %zu bytes", sizeof auth_token_file_ - 1);
-      return false;
+      return error::fail(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is longer than %zu bytes",
+                         sizeof auth_token_file_ - 1);
     }
   } else if (!s.container_authorization_token.empty()) {
     for (char c : s.container_authorization_token) {
       auto u = static_cast<unsigned char>(c);
       if (u < 0x20 || u == 0x7f) {
-        put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) has control characters");
-        return false;
+        return error::fail(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) has control characters");
       }
     }
     if (!copy_str(s.container_authorization_token, auth_token_, sizeof auth_token_)) {
-      put(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) is longer than %zu bytes", kMaxTokenBytes - 1);
-      return false;
+      return error::fail(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN (value hidden) is longer than %zu bytes",
+                         kMaxTokenBytes - 1);
     }
   }
   source_ = Source::kContainer;
@@ -632,30 +607,26 @@ bool Provider::init_assume_role(loop::Loop* lp, http_client::Client* client, Pro
   loop_ = lp;
   client_ = client;
   if (base == nullptr || base == this) {
-    put(err, cap, "AssumeRole needs a base credentials provider");
-    return false;
+    return error::fail(err, cap, "AssumeRole needs a base credentials provider");
   }
   if (role_arn.size() < 20 || role_arn.size() > 2048 || role_arn.substr(0, 4) != "arn:" || !visible(role_arn)) {
-    put(err, cap, "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
-        static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
-    return false;
+    return error::fail(err, cap,
+                       "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
+                       static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
   }
   if (!external_id.empty() && (external_id.size() < 2 || external_id.size() > 1224 || !visible(external_id))) {
-    put(err, cap, "role external ID (value hidden) must be 2 to 1224 visible characters");
-    return false;
+    return error::fail(err, cap, "role external ID (value hidden) must be 2 to 1224 visible characters");
   }
   char name[65];
   if (session_name.empty()) {
     session_name = default_session_name(name);
   } else if (!valid_session_name(session_name)) {
-    put(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
-        static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
-    return false;
+    return error::fail(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
+                       static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
   }
   if (duration_s != 0 && (duration_s < kMinDurationS || duration_s > kMaxDurationS)) {
-    put(err, cap, "credentials duration %u s is out of range: %u to %u seconds", duration_s, kMinDurationS,
-        kMaxDurationS);
-    return false;
+    return error::fail(err, cap, "credentials duration %u s is out of range: %u to %u seconds", duration_s,
+                       kMinDurationS, kMaxDurationS);
   }
   // Form body, built once (RFC 1866 §8.2.1 form encoding with RFC 3986 unreserved bytes kept).
   if (!build_assume_role_form("AssumeRole", role_arn, session_name, err, cap, external_id, duration_s)) return false;
@@ -901,7 +872,7 @@ void Provider::store(const Creds& fresh) {
 void Provider::fail(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(error_, sizeof error_, fmt, ap);
+  error::vfail(error_, sizeof error_, fmt, ap);
   va_end(ap);
   fetching_ = false;
   request_ = {};
@@ -980,8 +951,8 @@ void Provider::expire_waiters() {
   arm_deadline();
   char msg[kMaxErrorBytes];
   const bool role = source_ == Source::kAssumeRole || source_ == Source::kWebIdentity;
-  snprintf(msg, sizeof msg, "timed out waiting for %s credentials%s%.300s", source_name(source_), role ? " for " : "",
-           role ? role_arn_ : "");
+  error::fail(msg, sizeof msg, "timed out waiting for %s credentials%s%.300s", source_name(source_),
+              role ? " for " : "", role ? role_arn_ : "");
   for (size_t i = 0; i < ne; ++i) expired[i].cb(expired[i].ctx, nullptr, msg);
 }
 
@@ -1005,8 +976,7 @@ bool Imds::init(loop::Loop* lp, http_client::Client* client, const settings::Set
   if (url.empty()) url = s.ec2_metadata_ipv6 ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
   char why[160];
   if (!endpoints::parse_url(url, endpoint_, why, sizeof why)) {
-    put(err, cap, "AWS_EC2_METADATA_SERVICE_ENDPOINT is not usable: %s", why);
-    return false;
+    return error::fail(err, cap, "AWS_EC2_METADATA_SERVICE_ENDPOINT is not usable: %s", why);
   }
   copy_str(endpoint_.base_path, base_path_, sizeof base_path_);
   snprintf(where_, sizeof where_, "%s:%u", endpoint_.host, endpoint_.port);
@@ -1117,7 +1087,7 @@ void Imds::on_token_cb(void* ctx, const http_client::Result& r) {
   if (resp.status >= 500) self->retry_or_fail("token request: HTTP %d: %s", resp.status, msg);
   else {
     char e[300];
-    snprintf(e, sizeof e, "token request: HTTP %d: %s", resp.status, msg);
+    error::fail(e, sizeof e, "token request: HTTP %d: %s", resp.status, msg);
     self->finish({}, e);
   }
 }
@@ -1147,7 +1117,7 @@ void Imds::on_get_cb(void* ctx, const http_client::Result& r) {
     return;
   }
   char e[kMaxErrorBytes];
-  snprintf(e, sizeof e, "GET %s: HTTP %d%s%s", self->path_, resp.status, msg[0] != '\0' ? ": " : "", msg);
+  error::fail(e, sizeof e, "GET %s: HTTP %d%s%s", self->path_, resp.status, msg[0] != '\0' ? ": " : "", msg);
   self->finish({}, e);
 }
 
@@ -1155,7 +1125,7 @@ void Imds::retry_or_fail(const char* fmt, ...) {
   char e[kMaxErrorBytes];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(e, sizeof e, fmt, ap);
+  error::vfail(e, sizeof e, fmt, ap);
   va_end(ap);
   loop_->refresh_now();
   if (!retried_ && remaining_ms() > kImdsRetryBackoffMs) {
@@ -1177,7 +1147,7 @@ void Imds::on_backoff(void* ctx) {
 }
 
 void Imds::finish(std::string_view body, const char* error) {
-  if (error != nullptr) snprintf(error_, sizeof error_, "instance metadata at %s: %s", where_, error);
+  if (error != nullptr) error::fail(error_, sizeof error_, "instance metadata at %s: %s", where_, error);
   if (in_get_) {
     // Callbacks never come from inside get().
     step_ = Step::kBackoff;
@@ -1233,9 +1203,8 @@ bool Provider::build_assume_role_form(std::string_view action, std::string_view 
     ok = append("&DurationSeconds=") && append(num);
   }
   if (!ok) {
-    put(err, cap, "the %.*s request body is longer than %zu bytes", static_cast<int>(action.size()), action.data(),
-        kMaxFormBytes);
-    return false;
+    return error::fail(err, cap, "the %.*s request body is longer than %zu bytes", static_cast<int>(action.size()),
+                       action.data(), kMaxFormBytes);
   }
   form_len_ = n;
   return true;
@@ -1247,28 +1216,26 @@ bool Provider::init_web_identity(loop::Loop* lp, http_client::Client* client, st
   loop_ = lp;
   client_ = client;
   if (role_arn.size() < 20 || role_arn.size() > 2048 || role_arn.substr(0, 4) != "arn:" || !visible(role_arn)) {
-    put(err, cap, "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
-        static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
-    return false;
+    return error::fail(err, cap,
+                       "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
+                       static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
   }
   char name[65];
   if (session_name.empty()) {
     session_name = default_session_name(name);
   } else if (!valid_session_name(session_name)) {
-    put(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
-        static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
-    return false;
+    return error::fail(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
+                       static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
   }
   if (token_file.empty() || !copy_str(token_file, token_file_, sizeof token_file_)) {
-    put(err, cap, "the web identity token file path is empty or longer than %zu bytes", sizeof token_file_ - 1);
-    return false;
+    return error::fail(err, cap, "the web identity token file path is empty or longer than %zu bytes",
+                       sizeof token_file_ - 1);
   }
   if (!build_assume_role_form("AssumeRoleWithWebIdentity", role_arn, session_name, err, cap)) return false;
   size_t n = form_len_;
   constexpr std::string_view kTokenParam = "&WebIdentityToken=";
   if (n + kTokenParam.size() >= sizeof form_) {
-    put(err, cap, "the AssumeRoleWithWebIdentity request body is longer than %zu bytes", kMaxFormBytes);
-    return false;
+    return error::fail(err, cap, "the AssumeRoleWithWebIdentity request body is longer than %zu bytes", kMaxFormBytes);
   }
   memcpy(form_ + n, kTokenParam.data(), kTokenParam.size());
   form_prefix_len_ = form_len_ = n + kTokenParam.size();
@@ -1507,9 +1474,9 @@ bool profile_region(const settings::Settings& s, char* buf, char* out, size_t ca
     bool valid = v.size() <= endpoints::kMaxRegionBytes && v.front() >= 'a' && v.front() <= 'z' && v.back() != '-';
     for (char c : v) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
     if (!valid) {
-      put(err, err_cap, "profile %.*s in %s has region \"%.*s\": not a valid AWS region (us-east-1)",
-          static_cast<int>(profile.size()), profile.data(), path, static_cast<int>(v.size() < 40 ? v.size() : 40),
-          v.data());
+      error::fail(err, err_cap, "profile %.*s in %s has region \"%.*s\": not a valid AWS region (us-east-1)",
+                  static_cast<int>(profile.size()), profile.data(), path,
+                  static_cast<int>(v.size() < 40 ? v.size() : 40), v.data());
       ok = false;
     } else {
       copy_str(v, out, cap);
@@ -1536,8 +1503,8 @@ bool Chain::init(loop::Loop* lp, http_client::Client* client, const settings::Se
   // file without a role is a mistake (aws-sdk-go-v2 refuses it too).
   if (!s.web_identity_token_file.empty()) {
     if (s.aws_role_arn.empty()) {
-      put(err, cap, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: both are needed for web identity");
-      return false;
+      return error::fail(
+          err, cap, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: both are needed for web identity");
     }
     endpoints::Endpoint sts;
     if (!endpoints::sts(s, sts, err, cap)) return false;
@@ -1577,8 +1544,9 @@ bool Chain::init(loop::Loop* lp, http_client::Client* client, const settings::Se
     ok = from_profile(lp, client, s, name, 0, &top, err, cap);
     chosen = ok;
   } else if (s.profile_explicit && !exists) {
-    put(err, cap, "AWS_PROFILE=%.*s: no such profile in %s or %s", static_cast<int>(name.size()), name.data(),
-        cred_path[0] != '\0' ? cred_path : "(no credentials file)", config_path[0] != '\0' ? config_path : "(no config file)");
+    error::fail(err, cap, "AWS_PROFILE=%.*s: no such profile in %s or %s", static_cast<int>(name.size()), name.data(),
+                cred_path[0] != '\0' ? cred_path : "(no credentials file)",
+                config_path[0] != '\0' ? config_path : "(no config file)");
     ok = false;
   }
   crypto::secure_wipe(credentials_file_, credentials_len_ + 1);
@@ -1610,14 +1578,13 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
   std::string_view cf(credentials_file_, credentials_len_), kf(config_file_, config_len_);
   const int nl = static_cast<int>(name.size() < 128 ? name.size() : 128);
   if (depth > kMaxProfileChainDepth) {
-    put(err, cap, "profile %.*s: the role chain is longer than %zu source_profile hops (a cycle?)", nl, name.data(),
-        kMaxProfileChainDepth);
-    return false;
+    return error::fail(err, cap, "profile %.*s: the role chain is longer than %zu source_profile hops (a cycle?)", nl,
+                       name.data(), kMaxProfileChainDepth);
   }
   if (!profile_exists(cf, SharedFile::kCredentials, name) && !profile_exists(kf, SharedFile::kConfig, name)) {
-    put(err, cap, "profile %.*s (a source_profile) does not exist in the shared credentials or config file", nl,
-        name.data());
-    return false;
+    return error::fail(err, cap,
+                       "profile %.*s (a source_profile) does not exist in the shared credentials or config file", nl,
+                       name.data());
   }
   auto get = [&](const char* key, std::string_view* v) {
     return profile_value(cf, SharedFile::kCredentials, name, key, v) || profile_value(kf, SharedFile::kConfig, name, key, v);
@@ -1646,8 +1613,8 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
     if (!endpoints::sts(s, sts, err, cap)) return false;
     Provider* base = nullptr;
     if (!source_profile.empty() && !credential_source.empty()) {
-      put(err, cap, "profile %.*s sets both source_profile and credential_source: keep one", nl, name.data());
-      return false;
+      return error::fail(err, cap, "profile %.*s sets both source_profile and credential_source: keep one", nl,
+                         name.data());
     }
     if (!source_profile.empty()) {
       if (source_profile == name && has_static) {
@@ -1657,15 +1624,14 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
             !copy_str(secret, c.secret_access_key, sizeof c.secret_access_key) ||
             !copy_str(token, c.session_token, sizeof c.session_token) || !check_creds(c, err, cap)) {
           crypto::secure_wipe(&c, sizeof c);
-          put(err, cap, "profile %.*s: aws_access_key_id / aws_secret_access_key are too long or not printable", nl,
-              name.data());
-          return false;
+          return error::fail(err, cap,
+                             "profile %.*s: aws_access_key_id / aws_secret_access_key are too long or not printable",
+                             nl, name.data());
         }
         base = add();
         if (base == nullptr) {
           crypto::secure_wipe(&c, sizeof c);
-          put(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-          return false;
+          return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
         }
         base->init_static(lp, client, c, Source::kProfile);
         crypto::secure_wipe(&c, sizeof c);
@@ -1676,47 +1642,46 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
     } else if (!credential_source.empty()) {
       base = add();
       if (base == nullptr) {
-        put(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-        return false;
+        return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
       }
       if (credential_source == "Environment") {
         if (s.access_key_id.empty() || !base->init_from_settings(lp, client, s, err, cap)) {
           if (s.access_key_id.empty())
-            put(err, cap, "profile %.*s: credential_source = Environment but AWS_ACCESS_KEY_ID is not set", nl,
-                name.data());
+            error::fail(err, cap, "profile %.*s: credential_source = Environment but AWS_ACCESS_KEY_ID is not set", nl,
+                        name.data());
           return false;
         }
       } else if (credential_source == "EcsContainer") {
         if (!base->init_container(lp, client, s, err, cap)) {
           if (err != nullptr && cap > 0 && err[0] == '\0')
-            put(err, cap, "profile %.*s: credential_source = EcsContainer but no AWS_CONTAINER_CREDENTIALS_* is set",
-                nl, name.data());
+            error::fail(err, cap,
+                        "profile %.*s: credential_source = EcsContainer but no AWS_CONTAINER_CREDENTIALS_* is set", nl,
+                        name.data());
           return false;
         }
       } else if (credential_source == "Ec2InstanceMetadata") {
         if (!base->init_imds(lp, client, s, err, cap)) return false;
       } else {
-        put(err, cap,
+        return error::fail(
+            err, cap,
             "profile %.*s: credential_source \"%.*s\" is not one of Environment, EcsContainer, Ec2InstanceMetadata", nl,
             name.data(), static_cast<int>(credential_source.size() < 40 ? credential_source.size() : 40),
             credential_source.data());
-        return false;
       }
       append(" (credential_source %.*s)", credential_source);
     } else if (!token_file.empty()) {
       Provider* p = add();
       if (p == nullptr) {
-        put(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-        return false;
+        return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
       }
       if (!p->init_web_identity(lp, client, token_file, role_arn, session_name, sts, err, cap)) return false;
       append(" -> web identity %.*s", role_arn);
       *out = p;
       return true;
     } else {
-      put(err, cap, "profile %.*s has role_arn but no source_profile, credential_source or web_identity_token_file", nl,
+      return error::fail(
+          err, cap, "profile %.*s has role_arn but no source_profile, credential_source or web_identity_token_file", nl,
           name.data());
-      return false;
     }
     uint32_t duration_s = 0;
     if (!duration.empty()) {
@@ -1727,20 +1692,18 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
         if (ok) d = d * 10 + static_cast<uint64_t>(c - '0');
       }
       if (!ok || d < kMinDurationS || d > kMaxDurationS) {
-        put(err, cap, "profile %.*s: duration_seconds must be %u to %u", nl, name.data(), kMinDurationS, kMaxDurationS);
-        return false;
+        return error::fail(err, cap, "profile %.*s: duration_seconds must be %u to %u", nl, name.data(), kMinDurationS,
+                           kMaxDurationS);
       }
       duration_s = static_cast<uint32_t>(d);
     }
     Provider* p = add();
     if (p == nullptr) {
-      put(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-      return false;
+      return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
     }
     char why[kMaxErrorBytes];
     if (!p->init_assume_role(lp, client, base, role_arn, external_id, session_name, duration_s, sts, why, sizeof why)) {
-      put(err, cap, "profile %.*s: %s", nl, name.data(), why);
-      return false;
+      return error::fail(err, cap, "profile %.*s: %s", nl, name.data(), why);
     }
     append(" -> AssumeRole %.*s", role_arn);
     *out = p;
@@ -1752,15 +1715,16 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
         !copy_str(secret, c.secret_access_key, sizeof c.secret_access_key) ||
         !copy_str(token, c.session_token, sizeof c.session_token) || !check_creds(c, err, cap)) {
       crypto::secure_wipe(&c, sizeof c);
-      put(err, cap, "profile %.*s: aws_access_key_id / aws_secret_access_key / aws_session_token are too long or not "
-          "printable", nl, name.data());
-      return false;
+      return error::fail(
+          err, cap,
+          "profile %.*s: aws_access_key_id / aws_secret_access_key / aws_session_token are too long or not "
+          "printable",
+          nl, name.data());
     }
     Provider* p = add();
     if (p == nullptr) {
       crypto::secure_wipe(&c, sizeof c);
-      put(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-      return false;
+      return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
     }
     p->init_static(lp, client, c, Source::kProfile);
     crypto::secure_wipe(&c, sizeof c);
@@ -1769,23 +1733,24 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
     return true;
   }
   if (!key.empty() || !secret.empty()) {
-    put(err, cap, "profile %.*s has only one of aws_access_key_id and aws_secret_access_key", nl, name.data());
-    return false;
+    return error::fail(err, cap, "profile %.*s has only one of aws_access_key_id and aws_secret_access_key", nl,
+                       name.data());
   }
   if (get("credential_process", &v)) {
-    put(err, cap,
+    return error::fail(
+        err, cap,
         "profile %.*s uses credential_process, which is not supported (running a program would block the agent): "
         "use a role, static keys or web identity",
         nl, name.data());
-    return false;
   }
   if (get("sso_start_url", &v) || get("sso_session", &v)) {
-    put(err, cap, "profile %.*s is an IAM Identity Center (SSO) profile, which is not supported: run `aws configure "
-        "export-credentials` or use a role", nl, name.data());
-    return false;
+    return error::fail(
+        err, cap,
+        "profile %.*s is an IAM Identity Center (SSO) profile, which is not supported: run `aws configure "
+        "export-credentials` or use a role",
+        nl, name.data());
   }
-  put(err, cap, "profile %.*s has no credentials (aws_access_key_id, role_arn, ...)", nl, name.data());
-  return false;
+  return error::fail(err, cap, "profile %.*s has no credentials (aws_access_key_id, role_arn, ...)", nl, name.data());
 }
 
 }  // namespace appconfig::credentials

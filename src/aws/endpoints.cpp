@@ -3,9 +3,10 @@
 // the partition table of the SDKs' partitions.json.
 #include "appconfig/aws/endpoints.h"
 
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+
+#include "appconfig/core/error.h"
 
 namespace appconfig::endpoints {
 namespace {
@@ -61,24 +62,13 @@ const Partition& partition_of(std::string_view region) {
   return kPartitions[kNumPartitions - 1];
 }
 
-void set_err(char* err, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void set_err(char* err, size_t cap, const char* fmt, ...) {
-  if (err == nullptr || cap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 bool copy_region(const settings::Settings& s, Endpoint& out, char* err, size_t cap) {
   if (s.service_region.empty()) {
-    set_err(err, cap,
-            "no AWS region: set AWS_APPCONFIG_EXTENSION_SERVICE_REGION or AWS_REGION (Lambda sets AWS_REGION)");
-    return false;
+    return error::fail(
+        err, cap, "no AWS region: set AWS_APPCONFIG_EXTENSION_SERVICE_REGION or AWS_REGION (Lambda sets AWS_REGION)");
   }
   if (s.service_region.size() > kMaxRegionBytes) {
-    set_err(err, cap, "AWS region is longer than %zu characters", kMaxRegionBytes);
-    return false;
+    return error::fail(err, cap, "AWS region is longer than %zu characters", kMaxRegionBytes);
   }
   memcpy(out.region, s.service_region.data(), s.service_region.size());
   out.region[s.service_region.size()] = '\0';
@@ -100,14 +90,13 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
     // The SDK rule sets refuse a custom endpoint with FIPS or dual-stack rather than silently
     // dropping one of the two requests.
     if (s.use_fips_endpoint || s.use_dualstack_endpoint) {
-      set_err(err, cap, "%s is set together with %s=true: a custom endpoint cannot be FIPS or dual-stack; unset one",
-              var, s.use_fips_endpoint ? "AWS_USE_FIPS_ENDPOINT" : "AWS_USE_DUALSTACK_ENDPOINT");
-      return false;
+      return error::fail(err, cap,
+                         "%s is set together with %s=true: a custom endpoint cannot be FIPS or dual-stack; unset one",
+                         var, s.use_fips_endpoint ? "AWS_USE_FIPS_ENDPOINT" : "AWS_USE_DUALSTACK_ENDPOINT");
     }
     char why[160];
     if (!parse_url(url, ep, why, sizeof why)) {
-      set_err(err, cap, "%s is not usable: %s", var, why);
-      return false;
+      return error::fail(err, cap, "%s is not usable: %s", var, why);
     }
     if (!copy_region(s, ep, err, cap)) return false;
     out = ep;
@@ -119,8 +108,7 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
   const char* suffix = s.use_dualstack_endpoint ? p.dualstack_suffix : p.dns_suffix;
   int n = snprintf(ep.host, sizeof ep.host, "%s%s.%s.%s", service, fips_label ? "-fips" : "", ep.region, suffix);
   if (n < 0 || static_cast<size_t>(n) >= sizeof ep.host) {
-    set_err(err, cap, "endpoint host name for region %s is too long", ep.region);
-    return false;
+    return error::fail(err, cap, "endpoint host name for region %s is too long", ep.region);
   }
   ep.port = 443;
   ep.tls = true;
@@ -134,14 +122,12 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
   for (char c : url) {
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f) {
-      set_err(err, cap, "URL contains a space or control character");
-      return false;
+      return error::fail(err, cap, "URL contains a space or control character");
     }
   }
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
-    set_err(err, cap, "URL must start with http:// or https://");
-    return false;
+    return error::fail(err, cap, "URL must start with http:// or https://");
   }
   std::string_view scheme = url.substr(0, sep);
   auto ieq = [](std::string_view a, std::string_view b) {
@@ -155,46 +141,39 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
   } else if (ieq(scheme, "http")) {
     ep.tls = false;
   } else {
-    set_err(err, cap, "URL scheme must be http or https");
-    return false;
+    return error::fail(err, cap, "URL scheme must be http or https");
   }
   std::string_view rest = url.substr(sep + 3);
   if (rest.find('#') != std::string_view::npos) {
-    set_err(err, cap, "URL must not have a fragment");
-    return false;
+    return error::fail(err, cap, "URL must not have a fragment");
   }
   size_t path_at = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, path_at);
   std::string_view path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
   if (authority.find('@') != std::string_view::npos) {
-    set_err(err, cap, "URL must not contain user information (user@)");
-    return false;
+    return error::fail(err, cap, "URL must not contain user information (user@)");
   }
   std::string_view host = authority, port_text;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
     if (close == std::string_view::npos || close == 1) {
-      set_err(err, cap, "URL has a malformed IPv6 literal");
-      return false;
+      return error::fail(err, cap, "URL has a malformed IPv6 literal");
     }
     for (char c : authority.substr(1, close - 1)) {
       char l = lower(c);
       if (!(is_digit(c) || (l >= 'a' && l <= 'f') || c == ':' || c == '.')) {
-        set_err(err, cap, "URL has a malformed IPv6 literal");
-        return false;
+        return error::fail(err, cap, "URL has a malformed IPv6 literal");
       }
     }
     host = authority.substr(0, close + 1);
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') {
-        set_err(err, cap, "URL has junk after the IPv6 literal");
-        return false;
+        return error::fail(err, cap, "URL has junk after the IPv6 literal");
       }
       port_text = after.substr(1);
       if (port_text.empty()) {
-        set_err(err, cap, "URL has an empty port");
-        return false;
+        return error::fail(err, cap, "URL has an empty port");
       }
     }
   } else {
@@ -203,24 +182,20 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
       host = authority.substr(0, colon);
       port_text = authority.substr(colon + 1);
       if (port_text.empty()) {
-        set_err(err, cap, "URL has an empty port");
-        return false;
+        return error::fail(err, cap, "URL has an empty port");
       }
     }
     if (host.empty()) {
-      set_err(err, cap, "URL has no host");
-      return false;
+      return error::fail(err, cap, "URL has no host");
     }
     for (char c : host) {
       if (!(is_word(c) || c == '-' || c == '.')) {
-        set_err(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
-        return false;
+        return error::fail(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
       }
     }
   }
   if (host.size() > kMaxHostBytes) {
-    set_err(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
-    return false;
+    return error::fail(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
   }
   for (size_t i = 0; i < host.size(); ++i) ep.host[i] = lower(host[i]);
   ep.host[host.size()] = '\0';
@@ -235,8 +210,7 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
       v = v * 10 + static_cast<uint32_t>(c - '0');
     }
     if (v == 0 || v > 65535 || port_text.size() > 5) {
-      set_err(err, cap, "URL port must be a number from 1 to 65535");
-      return false;
+      return error::fail(err, cap, "URL port must be a number from 1 to 65535");
     }
     ep.port = static_cast<uint16_t>(v);
   }
@@ -244,19 +218,16 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
     *target = path_query.empty() ? std::string_view("/") : path_query;
     if (target->front() == '?') {
       // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
-      set_err(err, cap, "URL has a query without a path");
-      return false;
+      return error::fail(err, cap, "URL has a query without a path");
     }
   } else {
     if (path_query.find('?') != std::string_view::npos) {
-      set_err(err, cap, "URL must not have a query");
-      return false;
+      return error::fail(err, cap, "URL must not have a query");
     }
     std::string_view path = path_query;
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
     if (path.size() > kMaxBasePathBytes) {
-      set_err(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
-      return false;
+      return error::fail(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
     }
     if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
     ep.base_path[path.size()] = '\0';

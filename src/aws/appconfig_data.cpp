@@ -10,6 +10,7 @@
 #include "appconfig/formats/json.h"
 #include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 #include "appconfig/aws/sigv4.h"
 
 namespace appconfig::appconfig_data {
@@ -56,25 +57,6 @@ struct Client::Op {
   std::string_view e() const { return {env, env_len}; }
   std::string_view p() const { return {prof, prof_len}; }
 };
-
-size_t encode_query_value(std::string_view in, char* out, size_t cap) {
-  static const char kHex[] = "0123456789ABCDEF";
-  size_t n = 0;
-  for (unsigned char c : in) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      if (n + 1 > cap) return 0;
-      out[n++] = static_cast<char>(c);
-    } else {
-      if (n + 3 > cap) return 0;
-      out[n++] = '%';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 15];
-    }
-  }
-  return n;
-}
 
 int reader_status_for(int http_status, std::string_view error_type) {
   if (http_status == 404 || error_type == "ResourceNotFoundException") return 404;
@@ -296,7 +278,7 @@ void Client::get_configuration(Op& op) {
   Session& s = *op.session;
   char query[kMaxTokenBytes * 3 + 32];
   memcpy(query, "configuration_token=", 20);
-  size_t n = encode_query_value(std::string_view(s.token, s.token_len), query + 20, sizeof query - 20);
+  size_t n = sigv4::uri_encode(std::string_view(s.token, s.token_len), query + 20, sizeof query - 20);
   send_signed(op, "GET", "/configuration", std::string_view(query, 20 + n), {});
 }
 
@@ -338,7 +320,7 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
     std::string_view iv = header(resp, "Next-Poll-Interval-In-Seconds");
     uint32_t secs = 0;
     for (char c : iv) {
-      if (c < '0' || c > '9' || secs > 86400) break;
+      if (!text::is_digit(c) || secs > 86400) break;
       secs = secs * 10 + static_cast<uint32_t>(c - '0');
     }
     s.next_poll_s = secs;

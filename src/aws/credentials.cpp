@@ -12,8 +12,10 @@
 
 #include "appconfig/aws/crypto.h"
 #include "appconfig/aws/sigv4.h"
+#include "appconfig/core/calendar.h"
 #include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 #include "appconfig/formats/json.h"
 
 namespace appconfig::credentials {
@@ -58,30 +60,13 @@ void quote_body(std::string_view body, char* out, size_t cap) {
 
 // ---- dates
 
+// Exactly n decimal digits at s[pos] (a fixed-width date-time field).
 bool digits(std::string_view s, size_t pos, size_t n, uint32_t* v) {
-  if (pos + n > s.size()) return false;
-  uint32_t r = 0;
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    r = r * 10 + static_cast<uint32_t>(c - '0');
-  }
-  *v = r;
+  uint64_t r = 0;
+  if (pos + n > s.size() || !text::parse_u64(s.substr(pos, n), &r)) return false;
+  *v = static_cast<uint32_t>(r);
   return true;
 }
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level
-// Date Algorithms", days_from_civil).
-int64_t days_from_civil(int64_t y, uint32_t m, uint32_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<uint32_t>(y - era * 400);
-  const uint32_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const uint32_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool leap(uint32_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 // ---- XML (only what STS produces)
 
@@ -121,12 +106,9 @@ bool xml_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
       std::string_view num = name.substr(hex ? 2 : 1);
       if (num.empty()) return false;
       for (char d : num) {
-        uint32_t v;
-        if (d >= '0' && d <= '9') v = static_cast<uint32_t>(d - '0');
-        else if (hex && d >= 'a' && d <= 'f') v = static_cast<uint32_t>(d - 'a' + 10);
-        else if (hex && d >= 'A' && d <= 'F') v = static_cast<uint32_t>(d - 'A' + 10);
-        else return false;
-        cp = cp * (hex ? 16 : 10) + v;
+        const int v = hex ? text::hex_value(d) : (text::is_digit(d) ? d - '0' : -1);
+        if (v < 0) return false;
+        cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
         if (cp > 0x10FFFF) return false;
       }
       // XML 1.0 §2.2 Char: no NUL, no surrogates.
@@ -255,7 +237,7 @@ bool allowed_plain_http_host(std::string_view host) {
   int dots = 0;
   for (char c : host) {
     if (c == '.') ++dots;
-    else if (c < '0' || c > '9') return false;
+    else if (!text::is_digit(c)) return false;
   }
   return dots == 3;
 }
@@ -263,8 +245,7 @@ bool allowed_plain_http_host(std::string_view host) {
 bool valid_session_name(std::string_view s) {
   if (s.size() < 2 || s.size() > 64) return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::strchr("_+=,.@-", c) != nullptr;
+    bool ok = text::is_alnum(c) || std::strchr("_+=,.@-", c) != nullptr;
     if (!ok || c == '\0') return false;
   }
   return true;
@@ -353,9 +334,7 @@ bool parse_iso8601_ms(std::string_view t, uint64_t* epoch_ms) {
       !digits(t, 8, 2, &d) || (t[10] != 'T' && t[10] != 't') || !digits(t, 11, 2, &h) || t[13] != ':' ||
       !digits(t, 14, 2, &mi) || t[16] != ':' || !digits(t, 17, 2, &s))
     return false;
-  static constexpr uint8_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1) return false;
-  if (d > kDays[mo - 1] + ((mo == 2 && leap(y)) ? 1u : 0u)) return false;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > calendar::days_in_month(y, mo)) return false;
   if (h > 23 || mi > 59 || s > 60) return false;  // 60: a leap second, counted as :59 + 1 s
   size_t pos = 19;
   uint64_t frac_ms = 0;
@@ -363,7 +342,7 @@ bool parse_iso8601_ms(std::string_view t, uint64_t* epoch_ms) {
     ++pos;
     size_t start = pos;
     uint64_t scale = 100;
-    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
+    while (pos < t.size() && text::is_digit(t[pos])) {
       frac_ms += static_cast<uint64_t>(t[pos] - '0') * scale;
       scale /= 10;
       ++pos;
@@ -384,30 +363,15 @@ bool parse_iso8601_ms(std::string_view t, uint64_t* epoch_ms) {
     return false;
   }
   if (pos != t.size()) return false;
-  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
+  int64_t secs = calendar::days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
   if (secs < 0) return false;
   *epoch_ms = static_cast<uint64_t>(secs) * 1000 + frac_ms;
   return true;
 }
 
 size_t form_encode(std::string_view in, char* out, size_t cap) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  size_t n = 0;
-  for (char c : in) {
-    auto u = static_cast<unsigned char>(c);
-    bool keep = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' || u == '.' ||
-                u == '_' || u == '~';
-    size_t need = keep ? 1 : 3;
-    if (n + need >= cap) return 0;
-    if (keep) {
-      out[n++] = c;
-    } else {
-      out[n++] = '%';
-      out[n++] = kHex[u >> 4];
-      out[n++] = kHex[u & 15];
-    }
-  }
   if (cap == 0) return 0;
+  const size_t n = sigv4::uri_encode(in, out, cap - 1);  // the same byte set; one byte kept for the NUL
   out[n] = '\0';
   return n;
 }
@@ -1355,31 +1319,17 @@ void Provider::on_imds_answer(std::string_view body, const char* error) {
 
 namespace {
 
-std::string_view trim_space(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\r')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
-  return v;
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+// Blanks around names and values in the shared files: SP, HTAB, and the CR of CRLF lines.
+constexpr std::string_view kIniSpace = " \t\r";
 
 bool section_matches(std::string_view header, SharedFile kind, std::string_view profile) {
-  header = trim_space(header);
+  header = text::trim(header, kIniSpace);
   if (kind == SharedFile::kCredentials) return header == profile;
   if (header == "default") return profile == "default";
   constexpr std::string_view kProfile = "profile";
   if (header.size() > kProfile.size() && header.substr(0, kProfile.size()) == kProfile &&
       (header[kProfile.size()] == ' ' || header[kProfile.size()] == '\t'))
-    return trim_space(header.substr(kProfile.size())) == profile;
+    return text::trim(header.substr(kProfile.size()), kIniSpace) == profile;
   return false;
 }
 
@@ -1396,7 +1346,7 @@ bool scan_profile(std::string_view file, SharedFile kind, std::string_view profi
     if (line.empty()) continue;
     // Indented lines continue a nested block ("s3 =\n  max_concurrent_requests = 20"): ignored.
     if (line.front() == ' ' || line.front() == '\t') continue;
-    std::string_view t = trim_space(line);
+    std::string_view t = text::trim(line, kIniSpace);
     if (t.empty() || t.front() == '#' || t.front() == ';') continue;
     if (t.front() == '[') {
       size_t close = t.find(']');
@@ -1407,7 +1357,7 @@ bool scan_profile(std::string_view file, SharedFile kind, std::string_view profi
     if (!in) continue;
     size_t eq = t.find('=');
     if (eq == std::string_view::npos) continue;
-    if (!fn(trim_space(t.substr(0, eq)), trim_space(t.substr(eq + 1)))) break;
+    if (!fn(text::trim(t.substr(0, eq), kIniSpace), text::trim(t.substr(eq + 1), kIniSpace))) break;
   }
   return found;
 }
@@ -1422,7 +1372,7 @@ bool profile_value(std::string_view file, SharedFile kind, std::string_view prof
                    std::string_view* value) {
   bool have = false;
   scan_profile(file, kind, profile, [&](std::string_view k, std::string_view v) {
-    if (iequal(k, key)) {
+    if (text::iequals(k, key)) {
       *value = v;
       have = true;
     }
@@ -1472,7 +1422,7 @@ bool profile_region(const settings::Settings& s, char* buf, char* out, size_t ca
   bool ok = true;
   if (profile_value(std::string_view(buf, len), SharedFile::kConfig, profile, "region", &v) && !v.empty()) {
     bool valid = v.size() <= endpoints::kMaxRegionBytes && v.front() >= 'a' && v.front() <= 'z' && v.back() != '-';
-    for (char c : v) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+    for (char c : v) valid = valid && ((c >= 'a' && c <= 'z') || text::is_digit(c) || c == '-');
     if (!valid) {
       error::fail(err, err_cap, "profile %.*s in %s has region \"%.*s\": not a valid AWS region (us-east-1)",
                   static_cast<int>(profile.size()), profile.data(), path,
@@ -1686,12 +1636,7 @@ bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const sett
     uint32_t duration_s = 0;
     if (!duration.empty()) {
       uint64_t d = 0;
-      bool ok = duration.size() <= 6;
-      for (char c : duration) {
-        ok = ok && c >= '0' && c <= '9';
-        if (ok) d = d * 10 + static_cast<uint64_t>(c - '0');
-      }
-      if (!ok || d < kMinDurationS || d > kMaxDurationS) {
+      if (duration.size() > 6 || !text::parse_u64(duration, &d) || d < kMinDurationS || d > kMaxDurationS) {
         return error::fail(err, cap, "profile %.*s: duration_seconds must be %u to %u", nl, name.data(), kMinDurationS,
                            kMaxDurationS);
       }

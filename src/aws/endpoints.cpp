@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::endpoints {
 namespace {
@@ -33,11 +34,8 @@ constexpr Partition kPartitions[] = {
 };
 constexpr size_t kNumPartitions = sizeof kPartitions / sizeof kPartitions[0];
 
-bool is_word(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// \w of the partition regexes (and of host names we accept): letters, digits, '_'.
+bool is_word(char c) { return text::is_alnum(c) || c == '_'; }
 
 // Matches the tail of a partition regex, \w+-\d+$ .
 bool word_dash_digits(std::string_view s) {
@@ -46,7 +44,7 @@ bool word_dash_digits(std::string_view s) {
   for (size_t i = 0; i < dash; ++i)
     if (!is_word(s[i])) return false;
   for (size_t i = dash + 1; i < s.size(); ++i)
-    if (!is_digit(s[i])) return false;
+    if (!text::is_digit(s[i])) return false;
   return true;
 }
 
@@ -130,15 +128,9 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
     return error::fail(err, cap, "URL must start with http:// or https://");
   }
   std::string_view scheme = url.substr(0, sep);
-  auto ieq = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (lower(a[i]) != b[i]) return false;
-    return true;
-  };
-  if (ieq(scheme, "https")) {
+  if (text::iequals(scheme, "https")) {
     ep.tls = true;
-  } else if (ieq(scheme, "http")) {
+  } else if (text::iequals(scheme, "http")) {
     ep.tls = false;
   } else {
     return error::fail(err, cap, "URL scheme must be http or https");
@@ -160,8 +152,7 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
       return error::fail(err, cap, "URL has a malformed IPv6 literal");
     }
     for (char c : authority.substr(1, close - 1)) {
-      char l = lower(c);
-      if (!(is_digit(c) || (l >= 'a' && l <= 'f') || c == ':' || c == '.')) {
+      if (!(text::hex_value(c) >= 0 || c == ':' || c == '.')) {
         return error::fail(err, cap, "URL has a malformed IPv6 literal");
       }
     }
@@ -197,19 +188,12 @@ bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, c
   if (host.size() > kMaxHostBytes) {
     return error::fail(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
   }
-  for (size_t i = 0; i < host.size(); ++i) ep.host[i] = lower(host[i]);
+  for (size_t i = 0; i < host.size(); ++i) ep.host[i] = text::lower(host[i]);
   ep.host[host.size()] = '\0';
   ep.port = ep.tls ? 443 : 80;
   if (!port_text.empty()) {
-    uint32_t v = 0;
-    for (char c : port_text) {
-      if (!is_digit(c) || v > 65535) {
-        v = 0;
-        break;
-      }
-      v = v * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (v == 0 || v > 65535 || port_text.size() > 5) {
+    uint64_t v = 0;
+    if (port_text.size() > 5 || !text::parse_uint(port_text, 65535, &v) || v == 0) {
       return error::fail(err, cap, "URL port must be a number from 1 to 65535");
     }
     ep.port = static_cast<uint16_t>(v);

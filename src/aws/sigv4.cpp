@@ -9,24 +9,16 @@
 
 #include "appconfig/aws/crypto.h"
 #include "appconfig/aws/sigv4_internal.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::sigv4 {
 namespace internal {
 namespace {
 
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
+using text::lower;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// RFC 3986 §2.3 unreserved characters: the bytes UriEncode keeps.
+bool is_unreserved(char c) { return text::is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
 
 // Whitespace collapsed inside header values: SP and HTAB (RFC 9110 §5.6.3),
 // plus CR/LF left over from obs-fold continuation lines (RFC 9112 §5.2).
@@ -121,15 +113,14 @@ bool format_amz_date(int64_t unix_time_s, char out[kAmzDateLen]) {
 }
 
 void uri_encode(std::string_view in, bool keep_slash, Writer& w) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   for (char ch : in) {
     auto c = static_cast<unsigned char>(ch);
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
+    if (is_unreserved(ch) || (keep_slash && c == '/')) {
       w.put(ch);
     } else {
       w.put('%');
-      w.put(kHex[c >> 4]);
-      w.put(kHex[c & 0x0f]);
+      w.put(text::kHexUpper[c >> 4]);
+      w.put(text::kHexUpper[c & 0x0f]);
     }
   }
 }
@@ -141,8 +132,8 @@ bool uri_decode(std::string_view in, Writer& w) {
       continue;
     }
     if (in.size() - i < 3) return false;  // "%" or "%X" at the end
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
+    int hi = text::hex_value(in[i + 1]);
+    int lo = text::hex_value(in[i + 2]);
     if (hi < 0 || lo < 0) return false;
     w.put(static_cast<char>(hi * 16 + lo));
     i += 2;
@@ -382,16 +373,7 @@ constexpr std::string_view kTokenHeader = "X-Amz-Security-Token";
 constexpr std::string_view kContentShaHeader = "x-amz-content-sha256";
 constexpr std::string_view kAuthorizationHeader = "Authorization";
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using text::iequals;
 
 // Sent but never signed: intermediaries add or rewrite these (aws-c-auth's
 // skip list keeps the same ones out of the signature).
@@ -409,6 +391,12 @@ bool is_signer_header(std::string_view name) {
 }
 
 }  // namespace
+
+size_t uri_encode(std::string_view in, char* out, size_t cap) {
+  Writer w(out, cap);
+  internal::uri_encode(in, false, w);
+  return w.overflow ? 0 : w.len;
+}
 
 const char* error_message(Error e) {
   switch (e) {

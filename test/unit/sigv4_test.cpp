@@ -346,6 +346,27 @@ TEST(Sigv4Stages, UriEncodeEveryByte) {
   }
 }
 
+// The public encoder (AppConfig's configuration_token, STS form values): the stage's byte set with
+// '/' encoded, the exact length, 0 when the output does not fit.
+TEST(Sigv4Stages, PublicUriEncode) {
+  char out[32];
+  EXPECT_EQ(sigv4::uri_encode("a/b c+~._-Z9", out, sizeof out), 18u);
+  EXPECT_EQ(std::string(out, 18), "a%2Fb%20c%2B~._-Z9");
+  EXPECT_EQ(sigv4::uri_encode("\xff", out, 3), 3u) << "fits exactly, no NUL";
+  EXPECT_EQ(std::string(out, 3), "%FF");
+  EXPECT_EQ(sigv4::uri_encode("\xff", out, 2), 0u);
+  EXPECT_EQ(sigv4::uri_encode("ab", out, 1), 0u);
+  EXPECT_EQ(sigv4::uri_encode("", out, sizeof out), 0u);
+  for (int c = 0; c < 256; ++c) {
+    const char in = static_cast<char>(c);
+    char want[8];
+    Writer w(want, sizeof want);
+    sigv4::internal::uri_encode(std::string_view(&in, 1), false, w);
+    ASSERT_EQ(sigv4::uri_encode(std::string_view(&in, 1), out, sizeof out), w.len) << c;
+    EXPECT_EQ(std::string(out, w.len), std::string(w.view())) << c;
+  }
+}
+
 TEST(Sigv4Stages, UriDecode) {
   char buf[64];
   auto dec = [&](std::string_view in, std::string* out) {

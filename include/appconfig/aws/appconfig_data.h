@@ -94,8 +94,6 @@ class Client {
   uint64_t api_calls_ = 0;
 };
 
-// RFC 3986 percent-encoding of a query value (unreserved characters kept).
-size_t encode_query_value(std::string_view in, char* out, size_t cap);
 // Maps an AppConfig Data error answer to what readers see (spec §1).
 int reader_status_for(int http_status, std::string_view error_type);
 

@@ -67,6 +67,13 @@ enum class Error : uint8_t {
   kTooManyHeaders,   // more than kMaxSignedHeaders headers or kMaxQueryParams parameters
 };
 
+// UriEncode of the SigV4 documentation, the one percent-encoder of the aws layer (the canonical
+// request, AppConfig's configuration_token query value, STS form values): every byte except
+// RFC 3986 §2.3 unreserved (A-Z a-z 0-9 - . _ ~) becomes %XX in upper-case hex (§2.1). Writes at
+// most cap bytes, no NUL; returns the length, or 0 when it does not fit (an empty input also
+// gives 0).
+size_t uri_encode(std::string_view in, char* out, size_t cap);
+
 // A short static description of an error (never null).
 const char* error_message(Error e);
 

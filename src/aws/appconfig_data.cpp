@@ -18,8 +18,6 @@ namespace appconfig::appconfig_data {
 namespace {
 
 constexpr size_t kMaxName = 128;
-// Bytes for the signed request's extra headers (X-Amz-Date, token, Authorization).
-constexpr size_t kSignBufferBytes = credentials::kMaxTokenBytes + 1024;
 
 size_t copy_name(std::string_view s, char* out) {
   size_t n = s.size() < kMaxName ? s.size() : kMaxName;
@@ -218,9 +216,8 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
                              .normalize_path = true,
                              .sign_body_header = false,
                              .omit_session_token = false};
-  static char sign_buf[kSignBufferBytes];
   sigv4::Signed sig{};
-  sigv4::Error se = sigv4::sign(sreq, sc, params, sign_buf, sizeof sign_buf, sig);
+  sigv4::Error se = sigv4::sign(sreq, sc, params, sign_buf_, sizeof sign_buf_, sig);
   if (se != sigv4::Error::kNone) {
     finish_error(op, 502, false, "cannot sign the request: %s", sigv4::error_message(se));
     return;
@@ -245,7 +242,7 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
                             left};
   ++api_calls_;
   op.req = http_->send(hep, hreq, &Client::on_http, &op);
-  crypto::secure_wipe(sign_buf, sizeof sign_buf);
+  crypto::secure_wipe(sign_buf_, sizeof sign_buf_);
   if (!op.req.valid()) finish_error(op, 502, true, "too many upstream requests in flight");
 }
 

@@ -1218,11 +1218,16 @@ bool Provider::init_imds(loop::Loop* lp, http_client::Client* client, const sett
   return true;
 }
 
+struct Provider::WebIdentityScratch {
+  char token[kMaxWebIdentityTokenBytes + 2];  // the file's content (+ the newline we drop, + NUL)
+  char body[kMaxWebIdentityFormBytes];        // form_'s prefix, then the encoded token
+};
+Provider::WebIdentityScratch Provider::web_identity_scratch_;
+
 void Provider::fetch_web_identity(uint64_t timeout_ms) {
   // Read at every fetch: kubelet rotates the projected token (hourly, at 80% of its lifetime).
-  // Single-threaded: one static buffer for the token and one for the body, both wiped after use.
-  static char token[kMaxWebIdentityTokenBytes + 2];
-  static char body[kMaxWebIdentityFormBytes];
+  auto& token = web_identity_scratch_.token;
+  auto& body = web_identity_scratch_.body;
   char why[kMaxErrorBytes / 2];
   if (!read_token_file(token_file_, "AWS_WEB_IDENTITY_TOKEN_FILE", token, sizeof token, why, sizeof why)) {
     fail("AssumeRoleWithWebIdentity %s: %s", role_arn_, why);

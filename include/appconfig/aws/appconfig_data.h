@@ -91,6 +91,12 @@ class Client {
   char user_agent_[64] = {};
   Op* ops_ = nullptr;
   size_t in_flight_ = 0;
+  // Bytes for the signed request's extra header values (X-Amz-Date, X-Amz-Security-Token,
+  // Authorization): sign_buf_ is send_signed()'s alone. sigv4::sign fills it, http_client::send
+  // copies the request at once and send_signed wipes it before returning, so one buffer serves
+  // every fetch (the loop runs one send_signed at a time).
+  static constexpr size_t kSignBufferBytes = credentials::kMaxTokenBytes + 1024;
+  char sign_buf_[kSignBufferBytes];
   uint64_t api_calls_ = 0;
 };
 

@@ -22,7 +22,7 @@
 //  - Secrets (secret key, session token, container authorization token) are never logged and are
 //    wiped when replaced or when the Provider is destroyed.
 // Single-threaded; no heap: every buffer is inside the Provider (about 26 KiB each) or the Chain,
-// plus one static web identity request buffer.
+// plus one web identity request scratch shared by every Provider (Provider::WebIdentityScratch).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -80,8 +80,8 @@ const char* source_name(Source s);
 // caller's cap is an error. The web identity token is a JWT; STS takes up to 20,000 characters.
 constexpr size_t kMaxWebIdentityTokenBytes = 20000;
 // The AssumeRoleWithWebIdentity body: the form above plus the token (a JWT is base64url and '.',
-// sent as is). Built at each fetch in one static buffer (single-threaded; the HTTP client copies
-// the request at once), so a Provider does not carry 20 KB it never uses.
+// sent as is). Built at each fetch in the one Provider::WebIdentityScratch (single-threaded; the
+// HTTP client copies the request at once), so a Provider does not carry 50 KB it never uses.
 constexpr size_t kMaxWebIdentityFormBytes = kMaxFormBytes + kMaxWebIdentityTokenBytes + 64;
 // Shared credentials / config files: real ones are a few KiB even with hundreds of profiles.
 constexpr size_t kMaxSharedFileBytes = 256 * 1024;
@@ -298,6 +298,14 @@ class Provider {
 
   uint64_t (*clock_)(void*) = nullptr;
   void* clock_ctx_ = nullptr;
+
+  // The token and form body of the AssumeRoleWithWebIdentity request fetch_web_identity() builds
+  // (~52 KiB). One for all Providers: the loop is single-threaded and a fetch reads, sends (the
+  // HTTP client copies the request at once) and wipes both before it returns, so no two fetches
+  // hold it at the same time; a Provider (up to six in a Chain, one per manifest role) does not
+  // carry it.
+  struct WebIdentityScratch;
+  static WebIdentityScratch web_identity_scratch_;
 };
 
 // The default chain, in the AWS SDKs' order (docs/credentials.md): environment keys -> web

@@ -1,0 +1,288 @@
+// credentials_decode: the answers of the credential sources, decoded (container / IMDS JSON, STS
+// XML, ISO 8601 expirations) and the STS form encoding. See include/appconfig/aws/credentials.h.
+#include <cstdio>
+#include <cstring>
+
+#include "appconfig/aws/credentials.h"
+#include "appconfig/aws/credentials_internal.h"
+#include "appconfig/aws/crypto.h"
+#include "appconfig/aws/sigv4.h"
+#include "appconfig/core/calendar.h"
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
+#include "appconfig/formats/json.h"
+
+namespace appconfig::credentials {
+
+using internal::quote_body;
+using internal::visible;
+
+namespace internal {
+
+bool check_creds(const Creds& c, char* err, size_t cap) {
+  if (c.access_key_id[0] == '\0' || !visible(c.access_key_id)) {
+    return error::fail(err, cap, "the access key id is empty or has spaces / control characters");
+  }
+  if (c.secret_access_key[0] == '\0' || !visible(c.secret_access_key)) {
+    return error::fail(err, cap, "the secret access key is empty or has spaces / control characters");
+  }
+  if (!visible(c.session_token)) {
+    return error::fail(err, cap, "the session token has spaces / control characters");
+  }
+  return true;
+}
+
+}  // namespace internal
+
+using internal::check_creds;
+
+namespace {
+
+// ---- dates
+
+// Exactly n decimal digits at s[pos] (a fixed-width date-time field).
+bool digits(std::string_view s, size_t pos, size_t n, uint32_t* v) {
+  uint64_t r = 0;
+  if (pos + n > s.size() || !text::parse_u64(s.substr(pos, n), &r)) return false;
+  *v = static_cast<uint32_t>(r);
+  return true;
+}
+
+// ---- XML (only what STS produces)
+
+// Decodes XML character data with the five predefined entities and character references
+// (XML 1.0 §4.1, §4.6) into out; false on an unknown / malformed entity, a '<' or overflow.
+bool xml_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
+  size_t n = 0;
+  auto emit = [&](char c) {
+    if (n + 1 >= cap) return false;
+    out[n++] = c;
+    return true;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '<') return false;
+    if (c != '&') {
+      if (!emit(c)) return false;
+      continue;
+    }
+    size_t semi = in.find(';', i + 1);
+    if (semi == std::string_view::npos || semi - i > 12) return false;
+    std::string_view name = in.substr(i + 1, semi - i - 1);
+    i = semi;
+    if (name == "amp") {
+      if (!emit('&')) return false;
+    } else if (name == "lt") {
+      if (!emit('<')) return false;
+    } else if (name == "gt") {
+      if (!emit('>')) return false;
+    } else if (name == "quot") {
+      if (!emit('"')) return false;
+    } else if (name == "apos") {
+      if (!emit('\'')) return false;
+    } else if (name.size() >= 2 && name[0] == '#') {
+      uint32_t cp = 0;
+      bool hex = name[1] == 'x';
+      std::string_view num = name.substr(hex ? 2 : 1);
+      if (num.empty()) return false;
+      for (char d : num) {
+        const int v = hex ? text::hex_value(d) : (text::is_digit(d) ? d - '0' : -1);
+        if (v < 0) return false;
+        cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
+        if (cp > 0x10FFFF) return false;
+      }
+      // XML 1.0 §2.2 Char: no NUL, no surrogates.
+      if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+      if (cp < 0x80) {
+        if (!emit(static_cast<char>(cp))) return false;
+      } else if (cp < 0x800) {
+        if (!emit(static_cast<char>(0xC0 | (cp >> 6))) || !emit(static_cast<char>(0x80 | (cp & 0x3F)))) return false;
+      } else if (cp < 0x10000) {
+        if (!emit(static_cast<char>(0xE0 | (cp >> 12))) || !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) ||
+            !emit(static_cast<char>(0x80 | (cp & 0x3F))))
+          return false;
+      } else {
+        if (!emit(static_cast<char>(0xF0 | (cp >> 18))) || !emit(static_cast<char>(0x80 | ((cp >> 12) & 0x3F))) ||
+            !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) || !emit(static_cast<char>(0x80 | (cp & 0x3F))))
+          return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  if (cap == 0) return false;
+  out[n] = '\0';
+  *out_len = n;
+  return true;
+}
+
+// The text between <name> and </name> inside `scope` (first occurrence); nullopt-like false
+// when absent. The element must be written exactly "<name>" (STS never adds attributes).
+bool xml_element(std::string_view scope, std::string_view name, std::string_view* text) {
+  char open[48], close[48];
+  if (name.size() + 3 >= sizeof close) return false;
+  snprintf(open, sizeof open, "<%.*s>", static_cast<int>(name.size()), name.data());
+  snprintf(close, sizeof close, "</%.*s>", static_cast<int>(name.size()), name.data());
+  size_t a = scope.find(open);
+  if (a == std::string_view::npos) return false;
+  a += name.size() + 2;
+  size_t b = scope.find(close, a);
+  if (b == std::string_view::npos) return false;
+  *text = scope.substr(a, b - a);
+  return true;
+}
+
+bool xml_field(std::string_view scope, std::string_view name, char* out, size_t cap, bool required, char* err,
+               size_t err_cap) {
+  std::string_view text;
+  if (!xml_element(scope, name, &text)) {
+    out[0] = '\0';
+    if (required)
+      error::fail(err, err_cap, "the answer has no <%.*s> in <Credentials>", static_cast<int>(name.size()),
+                  name.data());
+    return !required;
+  }
+  size_t len = 0;
+  if (!xml_decode(text, out, cap, &len)) {
+    return error::fail(err, err_cap, "<%.*s> is malformed or longer than %zu bytes", static_cast<int>(name.size()),
+                       name.data(), cap - 1);
+  }
+  return true;
+}
+
+bool json_field(std::string_view obj, std::string_view key, char* out, size_t cap, bool required, char* err,
+                size_t err_cap) {
+  auto v = json::find(obj, key);
+  if (!v) {
+    out[0] = '\0';
+    if (required) error::fail(err, err_cap, "the answer has no \"%.*s\"", static_cast<int>(key.size()), key.data());
+    return !required;
+  }
+  if (json::kind_of(*v) != json::Kind::kString) {
+    return error::fail(err, err_cap, "\"%.*s\" is not a string", static_cast<int>(key.size()), key.data());
+  }
+  long n = json::decode_string(*v, out, cap - 1);
+  if (n < 0) {
+    return error::fail(err, err_cap, "\"%.*s\" is malformed or longer than %zu bytes", static_cast<int>(key.size()),
+                       key.data(), cap - 1);
+  }
+  out[n] = '\0';
+  return true;
+}
+
+}  // namespace
+
+bool parse_iso8601_ms(std::string_view t, uint64_t* epoch_ms) {
+  uint32_t y, mo, d, h, mi, s;
+  if (!digits(t, 0, 4, &y) || t.size() < 19 || t[4] != '-' || !digits(t, 5, 2, &mo) || t[7] != '-' ||
+      !digits(t, 8, 2, &d) || (t[10] != 'T' && t[10] != 't') || !digits(t, 11, 2, &h) || t[13] != ':' ||
+      !digits(t, 14, 2, &mi) || t[16] != ':' || !digits(t, 17, 2, &s))
+    return false;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > calendar::days_in_month(y, mo)) return false;
+  if (h > 23 || mi > 59 || s > 60) return false;  // 60: a leap second, counted as :59 + 1 s
+  size_t pos = 19;
+  uint64_t frac_ms = 0;
+  if (pos < t.size() && t[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    uint64_t scale = 100;
+    while (pos < t.size() && text::is_digit(t[pos])) {
+      frac_ms += static_cast<uint64_t>(t[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start || pos - start > 9) return false;
+  }
+  int64_t offset_s = 0;
+  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+    ++pos;
+  } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
+    uint32_t oh, om;
+    if (!digits(t, pos + 1, 2, &oh) || pos + 3 >= t.size() || t[pos + 3] != ':' || !digits(t, pos + 4, 2, &om) ||
+        oh > 23 || om > 59)
+      return false;
+    offset_s = static_cast<int64_t>(oh * 3600 + om * 60) * (t[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return false;
+  }
+  if (pos != t.size()) return false;
+  int64_t secs = calendar::days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
+  if (secs < 0) return false;
+  *epoch_ms = static_cast<uint64_t>(secs) * 1000 + frac_ms;
+  return true;
+}
+
+size_t form_encode(std::string_view in, char* out, size_t cap) {
+  if (cap == 0) return 0;
+  const size_t n = sigv4::uri_encode(in, out, cap - 1);  // the same byte set; one byte kept for the NUL
+  out[n] = '\0';
+  return n;
+}
+
+bool parse_container_json(std::string_view body, Creds& out, char* err, size_t cap) {
+  json::ValidateResult v = json::validate(body);
+  if (v.error != json::Error::kNone) {
+    return error::fail(err, cap, "the answer is not valid JSON (%s at byte %zu)", json::error_message(v.error),
+                       v.offset);
+  }
+  if (json::kind_of(body) != json::Kind::kObject) {
+    return error::fail(err, cap, "the answer is not a JSON object");
+  }
+  Creds c{};
+  char expiration[64];
+  bool ok = json_field(body, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, true, err, cap) &&
+            json_field(body, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, true, err, cap) &&
+            json_field(body, "Token", c.session_token, sizeof c.session_token, false, err, cap) &&
+            json_field(body, "Expiration", expiration, sizeof expiration, false, err, cap) &&
+            check_creds(c, err, cap);
+  if (ok && expiration[0] != '\0' && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
+    error::fail(err, cap, "\"Expiration\" is not an ISO 8601 date-time: \"%s\"", expiration);
+    ok = false;
+  }
+  if (ok) out = c;
+  crypto::secure_wipe(&c, sizeof c);
+  return ok;
+}
+
+bool parse_assume_role_xml(std::string_view body, Creds& out, char* err, size_t cap) {
+  std::string_view scope;
+  if (!xml_element(body, "Credentials", &scope)) {
+    return error::fail(err, cap, "the answer has no <Credentials> element");
+  }
+  Creds c{};
+  char expiration[64];
+  bool ok = xml_field(scope, "AccessKeyId", c.access_key_id, sizeof c.access_key_id, true, err, cap) &&
+            xml_field(scope, "SecretAccessKey", c.secret_access_key, sizeof c.secret_access_key, true, err, cap) &&
+            xml_field(scope, "SessionToken", c.session_token, sizeof c.session_token, true, err, cap) &&
+            xml_field(scope, "Expiration", expiration, sizeof expiration, true, err, cap) && check_creds(c, err, cap);
+  if (ok && !parse_iso8601_ms(expiration, &c.expires_epoch_ms)) {
+    error::fail(err, cap, "<Expiration> is not an ISO 8601 date-time: \"%s\"", expiration);
+    ok = false;
+  }
+  if (ok) out = c;
+  crypto::secure_wipe(&c, sizeof c);
+  return ok;
+}
+
+bool parse_sts_error_xml(std::string_view body, char* out, size_t cap) {
+  std::string_view scope;
+  if (cap == 0 || !xml_element(body, "Error", &scope)) return false;
+  char code[128] = "", message[384] = "";
+  std::string_view t;
+  size_t len = 0;
+  if (xml_element(scope, "Code", &t) && !xml_decode(t, code, sizeof code, &len)) quote_body(t, code, sizeof code);
+  if (xml_element(scope, "Message", &t) && !xml_decode(t, message, sizeof message, &len))
+    quote_body(t, message, sizeof message);
+  // Decoded text may hold control characters from &#10; etc.: keep the error one line.
+  for (char* p = message; *p != '\0'; ++p)
+    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+  for (char* p = code; *p != '\0'; ++p)
+    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+  if (code[0] == '\0' && message[0] == '\0') return false;
+  if (code[0] != '\0' && message[0] != '\0') snprintf(out, cap, "%s: %s", code, message);
+  else snprintf(out, cap, "%s", code[0] != '\0' ? code : message);
+  return true;
+}
+
+}  // namespace appconfig::credentials

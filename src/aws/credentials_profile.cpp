@@ -135,71 +135,95 @@ bool profile_region(const settings::Settings& s, char* buf, char* out, size_t ca
 
 // ---- Chain
 
+namespace {
+
+// A profile name as quoted in errors: cut at 128 bytes.
+int shown(std::string_view name) { return static_cast<int>(name.size() < 128 ? name.size() : 128); }
+
+// A credential_source base (botocore's names): Environment, EcsContainer or Ec2InstanceMetadata.
+bool init_credential_source(Provider& base, loop::Loop* lp, http_client::Client* client, const settings::Settings& s,
+                            std::string_view name, std::string_view source, char* err, size_t cap) {
+  if (source == "Environment") {
+    if (s.access_key_id.empty())
+      return error::fail(err, cap, "profile %.*s: credential_source = Environment but AWS_ACCESS_KEY_ID is not set",
+                         shown(name), name.data());
+    return base.init_from_settings(lp, client, s, err, cap);
+  }
+  if (source == "EcsContainer") {
+    if (base.init_container(lp, client, s, err, cap)) return true;
+    if (err != nullptr && cap > 0 && err[0] == '\0')
+      error::fail(err, cap, "profile %.*s: credential_source = EcsContainer but no AWS_CONTAINER_CREDENTIALS_* is set",
+                  shown(name), name.data());
+    return false;
+  }
+  if (source == "Ec2InstanceMetadata") return base.init_imds(lp, client, s, err, cap);
+  return error::fail(err, cap,
+                     "profile %.*s: credential_source \"%.*s\" is not one of Environment, EcsContainer, "
+                     "Ec2InstanceMetadata",
+                     shown(name), name.data(), static_cast<int>(source.size() < 40 ? source.size() : 40),
+                     source.data());
+}
+
+// duration_seconds: empty means 0 (STS's default); else kMinDurationS..kMaxDurationS.
+bool parse_duration(std::string_view name, std::string_view duration, uint32_t* out, char* err, size_t cap) {
+  *out = 0;
+  if (duration.empty()) return true;
+  uint64_t d = 0;
+  if (duration.size() > 6 || !text::parse_u64(duration, &d) || d < kMinDurationS || d > kMaxDurationS)
+    return error::fail(err, cap, "profile %.*s: duration_seconds must be %u to %u", shown(name), name.data(),
+                       kMinDurationS, kMaxDurationS);
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+}  // namespace
+
+// The keys of one profile that choose where its credentials come from.
+struct Chain::ProfileKeys {
+  std::string_view role_arn, source_profile, credential_source, token_file;
+  std::string_view key, secret, token;  // aws_access_key_id, aws_secret_access_key, aws_session_token
+  std::string_view session_name, external_id, duration;
+  bool has_static() const { return !key.empty() && !secret.empty(); }
+};
+
 Provider* Chain::add() { return used_ < kMaxChainProviders ? &providers_[used_++] : nullptr; }
+
+Provider* Chain::add_for(std::string_view profile, char* err, size_t cap) {
+  Provider* p = add();
+  if (p == nullptr)
+    error::fail(err, cap, "profile %.*s: too many providers in the chain", shown(profile), profile.data());
+  return p;
+}
+
+void Chain::describe(const char* fmt, std::string_view name) {
+  size_t len = strlen(description_);
+  if (len < sizeof description_)
+    snprintf(description_ + len, sizeof description_ - len, fmt,
+             static_cast<int>(name.size() < 200 ? name.size() : 200), name.data());
+}
+
+bool Chain::profile_get(std::string_view profile, const char* key, std::string_view* v) const {
+  return profile_value({credentials_file_, credentials_len_}, SharedFile::kCredentials, profile, key, v) ||
+         profile_value({config_file_, config_len_}, SharedFile::kConfig, profile, key, v);
+}
 
 bool Chain::init(loop::Loop* lp, http_client::Client* client, const settings::Settings& s, char* err, size_t cap) {
   used_ = 0;
   description_[0] = '\0';
+  lp_ = lp;
+  client_ = client;
   // 1. Environment keys (a partial pair is an error there).
   if (!s.access_key_id.empty() || !s.secret_access_key.empty()) {
     if (!add()->init_from_settings(lp, client, s, err, cap)) return false;
     snprintf(description_, sizeof description_, "environment (AWS_ACCESS_KEY_ID)");
     return true;
   }
-  // 2. Web identity (EKS IRSA). AWS_ROLE_ARN alone is left alone (other tools read it); a token
-  // file without a role is a mistake (aws-sdk-go-v2 refuses it too).
-  if (!s.web_identity_token_file.empty()) {
-    if (s.aws_role_arn.empty()) {
-      return error::fail(
-          err, cap, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: both are needed for web identity");
-    }
-    endpoints::Endpoint sts;
-    if (!endpoints::sts(s, sts, err, cap)) return false;
-    if (!add()->init_web_identity(lp, client, s.web_identity_token_file, s.aws_role_arn, s.aws_role_session_name, sts,
-                                  err, cap))
-      return false;
-    snprintf(description_, sizeof description_, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE, role %.*s)",
-             static_cast<int>(s.aws_role_arn.size() < 300 ? s.aws_role_arn.size() : 300), s.aws_role_arn.data());
-    return true;
-  }
+  // 2. Web identity (EKS IRSA).
+  if (!s.web_identity_token_file.empty()) return from_web_identity_variables(s, err, cap);
   // 3. Shared files.
-  char cred_path[4200] = "", config_path[4200] = "";
-  if (!shared_path(s.shared_credentials_file, s.home, "credentials", cred_path, sizeof cred_path)) cred_path[0] = '\0';
-  if (!shared_path(s.config_file, s.home, "config", config_path, sizeof config_path)) config_path[0] = '\0';
-  if (!load_shared(cred_path, "AWS_SHARED_CREDENTIALS_FILE", credentials_file_, &credentials_len_, err, cap) ||
-      !load_shared(config_path, "AWS_CONFIG_FILE", config_file_, &config_len_, err, cap)) {
-    crypto::secure_wipe(credentials_file_, credentials_len_ + 1);
-    return false;
-  }
-  std::string_view name = s.profile.empty() ? std::string_view("default") : s.profile;
-  std::string_view cf(credentials_file_, credentials_len_), kf(config_file_, config_len_);
-  bool exists = profile_exists(cf, SharedFile::kCredentials, name) || profile_exists(kf, SharedFile::kConfig, name);
-  bool has_credentials = false;
-  for (const char* key : {"aws_access_key_id", "aws_secret_access_key", "role_arn", "credential_process",
-                          "sso_start_url", "sso_session", "credential_source", "source_profile",
-                          "web_identity_token_file"}) {
-    std::string_view v;
-    has_credentials = has_credentials || profile_value(cf, SharedFile::kCredentials, name, key, &v) ||
-                      profile_value(kf, SharedFile::kConfig, name, key, &v);
-  }
-  bool ok = true, chosen = false;
-  if (exists && has_credentials) {
-    Provider* top = nullptr;
-    int n = snprintf(description_, sizeof description_, "shared profile %.*s", static_cast<int>(name.size()),
-                     name.data());
-    (void)n;
-    ok = from_profile(lp, client, s, name, 0, &top, err, cap);
-    chosen = ok;
-  } else if (s.profile_explicit && !exists) {
-    error::fail(err, cap, "AWS_PROFILE=%.*s: no such profile in %s or %s", static_cast<int>(name.size()), name.data(),
-                cred_path[0] != '\0' ? cred_path : "(no credentials file)",
-                config_path[0] != '\0' ? config_path : "(no config file)");
-    ok = false;
-  }
-  crypto::secure_wipe(credentials_file_, credentials_len_ + 1);
-  crypto::secure_wipe(config_file_, config_len_ + 1);
-  credentials_len_ = config_len_ = 0;
-  if (!ok || chosen) return ok;
+  bool chosen = false;
+  if (!from_shared_files(s, &chosen, err, cap)) return false;
+  if (chosen) return true;
   // 4. Container endpoint.
   if (!s.container_credentials_full_uri.empty() || !s.container_credentials_relative_uri.empty()) {
     if (!add()->init_container(lp, client, s, err, cap)) return false;
@@ -220,172 +244,192 @@ bool Chain::init(loop::Loop* lp, http_client::Client* client, const settings::Se
   return true;
 }
 
-bool Chain::from_profile(loop::Loop* lp, http_client::Client* client, const settings::Settings& s,
-                         std::string_view name, size_t depth, Provider** out, char* err, size_t cap) {
+// AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN. AWS_ROLE_ARN alone is left alone (other tools read
+// it); a token file without a role is a mistake (aws-sdk-go-v2 refuses it too).
+bool Chain::from_web_identity_variables(const settings::Settings& s, char* err, size_t cap) {
+  if (s.aws_role_arn.empty()) {
+    return error::fail(
+        err, cap, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: both are needed for web identity");
+  }
+  endpoints::Endpoint sts;
+  if (!endpoints::sts(s, sts, err, cap)) return false;
+  if (!add()->init_web_identity(lp_, client_, s.web_identity_token_file, s.aws_role_arn, s.aws_role_session_name, sts,
+                                err, cap))
+    return false;
+  snprintf(description_, sizeof description_, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE, role %.*s)",
+           static_cast<int>(s.aws_role_arn.size() < 300 ? s.aws_role_arn.size() : 300), s.aws_role_arn.data());
+  return true;
+}
+
+// The AWS_PROFILE (else "default") profile, when it exists in either file and has a credential
+// key; an explicit AWS_PROFILE that names no profile is an error. The files are read here and
+// wiped before returning.
+bool Chain::from_shared_files(const settings::Settings& s, bool* chosen, char* err, size_t cap) {
+  char cred_path[4200] = "", config_path[4200] = "";
+  if (!shared_path(s.shared_credentials_file, s.home, "credentials", cred_path, sizeof cred_path)) cred_path[0] = '\0';
+  if (!shared_path(s.config_file, s.home, "config", config_path, sizeof config_path)) config_path[0] = '\0';
+  if (!load_shared(cred_path, "AWS_SHARED_CREDENTIALS_FILE", credentials_file_, &credentials_len_, err, cap) ||
+      !load_shared(config_path, "AWS_CONFIG_FILE", config_file_, &config_len_, err, cap)) {
+    crypto::secure_wipe(credentials_file_, credentials_len_ + 1);
+    return false;
+  }
+  std::string_view name = s.profile.empty() ? std::string_view("default") : s.profile;
   std::string_view cf(credentials_file_, credentials_len_), kf(config_file_, config_len_);
-  const int nl = static_cast<int>(name.size() < 128 ? name.size() : 128);
+  bool exists = profile_exists(cf, SharedFile::kCredentials, name) || profile_exists(kf, SharedFile::kConfig, name);
+  bool has_credentials = false;
+  for (const char* key : {"aws_access_key_id", "aws_secret_access_key", "role_arn", "credential_process",
+                          "sso_start_url", "sso_session", "credential_source", "source_profile",
+                          "web_identity_token_file"}) {
+    std::string_view v;
+    has_credentials = has_credentials || profile_get(name, key, &v);
+  }
+  bool ok = true;
+  if (exists && has_credentials) {
+    Provider* top = nullptr;
+    snprintf(description_, sizeof description_, "shared profile %.*s", static_cast<int>(name.size()), name.data());
+    ok = from_profile(s, name, 0, &top, err, cap);
+    *chosen = ok;
+  } else if (s.profile_explicit && !exists) {
+    ok = error::fail(err, cap, "AWS_PROFILE=%.*s: no such profile in %s or %s", static_cast<int>(name.size()),
+                     name.data(), cred_path[0] != '\0' ? cred_path : "(no credentials file)",
+                     config_path[0] != '\0' ? config_path : "(no config file)");
+  }
+  crypto::secure_wipe(credentials_file_, credentials_len_ + 1);
+  crypto::secure_wipe(config_file_, config_len_ + 1);
+  credentials_len_ = config_len_ = 0;
+  return ok;
+}
+
+// One profile: a role (over source_profile, credential_source or a web identity token file),
+// else static keys, else an error that says why the profile gives no credentials.
+bool Chain::from_profile(const settings::Settings& s, std::string_view name, size_t depth, Provider** out, char* err,
+                         size_t cap) {
+  const int nl = shown(name);
   if (depth > kMaxProfileChainDepth) {
     return error::fail(err, cap, "profile %.*s: the role chain is longer than %zu source_profile hops (a cycle?)", nl,
                        name.data(), kMaxProfileChainDepth);
   }
-  if (!profile_exists(cf, SharedFile::kCredentials, name) && !profile_exists(kf, SharedFile::kConfig, name)) {
+  if (!profile_exists({credentials_file_, credentials_len_}, SharedFile::kCredentials, name) &&
+      !profile_exists({config_file_, config_len_}, SharedFile::kConfig, name)) {
     return error::fail(err, cap,
                        "profile %.*s (a source_profile) does not exist in the shared credentials or config file", nl,
                        name.data());
   }
-  auto get = [&](const char* key, std::string_view* v) {
-    return profile_value(cf, SharedFile::kCredentials, name, key, v) || profile_value(kf, SharedFile::kConfig, name, key, v);
-  };
-  auto append = [&](const char* fmt, std::string_view a) {
-    size_t len = strlen(description_);
-    if (len < sizeof description_)
-      snprintf(description_ + len, sizeof description_ - len, fmt, static_cast<int>(a.size() < 200 ? a.size() : 200),
-               a.data());
-  };
-  std::string_view role_arn, source_profile, credential_source, token_file, key, secret, token, v;
-  get("role_arn", &role_arn);
-  get("source_profile", &source_profile);
-  get("credential_source", &credential_source);
-  get("web_identity_token_file", &token_file);
-  get("aws_access_key_id", &key);
-  get("aws_secret_access_key", &secret);
-  get("aws_session_token", &token);
-  std::string_view session_name, external_id, duration;
-  get("role_session_name", &session_name);
-  get("external_id", &external_id);
-  get("duration_seconds", &duration);
-  const bool has_static = !key.empty() && !secret.empty();
-  if (!role_arn.empty()) {
-    endpoints::Endpoint sts;
-    if (!endpoints::sts(s, sts, err, cap)) return false;
-    Provider* base = nullptr;
-    if (!source_profile.empty() && !credential_source.empty()) {
-      return error::fail(err, cap, "profile %.*s sets both source_profile and credential_source: keep one", nl,
-                         name.data());
-    }
-    if (!source_profile.empty()) {
-      if (source_profile == name && has_static) {
-        // A profile may assume a role with its own keys (botocore allows this one self-reference).
-        Creds c{};
-        if (!copy_str(key, c.access_key_id, sizeof c.access_key_id) ||
-            !copy_str(secret, c.secret_access_key, sizeof c.secret_access_key) ||
-            !copy_str(token, c.session_token, sizeof c.session_token) || !check_creds(c, err, cap)) {
-          crypto::secure_wipe(&c, sizeof c);
-          return error::fail(err, cap,
-                             "profile %.*s: aws_access_key_id / aws_secret_access_key are too long or not printable",
-                             nl, name.data());
-        }
-        base = add();
-        if (base == nullptr) {
-          crypto::secure_wipe(&c, sizeof c);
-          return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-        }
-        base->init_static(lp, client, c, Source::kProfile);
-        crypto::secure_wipe(&c, sizeof c);
-        append(" (static keys of %.*s)", name);
-      } else {
-        if (!from_profile(lp, client, s, source_profile, depth + 1, &base, err, cap)) return false;
-      }
-    } else if (!credential_source.empty()) {
-      base = add();
-      if (base == nullptr) {
-        return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-      }
-      if (credential_source == "Environment") {
-        if (s.access_key_id.empty() || !base->init_from_settings(lp, client, s, err, cap)) {
-          if (s.access_key_id.empty())
-            error::fail(err, cap, "profile %.*s: credential_source = Environment but AWS_ACCESS_KEY_ID is not set", nl,
-                        name.data());
-          return false;
-        }
-      } else if (credential_source == "EcsContainer") {
-        if (!base->init_container(lp, client, s, err, cap)) {
-          if (err != nullptr && cap > 0 && err[0] == '\0')
-            error::fail(err, cap,
-                        "profile %.*s: credential_source = EcsContainer but no AWS_CONTAINER_CREDENTIALS_* is set", nl,
-                        name.data());
-          return false;
-        }
-      } else if (credential_source == "Ec2InstanceMetadata") {
-        if (!base->init_imds(lp, client, s, err, cap)) return false;
-      } else {
-        return error::fail(
-            err, cap,
-            "profile %.*s: credential_source \"%.*s\" is not one of Environment, EcsContainer, Ec2InstanceMetadata", nl,
-            name.data(), static_cast<int>(credential_source.size() < 40 ? credential_source.size() : 40),
-            credential_source.data());
-      }
-      append(" (credential_source %.*s)", credential_source);
-    } else if (!token_file.empty()) {
-      Provider* p = add();
-      if (p == nullptr) {
-        return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-      }
-      if (!p->init_web_identity(lp, client, token_file, role_arn, session_name, sts, err, cap)) return false;
-      append(" -> web identity %.*s", role_arn);
-      *out = p;
-      return true;
-    } else {
+  ProfileKeys k;
+  profile_get(name, "role_arn", &k.role_arn);
+  profile_get(name, "source_profile", &k.source_profile);
+  profile_get(name, "credential_source", &k.credential_source);
+  profile_get(name, "web_identity_token_file", &k.token_file);
+  profile_get(name, "aws_access_key_id", &k.key);
+  profile_get(name, "aws_secret_access_key", &k.secret);
+  profile_get(name, "aws_session_token", &k.token);
+  profile_get(name, "role_session_name", &k.session_name);
+  profile_get(name, "external_id", &k.external_id);
+  profile_get(name, "duration_seconds", &k.duration);
+  if (!k.role_arn.empty()) return from_role(s, name, k, depth, out, err, cap);
+  if (k.has_static()) {
+    if (!add_static_keys(name, k, "aws_access_key_id / aws_secret_access_key / aws_session_token", out, err, cap))
+      return false;
+    describe(depth == 0 ? " (static keys)" : " (static keys of %.*s)", name);
+    return true;
+  }
+  return refuse_profile(name, k, err, cap);
+}
+
+// role_arn: AssumeRole over the base of source_profile or credential_source, or web identity with
+// the profile's web_identity_token_file.
+bool Chain::from_role(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                      Provider** out, char* err, size_t cap) {
+  const int nl = shown(name);
+  endpoints::Endpoint sts;
+  if (!endpoints::sts(s, sts, err, cap)) return false;
+  if (!k.source_profile.empty() && !k.credential_source.empty()) {
+    return error::fail(err, cap, "profile %.*s sets both source_profile and credential_source: keep one", nl,
+                       name.data());
+  }
+  if (k.source_profile.empty() && k.credential_source.empty()) {
+    if (k.token_file.empty()) {
       return error::fail(
           err, cap, "profile %.*s has role_arn but no source_profile, credential_source or web_identity_token_file", nl,
           name.data());
     }
-    uint32_t duration_s = 0;
-    if (!duration.empty()) {
-      uint64_t d = 0;
-      if (duration.size() > 6 || !text::parse_u64(duration, &d) || d < kMinDurationS || d > kMaxDurationS) {
-        return error::fail(err, cap, "profile %.*s: duration_seconds must be %u to %u", nl, name.data(), kMinDurationS,
-                           kMaxDurationS);
-      }
-      duration_s = static_cast<uint32_t>(d);
-    }
-    Provider* p = add();
-    if (p == nullptr) {
-      return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-    }
-    char why[kMaxErrorBytes];
-    if (!p->init_assume_role(lp, client, base, role_arn, external_id, session_name, duration_s, sts, why, sizeof why)) {
-      return error::fail(err, cap, "profile %.*s: %s", nl, name.data(), why);
-    }
-    append(" -> AssumeRole %.*s", role_arn);
+    Provider* p = add_for(name, err, cap);
+    if (p == nullptr) return false;
+    if (!p->init_web_identity(lp_, client_, k.token_file, k.role_arn, k.session_name, sts, err, cap)) return false;
+    describe(" -> web identity %.*s", k.role_arn);
     *out = p;
     return true;
   }
-  if (has_static) {
-    Creds c{};
-    if (!copy_str(key, c.access_key_id, sizeof c.access_key_id) ||
-        !copy_str(secret, c.secret_access_key, sizeof c.secret_access_key) ||
-        !copy_str(token, c.session_token, sizeof c.session_token) || !check_creds(c, err, cap)) {
-      crypto::secure_wipe(&c, sizeof c);
-      return error::fail(
-          err, cap,
-          "profile %.*s: aws_access_key_id / aws_secret_access_key / aws_session_token are too long or not "
-          "printable",
-          nl, name.data());
+  Provider* base = nullptr;
+  if (!role_base(s, name, k, depth, &base, err, cap)) return false;
+  uint32_t duration_s = 0;
+  if (!parse_duration(name, k.duration, &duration_s, err, cap)) return false;
+  Provider* p = add_for(name, err, cap);
+  if (p == nullptr) return false;
+  char why[kMaxErrorBytes];
+  if (!p->init_assume_role(lp_, client_, base, k.role_arn, k.external_id, k.session_name, duration_s, sts, why,
+                           sizeof why)) {
+    return error::fail(err, cap, "profile %.*s: %s", nl, name.data(), why);
+  }
+  describe(" -> AssumeRole %.*s", k.role_arn);
+  *out = p;
+  return true;
+}
+
+// The provider a role is assumed with: the profile's own static keys (a source_profile naming
+// itself: botocore allows this one self-reference), the source_profile's chain, or the
+// credential_source.
+bool Chain::role_base(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                      Provider** base, char* err, size_t cap) {
+  if (!k.source_profile.empty()) {
+    if (k.source_profile == name && k.has_static()) {
+      if (!add_static_keys(name, k, "aws_access_key_id / aws_secret_access_key", base, err, cap)) return false;
+      describe(" (static keys of %.*s)", name);
+      return true;
     }
-    Provider* p = add();
-    if (p == nullptr) {
-      crypto::secure_wipe(&c, sizeof c);
-      return error::fail(err, cap, "profile %.*s: too many providers in the chain", nl, name.data());
-    }
-    p->init_static(lp, client, c, Source::kProfile);
+    return from_profile(s, k.source_profile, depth + 1, base, err, cap);
+  }
+  *base = add_for(name, err, cap);
+  if (*base == nullptr) return false;
+  if (!init_credential_source(**base, lp_, client_, s, name, k.credential_source, err, cap)) return false;
+  describe(" (credential_source %.*s)", k.credential_source);
+  return true;
+}
+
+// A Provider with the profile's static keys; `keys` names them in the error.
+bool Chain::add_static_keys(std::string_view name, const ProfileKeys& k, const char* keys, Provider** out, char* err,
+                            size_t cap) {
+  Creds c{};
+  if (!copy_str(k.key, c.access_key_id, sizeof c.access_key_id) ||
+      !copy_str(k.secret, c.secret_access_key, sizeof c.secret_access_key) ||
+      !copy_str(k.token, c.session_token, sizeof c.session_token) || !check_creds(c, err, cap)) {
     crypto::secure_wipe(&c, sizeof c);
-    append(depth == 0 ? " (static keys)" : " (static keys of %.*s)", name);
-    *out = p;
-    return true;
+    return error::fail(err, cap, "profile %.*s: %s are too long or not printable", shown(name), name.data(), keys);
   }
-  if (!key.empty() || !secret.empty()) {
+  Provider* p = add_for(name, err, cap);
+  if (p != nullptr) p->init_static(lp_, client_, c, Source::kProfile);
+  crypto::secure_wipe(&c, sizeof c);
+  if (p == nullptr) return false;
+  *out = p;
+  return true;
+}
+
+// Why a profile without role_arn or a static key pair gives no credentials (always false).
+bool Chain::refuse_profile(std::string_view name, const ProfileKeys& k, char* err, size_t cap) const {
+  const int nl = shown(name);
+  std::string_view v;
+  if (!k.key.empty() || !k.secret.empty()) {
     return error::fail(err, cap, "profile %.*s has only one of aws_access_key_id and aws_secret_access_key", nl,
                        name.data());
   }
-  if (get("credential_process", &v)) {
+  if (profile_get(name, "credential_process", &v)) {
     return error::fail(
         err, cap,
         "profile %.*s uses credential_process, which is not supported (running a program would block the agent): "
         "use a role, static keys or web identity",
         nl, name.data());
   }
-  if (get("sso_start_url", &v) || get("sso_session", &v)) {
+  if (profile_get(name, "sso_start_url", &v) || profile_get(name, "sso_session", &v)) {
     return error::fail(
         err, cap,
         "profile %.*s is an IAM Identity Center (SSO) profile, which is not supported: run `aws configure "

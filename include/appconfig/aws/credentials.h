@@ -331,12 +331,30 @@ class Chain {
   const char* description() const { return description_; }
 
  private:
+  // The steps of init (credentials_profile.cpp).
+  struct ProfileKeys;  // the keys of one profile that choose its source
   Provider* add();
-  bool from_profile(loop::Loop* lp, http_client::Client* client, const settings::Settings& s, std::string_view name,
-                    size_t depth, Provider** out, char* err, size_t cap);
+  Provider* add_for(std::string_view profile, char* err, size_t cap);  // add(), or "too many providers"
+  void describe(const char* fmt, std::string_view name);               // appends to description_
+  bool profile_get(std::string_view profile, const char* key, std::string_view* value) const;
+  bool from_web_identity_variables(const settings::Settings& s, char* err, size_t cap);
+  bool from_shared_files(const settings::Settings& s, bool* chosen, char* err, size_t cap);
+  bool from_profile(const settings::Settings& s, std::string_view name, size_t depth, Provider** out, char* err,
+                    size_t cap);
+  bool from_role(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                 Provider** out, char* err, size_t cap);
+  bool role_base(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                 Provider** base, char* err, size_t cap);
+  bool add_static_keys(std::string_view name, const ProfileKeys& k, const char* keys, Provider** out, char* err,
+                       size_t cap);
+  bool refuse_profile(std::string_view name, const ProfileKeys& k, char* err, size_t cap) const;
+
   Provider providers_[kMaxChainProviders];
   size_t used_ = 0;
   char description_[512] = "";
+  // init's loop and client, handed to the providers it adds.
+  loop::Loop* lp_ = nullptr;
+  http_client::Client* client_ = nullptr;
   // The shared files, read once at init and wiped before init returns.
   char credentials_file_[kMaxSharedFileBytes];
   char config_file_[kMaxSharedFileBytes];

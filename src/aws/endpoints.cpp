@@ -115,107 +115,117 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
   return true;
 }
 
-bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
-  Endpoint ep{};
-  for (char c : url) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) {
-      return error::fail(err, cap, "URL contains a space or control character");
-    }
-  }
-  size_t sep = url.find("://");
-  if (sep == std::string_view::npos) {
-    return error::fail(err, cap, "URL must start with http:// or https://");
-  }
-  std::string_view scheme = url.substr(0, sep);
-  if (text::iequals(scheme, "https")) {
-    ep.tls = true;
-  } else if (text::iequals(scheme, "http")) {
-    ep.tls = false;
-  } else {
-    return error::fail(err, cap, "URL scheme must be http or https");
-  }
-  std::string_view rest = url.substr(sep + 3);
-  if (rest.find('#') != std::string_view::npos) {
-    return error::fail(err, cap, "URL must not have a fragment");
-  }
-  size_t path_at = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, path_at);
-  std::string_view path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+// An http(s) URL cut into views: the scheme, the authority's host and port text, "/path?query".
+struct UrlParts {
+  bool tls = false;
+  std::string_view host, port_text, path_query;
+};
+
+// authority = "[" IPv6 "]" [":" port] / reg-name [":" port] (RFC 3986 §3.2); no user information.
+bool split_authority(std::string_view authority, UrlParts& u, char* err, size_t cap) {
   if (authority.find('@') != std::string_view::npos) {
     return error::fail(err, cap, "URL must not contain user information (user@)");
   }
-  std::string_view host = authority, port_text;
+  u.host = authority;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos || close == 1) {
-      return error::fail(err, cap, "URL has a malformed IPv6 literal");
-    }
+    if (close == std::string_view::npos || close == 1) return error::fail(err, cap, "URL has a malformed IPv6 literal");
     for (char c : authority.substr(1, close - 1)) {
       if (!(text::hex_value(c) >= 0 || c == ':' || c == '.')) {
         return error::fail(err, cap, "URL has a malformed IPv6 literal");
       }
     }
-    host = authority.substr(0, close + 1);
+    u.host = authority.substr(0, close + 1);
     std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return error::fail(err, cap, "URL has junk after the IPv6 literal");
-      }
-      port_text = after.substr(1);
-      if (port_text.empty()) {
-        return error::fail(err, cap, "URL has an empty port");
-      }
-    }
-  } else {
-    size_t colon = authority.find(':');
-    if (colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port_text = authority.substr(colon + 1);
-      if (port_text.empty()) {
-        return error::fail(err, cap, "URL has an empty port");
-      }
-    }
-    if (host.empty()) {
-      return error::fail(err, cap, "URL has no host");
-    }
-    for (char c : host) {
-      if (!(is_word(c) || c == '-' || c == '.')) {
-        return error::fail(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
-      }
+    if (after.empty()) return true;
+    if (after.front() != ':') return error::fail(err, cap, "URL has junk after the IPv6 literal");
+    u.port_text = after.substr(1);
+    if (u.port_text.empty()) return error::fail(err, cap, "URL has an empty port");
+    return true;
+  }
+  size_t colon = authority.find(':');
+  if (colon != std::string_view::npos) {
+    u.host = authority.substr(0, colon);
+    u.port_text = authority.substr(colon + 1);
+    if (u.port_text.empty()) return error::fail(err, cap, "URL has an empty port");
+  }
+  if (u.host.empty()) return error::fail(err, cap, "URL has no host");
+  for (char c : u.host) {
+    if (!(is_word(c) || c == '-' || c == '.')) {
+      return error::fail(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
     }
   }
-  if (host.size() > kMaxHostBytes) {
+  return true;
+}
+
+// scheme "://" authority [path] ["?" query], no spaces or control bytes, no fragment.
+bool split_url(std::string_view url, UrlParts& u, char* err, size_t cap) {
+  for (char c : url) {
+    auto b = static_cast<unsigned char>(c);
+    if (b <= 0x20 || b == 0x7f) return error::fail(err, cap, "URL contains a space or control character");
+  }
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return error::fail(err, cap, "URL must start with http:// or https://");
+  std::string_view scheme = url.substr(0, sep);
+  if (text::iequals(scheme, "https")) {
+    u.tls = true;
+  } else if (text::iequals(scheme, "http")) {
+    u.tls = false;
+  } else {
+    return error::fail(err, cap, "URL scheme must be http or https");
+  }
+  std::string_view rest = url.substr(sep + 3);
+  if (rest.find('#') != std::string_view::npos) return error::fail(err, cap, "URL must not have a fragment");
+  size_t path_at = rest.find_first_of("/?");
+  u.path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+  return split_authority(rest.substr(0, path_at), u, err, cap);
+}
+
+// ep's host (lower-cased), tls and port (the scheme's default when the URL names none).
+bool set_host_port(const UrlParts& u, Endpoint& ep, char* err, size_t cap) {
+  if (u.host.size() > kMaxHostBytes) {
     return error::fail(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
   }
-  for (size_t i = 0; i < host.size(); ++i) ep.host[i] = text::lower(host[i]);
-  ep.host[host.size()] = '\0';
+  for (size_t i = 0; i < u.host.size(); ++i) ep.host[i] = text::lower(u.host[i]);
+  ep.host[u.host.size()] = '\0';
+  ep.tls = u.tls;
   ep.port = ep.tls ? 443 : 80;
-  if (!port_text.empty()) {
+  if (!u.port_text.empty()) {
     uint64_t v = 0;
-    if (port_text.size() > 5 || !text::parse_uint(port_text, 65535, &v) || v == 0) {
+    if (u.port_text.size() > 5 || !text::parse_uint(u.port_text, 65535, &v) || v == 0) {
       return error::fail(err, cap, "URL port must be a number from 1 to 65535");
     }
     ep.port = static_cast<uint16_t>(v);
   }
+  return true;
+}
+
+// With target: the origin-form target ("/" when the URL has no path). Without: ep's base path
+// (trailing '/' removed; a query is refused).
+bool set_path(std::string_view path_query, std::string_view* target, Endpoint& ep, char* err, size_t cap) {
   if (target != nullptr) {
     *target = path_query.empty() ? std::string_view("/") : path_query;
-    if (target->front() == '?') {
-      // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
-      return error::fail(err, cap, "URL has a query without a path");
-    }
-  } else {
-    if (path_query.find('?') != std::string_view::npos) {
-      return error::fail(err, cap, "URL must not have a query");
-    }
-    std::string_view path = path_query;
-    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-    if (path.size() > kMaxBasePathBytes) {
-      return error::fail(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
-    }
-    if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
-    ep.base_path[path.size()] = '\0';
+    // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
+    if (target->front() == '?') return error::fail(err, cap, "URL has a query without a path");
+    return true;
   }
+  if (path_query.find('?') != std::string_view::npos) return error::fail(err, cap, "URL must not have a query");
+  std::string_view path = path_query;
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.size() > kMaxBasePathBytes) {
+    return error::fail(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
+  }
+  if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
+  ep.base_path[path.size()] = '\0';
+  return true;
+}
+
+// out is written only on success.
+bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
+  UrlParts u;
+  Endpoint ep{};
+  if (!split_url(url, u, err, cap) || !set_host_port(u, ep, err, cap) || !set_path(u.path_query, target, ep, err, cap))
+    return false;
   out = ep;
   return true;
 }

@@ -390,6 +390,99 @@ bool is_signer_header(std::string_view name) {
          iequals(name, kContentShaHeader) || iequals(name, kAuthorizationHeader);
 }
 
+// Both keys present, and the key id one token: it is written into "Credential=<id>/<scope>".
+bool usable_credentials(const Credentials& creds) {
+  if (creds.access_key_id.empty() || creds.secret_access_key.empty()) return false;
+  for (char c : creds.access_key_id) {
+    if (c == '/' || c == ',' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// The caller's headers (minus the skip list) plus ours: X-Amz-Date, the session token unless
+// omitted, the body hash when asked. A caller header the signer owns, or no host, is kBadRequest.
+Error headers_to_sign(const Request& req, const Credentials& creds, const Params& p, std::string_view amz_date,
+                      std::string_view payload_hex, Header (&to_sign)[internal::kMaxSignedHeaders], size_t* count) {
+  size_t n = 0;
+  bool has_host = false;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    if (is_signer_header(h.name)) return Error::kBadRequest;
+    if (iequals(h.name, "host")) has_host = true;
+    if (is_unsigned_header(h.name)) continue;
+    if (n == internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
+    to_sign[n++] = h;
+  }
+  if (!has_host) return Error::kBadRequest;
+  const bool sign_token = !creds.session_token.empty() && !p.omit_session_token;
+  const size_t ours = 1 + (sign_token ? 1 : 0) + (p.sign_body_header ? 1 : 0);
+  if (n + ours > internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
+  to_sign[n++] = Header{kDateHeader, amz_date};
+  if (sign_token) to_sign[n++] = Header{kTokenHeader, creds.session_token};
+  if (p.sign_body_header) to_sign[n++] = Header{kContentShaHeader, payload_hex};
+  *count = n;
+  return Error::kNone;
+}
+
+// Canonical request -> credential scope -> string to sign -> signing key -> signature (hex, into
+// sig). scope and signed_names receive what the Authorization value quotes. The canonical request
+// (it may hold the session token) and the signing key are wiped.
+Error compute_signature(const internal::CanonicalInput& in, std::string_view secret, const Params& p,
+                        std::string_view amz_date, Writer& scope, Writer& signed_names,
+                        char (&sig)[internal::kHexSha256Len]) {
+  const std::string_view date8 = amz_date.substr(0, internal::kDateLen);
+  char creq_buf[internal::kMaxCanonicalRequestBytes];
+  Writer creq(creq_buf, sizeof creq_buf);
+  Error err = internal::canonical_request(in, creq, signed_names);
+  if (err == Error::kNone) err = internal::credential_scope(date8, p.region, p.service, scope);
+  char sts_buf[internal::kMaxStringToSignBytes];
+  Writer sts(sts_buf, sizeof sts_buf);
+  if (err == Error::kNone) err = internal::string_to_sign(amz_date, scope.view(), creq.view(), sts);
+  crypto::secure_wipe(creq_buf, creq.len);
+  if (err != Error::kNone) return err;
+  uint8_t key[crypto::kSha256Bytes];
+  err = internal::derive_signing_key(secret, date8, p.region, p.service, key);
+  if (err == Error::kNone) internal::signature(key, sts.view(), sig);
+  crypto::secure_wipe(key, sizeof key);
+  return err;
+}
+
+// What the added headers are written from.
+struct Pieces {
+  std::string_view amz_date, payload_hex, scope, signed_names, signature;
+};
+
+// Output: the X-Amz-Date value, [the content hash], the Authorization value, into out; result
+// views them (and the session token itself) in the order sigv4.h promises.
+Error write_result(const Credentials& creds, const Params& p, const Pieces& x, char* out, size_t cap,
+                   Signed& result) {
+  Writer w(out, cap);
+  size_t date_off = w.len;
+  w.put(x.amz_date);
+  size_t sha_off = w.len;
+  if (p.sign_body_header) w.put(x.payload_hex);
+  size_t auth_off = w.len;
+  w.put(internal::kAlgorithm);
+  w.put(" Credential=");
+  w.put(creds.access_key_id);
+  w.put('/');
+  w.put(x.scope);
+  w.put(", SignedHeaders=");
+  w.put(x.signed_names);
+  w.put(", Signature=");
+  w.put(x.signature);
+  if (w.overflow) return Error::kBufferTooSmall;
+
+  size_t k = 0;
+  result.added[k++] = Header{kDateHeader, std::string_view(out + date_off, sha_off - date_off)};
+  if (!creds.session_token.empty()) result.added[k++] = Header{kTokenHeader, creds.session_token};
+  if (p.sign_body_header)
+    result.added[k++] = Header{kContentShaHeader, std::string_view(out + sha_off, auth_off - sha_off)};
+  result.added[k++] = Header{kAuthorizationHeader, std::string_view(out + auth_off, w.len - auth_off)};
+  result.num_added = k;
+  return Error::kNone;
+}
+
 }  // namespace
 
 size_t uri_encode(std::string_view in, char* out, size_t cap) {
@@ -413,18 +506,12 @@ const char* error_message(Error e) {
 Error sign(const Request& req, const Credentials& creds, const Params& p, char* out, size_t cap,
            Signed& result) {
   result.num_added = 0;
-  if (creds.access_key_id.empty() || creds.secret_access_key.empty()) return Error::kBadRequest;
+  if (!usable_credentials(creds)) return Error::kBadRequest;
   if (req.num_headers > 0 && req.headers == nullptr) return Error::kBadRequest;
-  for (char c : creds.access_key_id) {
-    // The key id is written into "Credential=<id>/<scope>"; keep it one token.
-    if (c == '/' || c == ',' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::kBadRequest;
-  }
 
   char amz_date[internal::kAmzDateLen];
   if (!internal::format_amz_date(p.unix_time_s, amz_date)) return Error::kBadRequest;
   const std::string_view date_view(amz_date, sizeof amz_date);
-  const std::string_view date8 = date_view.substr(0, internal::kDateLen);
 
   uint8_t digest[crypto::kSha256Bytes];
   crypto::sha256(req.body, digest);
@@ -432,85 +519,30 @@ Error sign(const Request& req, const Credentials& creds, const Params& p, char* 
   crypto::hex_lower(digest, sizeof digest, payload_hex);
   const std::string_view payload_view(payload_hex, sizeof payload_hex);
 
-  // Headers to sign: the caller's (minus the skip list) plus ours.
   Header to_sign[internal::kMaxSignedHeaders];
   size_t n = 0;
-  bool has_host = false;
-  for (size_t i = 0; i < req.num_headers; ++i) {
-    const Header& h = req.headers[i];
-    if (is_signer_header(h.name)) return Error::kBadRequest;
-    if (iequals(h.name, "host")) has_host = true;
-    if (is_unsigned_header(h.name)) continue;
-    if (n == internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
-    to_sign[n++] = h;
-  }
-  if (!has_host) return Error::kBadRequest;
-  const bool send_token = !creds.session_token.empty();
-  const bool sign_token = send_token && !p.omit_session_token;
-  const size_t ours = 1 + (sign_token ? 1 : 0) + (p.sign_body_header ? 1 : 0);
-  if (n + ours > internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
-  to_sign[n++] = Header{kDateHeader, date_view};
-  if (sign_token) to_sign[n++] = Header{kTokenHeader, creds.session_token};
-  if (p.sign_body_header) to_sign[n++] = Header{kContentShaHeader, payload_view};
+  if (Error e = headers_to_sign(req, creds, p, date_view, payload_view, to_sign, &n); e != Error::kNone) return e;
 
-  char creq_buf[internal::kMaxCanonicalRequestBytes];
   char names_buf[internal::kMaxSignedNamesBytes];
-  Writer creq(creq_buf, sizeof creq_buf);
-  Writer names(names_buf, sizeof names_buf);
-  internal::CanonicalInput in{.method = req.method,
-                              .path = req.path,
-                              .query = req.query,
-                              .headers = to_sign,
-                              .num_headers = n,
-                              .payload_hash_hex = payload_view,
-                              .normalize_path = p.normalize_path};
-  Error err = internal::canonical_request(in, creq, names);
-
   char scope_buf[internal::kMaxScopeBytes];
+  Writer names(names_buf, sizeof names_buf);
   Writer scope(scope_buf, sizeof scope_buf);
-  if (err == Error::kNone) err = internal::credential_scope(date8, p.region, p.service, scope);
-
-  char sts_buf[internal::kMaxStringToSignBytes];
-  Writer sts(sts_buf, sizeof sts_buf);
-  if (err == Error::kNone) err = internal::string_to_sign(date_view, scope.view(), creq.view(), sts);
-  // The canonical request may contain the session token: wipe it now.
-  crypto::secure_wipe(creq_buf, creq.len);
-
+  const internal::CanonicalInput in{.method = req.method,
+                                    .path = req.path,
+                                    .query = req.query,
+                                    .headers = to_sign,
+                                    .num_headers = n,
+                                    .payload_hash_hex = payload_view,
+                                    .normalize_path = p.normalize_path};
   char sig[internal::kHexSha256Len];
-  if (err == Error::kNone) {
-    uint8_t key[crypto::kSha256Bytes];
-    err = internal::derive_signing_key(creds.secret_access_key, date8, p.region, p.service, key);
-    if (err == Error::kNone) internal::signature(key, sts.view(), sig);
-    crypto::secure_wipe(key, sizeof key);
-  }
-  if (err != Error::kNone) return err;
-
-  // Output: X-Amz-Date value, [content hash], Authorization value.
-  Writer w(out, cap);
-  size_t date_off = w.len;
-  w.put(date_view);
-  size_t sha_off = w.len;
-  if (p.sign_body_header) w.put(payload_view);
-  size_t auth_off = w.len;
-  w.put(internal::kAlgorithm);
-  w.put(" Credential=");
-  w.put(creds.access_key_id);
-  w.put('/');
-  w.put(scope.view());
-  w.put(", SignedHeaders=");
-  w.put(names.view());
-  w.put(", Signature=");
-  w.put(std::string_view(sig, sizeof sig));
-  if (w.overflow) return Error::kBufferTooSmall;
-
-  size_t k = 0;
-  result.added[k++] = Header{kDateHeader, std::string_view(out + date_off, sha_off - date_off)};
-  if (send_token) result.added[k++] = Header{kTokenHeader, creds.session_token};
-  if (p.sign_body_header)
-    result.added[k++] = Header{kContentShaHeader, std::string_view(out + sha_off, auth_off - sha_off)};
-  result.added[k++] = Header{kAuthorizationHeader, std::string_view(out + auth_off, w.len - auth_off)};
-  result.num_added = k;
-  return Error::kNone;
+  if (Error e = compute_signature(in, creds.secret_access_key, p, date_view, scope, names, sig); e != Error::kNone)
+    return e;
+  const Pieces pieces{.amz_date = date_view,
+                      .payload_hex = payload_view,
+                      .scope = scope.view(),
+                      .signed_names = names.view(),
+                      .signature = std::string_view(sig, sizeof sig)};
+  return write_result(creds, p, pieces, out, cap, result);
 }
 
 }  // namespace appconfig::sigv4

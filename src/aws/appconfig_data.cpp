@@ -291,74 +291,100 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
     return;
   }
   const http_client::Response& resp = *r.response;
-  Session& s = *op.session;
   if (op.phase == Op::Phase::kStart && resp.status == 201) {
-    std::optional<std::string_view> tok;
-    if (json::validate(resp.body).error == json::Error::kNone) tok = json::find(resp.body, "InitialConfigurationToken");
-    long len = tok && json::kind_of(*tok) == json::Kind::kString ? json::decode_string(*tok, s.token, sizeof s.token) : -1;
-    if (len <= 0) {
-      self->finish_error(op, 502, true, "StartConfigurationSession answered without a usable token");
-      return;
-    }
-    s.token_len = static_cast<size_t>(len);
-    s.started_ms = loop::monotonic_ms();
-    self->get_configuration(op);
+    self->on_session_started(op, resp);
+  } else if (op.phase == Op::Phase::kGet && resp.status == 200) {
+    self->on_configuration(op, resp);
+  } else {
+    self->on_error_answer(op, resp, api);
+  }
+}
+
+// StartConfigurationSession's 201: keep InitialConfigurationToken and ask for the configuration.
+void Client::on_session_started(Op& op, const http_client::Response& resp) {
+  Session& s = *op.session;
+  std::optional<std::string_view> tok;
+  if (json::validate(resp.body).error == json::Error::kNone) tok = json::find(resp.body, "InitialConfigurationToken");
+  long len = tok && json::kind_of(*tok) == json::Kind::kString ? json::decode_string(*tok, s.token, sizeof s.token) : -1;
+  if (len <= 0) {
+    finish_error(op, 502, true, "StartConfigurationSession answered without a usable token");
     return;
   }
-  if (op.phase == Op::Phase::kGet && resp.status == 200) {
-    std::string_view next = header(resp, "Next-Poll-Configuration-Token");
-    if (next.empty() || next.size() >= sizeof s.token) {
-      s.reset();
-      self->finish_error(op, 502, true, "GetLatestConfiguration answered without Next-Poll-Configuration-Token");
-      return;
-    }
-    memcpy(s.token, next.data(), next.size());
-    s.token_len = next.size();
-    std::string_view iv = header(resp, "Next-Poll-Interval-In-Seconds");
-    uint32_t secs = 0;
-    for (char c : iv) {
-      if (!text::is_digit(c) || secs > 86400) break;
-      secs = secs * 10 + static_cast<uint32_t>(c - '0');
-    }
-    s.next_poll_s = secs;
-    Result res{};
-    // An empty body means "unchanged since this session last returned it";
-    // the first answer of a new session is always the configuration itself.
-    if (resp.body.empty() && !op.new_session) {
-      res.outcome = Outcome::kUnchanged;
-    } else {
-      res.outcome = Outcome::kNew;
-      res.bytes = resp.body;
-      res.content_type = header(resp, "Content-Type");
-      res.version_label = header(resp, "Version-Label");
-    }
-    self->finish(op, res);
+  s.token_len = static_cast<size_t>(len);
+  s.started_ms = loop::monotonic_ms();
+  get_configuration(op);
+}
+
+// GetLatestConfiguration's 200: the next token and poll interval, and the bytes (or "unchanged").
+void Client::on_configuration(Op& op, const http_client::Response& resp) {
+  Session& s = *op.session;
+  std::string_view next = header(resp, "Next-Poll-Configuration-Token");
+  if (next.empty() || next.size() >= sizeof s.token) {
+    s.reset();
+    finish_error(op, 502, true, "GetLatestConfiguration answered without Next-Poll-Configuration-Token");
     return;
   }
-  // An error answer: x-amzn-ErrorType (cut at ':') and the JSON message.
+  memcpy(s.token, next.data(), next.size());
+  s.token_len = next.size();
+  std::string_view iv = header(resp, "Next-Poll-Interval-In-Seconds");
+  uint32_t secs = 0;
+  for (char c : iv) {
+    if (!text::is_digit(c) || secs > 86400) break;
+    secs = secs * 10 + static_cast<uint32_t>(c - '0');
+  }
+  s.next_poll_s = secs;
+  Result res{};
+  // An empty body means "unchanged since this session last returned it";
+  // the first answer of a new session is always the configuration itself.
+  if (resp.body.empty() && !op.new_session) {
+    res.outcome = Outcome::kUnchanged;
+  } else {
+    res.outcome = Outcome::kNew;
+    res.bytes = resp.body;
+    res.content_type = header(resp, "Content-Type");
+    res.version_label = header(resp, "Version-Label");
+  }
+  finish(op, res);
+}
+
+namespace {
+
+// An AWS error answer: x-amzn-ErrorType (cut at ':') else the JSON "__type", and the JSON
+// Message / message (decoded into msg, "" when absent).
+std::string_view decode_aws_error(const http_client::Response& resp, char* msg, size_t cap) {
   std::string_view type = header(resp, "x-amzn-ErrorType");
   size_t colon = type.find(':');
   if (colon != std::string_view::npos) type = type.substr(0, colon);
-  char msg[300] = {};
+  msg[0] = '\0';
   std::string_view body = resp.body;
-  if (json::validate(body).error == json::Error::kNone) {
-    std::optional<std::string_view> m = json::find(body, "Message");
-    if (!m) m = json::find(body, "message");
-    if (m && json::kind_of(*m) == json::Kind::kString) {
-      long l = json::decode_string(*m, msg, sizeof msg - 1);
-      if (l < 0) msg[0] = '\0';
-    }
-    if (type.empty()) {
-      std::optional<std::string_view> t = json::find(body, "__type");
-      if (t && json::kind_of(*t) == json::Kind::kString && t->size() > 2) type = t->substr(1, t->size() - 2);
-    }
+  if (json::validate(body).error != json::Error::kNone) return type;
+  std::optional<std::string_view> m = json::find(body, "Message");
+  if (!m) m = json::find(body, "message");
+  if (m && json::kind_of(*m) == json::Kind::kString) {
+    long l = json::decode_string(*m, msg, cap - 1);
+    if (l < 0) msg[0] = '\0';
   }
-  bool interval_not_satisfied = body.find("PollIntervalNotSatisfied") != std::string_view::npos;
+  if (type.empty()) {
+    std::optional<std::string_view> t = json::find(body, "__type");
+    if (t && json::kind_of(*t) == json::Kind::kString && t->size() > 2) type = t->substr(1, t->size() - 2);
+  }
+  return type;
+}
+
+}  // namespace
+
+// Any other answer: an early poll (unchanged), a rejected token (one new session), else an error
+// for readers with AWS's type and message.
+void Client::on_error_answer(Op& op, const http_client::Response& resp, const char* api) {
+  Session& s = *op.session;
+  char msg[300] = {};
+  std::string_view type = decode_aws_error(resp, msg, sizeof msg);
+  bool interval_not_satisfied = resp.body.find("PollIntervalNotSatisfied") != std::string_view::npos;
   if (op.phase == Op::Phase::kGet && resp.status == 400 && interval_not_satisfied && s.token_len > 0) {
     // Polled early: the token stays valid and the cached bytes are current.
     Result res{};
     res.outcome = Outcome::kUnchanged;
-    self->finish(op, res);
+    finish(op, res);
     return;
   }
   if (op.phase == Op::Phase::kGet && resp.status == 400 && !op.restarted) {
@@ -367,14 +393,14 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
               op.env, op.prof_len, op.prof, static_cast<int>(type.size()), type.data());
     op.restarted = true;
     s.reset();
-    self->start_session(op);
+    start_session(op);
     return;
   }
   if (resp.status == 400 || resp.status == 404) s.reset();
   bool retryable = resp.status == 429 || resp.status >= 500;
   op.aws_status = static_cast<uint16_t>(resp.status);
-  self->finish_error(op, reader_status_for(resp.status, type), retryable, "AWS AppConfig %s answered %d %.*s%s%s", api,
-                     resp.status, static_cast<int>(type.size()), type.data(), msg[0] ? ": " : "", msg);
+  finish_error(op, reader_status_for(resp.status, type), retryable, "AWS AppConfig %s answered %d %.*s%s%s", api,
+               resp.status, static_cast<int>(type.size()), type.data(), msg[0] ? ": " : "", msg);
 }
 
 }  // namespace appconfig::appconfig_data

@@ -74,6 +74,9 @@ class Client {
   struct Op;
   static void on_creds(void* ctx, const credentials::Creds* c, const char* error);
   static void on_http(void* ctx, const http_client::Result& r);
+  void on_session_started(Op& op, const http_client::Response& resp);
+  void on_configuration(Op& op, const http_client::Response& resp);
+  void on_error_answer(Op& op, const http_client::Response& resp, const char* api);
   static void on_timeout(void* ctx);
   void start_session(Op& op);
   void get_configuration(Op& op);

@@ -10,6 +10,7 @@
 #include "appconfig/core/calendar.h"
 #include "appconfig/core/error.h"
 #include "appconfig/core/text.h"
+#include "appconfig/core/utf8.h"
 #include "appconfig/formats/json.h"
 
 namespace appconfig::credentials {
@@ -50,65 +51,62 @@ bool digits(std::string_view s, size_t pos, size_t n, uint32_t* v) {
 
 // ---- XML (only what STS produces)
 
+// The five predefined entities (XML 1.0 §4.6).
+struct PredefinedEntity {
+  std::string_view name;
+  char c;
+};
+constexpr PredefinedEntity kPredefinedEntities[] = {
+    {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+
+// The code point of a character reference ("#N" or "#xH", XML 1.0 §4.1), when it is a Char
+// (§2.2: no NUL, no surrogates, at most U+10FFFF); 0 when it is malformed or not a Char.
+uint32_t char_ref(std::string_view ref) {
+  const bool hex = ref[1] == 'x';
+  std::string_view num = ref.substr(hex ? 2 : 1);
+  if (num.empty()) return 0;
+  uint32_t cp = 0;
+  for (char d : num) {
+    const int v = hex ? text::hex_value(d) : (text::is_digit(d) ? d - '0' : -1);
+    if (v < 0) return 0;
+    cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
+    if (cp > 0x10FFFF) return 0;
+  }
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+  return cp;
+}
+
+// What the reference between '&' and ';' stands for, as UTF-8 in out[4]; 0 when unknown.
+size_t decode_reference(std::string_view name, char* out) {
+  for (const PredefinedEntity& e : kPredefinedEntities) {
+    if (name == e.name) {
+      out[0] = e.c;
+      return 1;
+    }
+  }
+  if (name.size() < 2 || name[0] != '#') return 0;
+  const uint32_t cp = char_ref(name);
+  return cp == 0 ? 0 : utf8::encode(cp, out);
+}
+
 // Decodes XML character data with the five predefined entities and character references
 // (XML 1.0 §4.1, §4.6) into out; false on an unknown / malformed entity, a '<' or overflow.
 bool xml_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
   size_t n = 0;
-  auto emit = [&](char c) {
-    if (n + 1 >= cap) return false;
-    out[n++] = c;
-    return true;
-  };
   for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '<') return false;
-    if (c != '&') {
-      if (!emit(c)) return false;
-      continue;
+    if (in[i] == '<') return false;
+    char bytes[4] = {in[i]};
+    size_t len = 1;
+    if (in[i] == '&') {
+      size_t semi = in.find(';', i + 1);
+      if (semi == std::string_view::npos || semi - i > 12) return false;
+      len = decode_reference(in.substr(i + 1, semi - i - 1), bytes);
+      if (len == 0) return false;
+      i = semi;
     }
-    size_t semi = in.find(';', i + 1);
-    if (semi == std::string_view::npos || semi - i > 12) return false;
-    std::string_view name = in.substr(i + 1, semi - i - 1);
-    i = semi;
-    if (name == "amp") {
-      if (!emit('&')) return false;
-    } else if (name == "lt") {
-      if (!emit('<')) return false;
-    } else if (name == "gt") {
-      if (!emit('>')) return false;
-    } else if (name == "quot") {
-      if (!emit('"')) return false;
-    } else if (name == "apos") {
-      if (!emit('\'')) return false;
-    } else if (name.size() >= 2 && name[0] == '#') {
-      uint32_t cp = 0;
-      bool hex = name[1] == 'x';
-      std::string_view num = name.substr(hex ? 2 : 1);
-      if (num.empty()) return false;
-      for (char d : num) {
-        const int v = hex ? text::hex_value(d) : (text::is_digit(d) ? d - '0' : -1);
-        if (v < 0) return false;
-        cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
-        if (cp > 0x10FFFF) return false;
-      }
-      // XML 1.0 §2.2 Char: no NUL, no surrogates.
-      if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-      if (cp < 0x80) {
-        if (!emit(static_cast<char>(cp))) return false;
-      } else if (cp < 0x800) {
-        if (!emit(static_cast<char>(0xC0 | (cp >> 6))) || !emit(static_cast<char>(0x80 | (cp & 0x3F)))) return false;
-      } else if (cp < 0x10000) {
-        if (!emit(static_cast<char>(0xE0 | (cp >> 12))) || !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) ||
-            !emit(static_cast<char>(0x80 | (cp & 0x3F))))
-          return false;
-      } else {
-        if (!emit(static_cast<char>(0xF0 | (cp >> 18))) || !emit(static_cast<char>(0x80 | ((cp >> 12) & 0x3F))) ||
-            !emit(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))) || !emit(static_cast<char>(0x80 | (cp & 0x3F))))
-          return false;
-      }
-    } else {
-      return false;
-    }
+    if (n + len >= cap) return false;  // and room for the NUL
+    memcpy(out + n, bytes, len);
+    n += len;
   }
   if (cap == 0) return false;
   out[n] = '\0';

@@ -349,12 +349,8 @@ void Provider::fetch_container(uint64_t timeout_ms) {
   headers[nh++] = {"Host", host};
   headers[nh++] = {"Accept", "application/json"};
   if (token[0] != '\0') headers[nh++] = {"Authorization", token};
-  http_client::Request req{};
-  req.method = "GET";
-  req.target = target_;
-  req.headers = headers;
-  req.num_headers = nh;
-  req.timeout_ms = timeout_ms;
+  const http_client::Request req{
+      .method = "GET", .target = target_, .headers = headers, .num_headers = nh, .body = {}, .timeout_ms = timeout_ms};
   const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_container_cb, this);
   if (token == file_token) crypto::secure_wipe(file_token, sizeof file_token);

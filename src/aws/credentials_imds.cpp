@@ -46,6 +46,11 @@ uint64_t Imds::remaining_ms() const {
   return deadline_ms_ > now ? deadline_ms_ - now : 0;
 }
 
+uint64_t Imds::request_timeout_ms() const {
+  uint64_t left = remaining_ms();
+  return left < kImdsRequestTimeoutMs ? (left == 0 ? 1 : left) : kImdsRequestTimeoutMs;
+}
+
 bool Imds::get(std::string_view path, uint64_t timeout_ms, ImdsCallback cb, void* ctx) {
   if (loop_ == nullptr || step_ != Step::kIdle || cb == nullptr) return false;
   if (strlen(base_path_) + path.size() >= sizeof path_) return false;
@@ -81,13 +86,12 @@ void Imds::send_token() {
   http_client::Header headers[2] = {{"Host", host}, {"X-aws-ec2-metadata-token-ttl-seconds", ttl}};
   char target[kMaxImdsPathBytes + 32];
   snprintf(target, sizeof target, "%s/latest/api/token", base_path_);
-  http_client::Request req{};
-  req.method = "PUT";
-  req.target = target;
-  req.headers = headers;
-  req.num_headers = 2;
-  uint64_t left = remaining_ms();
-  req.timeout_ms = left < kImdsRequestTimeoutMs ? (left == 0 ? 1 : left) : kImdsRequestTimeoutMs;
+  const http_client::Request req{.method = "PUT",
+                                 .target = target,
+                                 .headers = headers,
+                                 .num_headers = 2,
+                                 .body = {},
+                                 .timeout_ms = request_timeout_ms()};
   const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Imds::on_token_cb, this);
   if (!request_.valid()) finish({}, "the HTTP client has no free request slot");
@@ -98,13 +102,12 @@ void Imds::send_get() {
   char host[endpoints::kMaxHostBytes + 8];
   endpoints::host_header(endpoint_, host, sizeof host);
   http_client::Header headers[2] = {{"Host", host}, {"X-aws-ec2-metadata-token", token_}};
-  http_client::Request req{};
-  req.method = "GET";
-  req.target = path_;
-  req.headers = headers;
-  req.num_headers = v1_ ? 1 : 2;
-  uint64_t left = remaining_ms();
-  req.timeout_ms = left < kImdsRequestTimeoutMs ? (left == 0 ? 1 : left) : kImdsRequestTimeoutMs;
+  const http_client::Request req{.method = "GET",
+                                 .target = path_,
+                                 .headers = headers,
+                                 .num_headers = v1_ ? size_t{1} : size_t{2},  // IMDSv1: no token header
+                                 .body = {},
+                                 .timeout_ms = request_timeout_ms()};
   const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Imds::on_get_cb, this);
   if (!request_.valid()) finish({}, "the HTTP client has no free request slot");

@@ -47,6 +47,38 @@ std::string_view default_session_name(char* name) {
   return std::string_view(name, 20 + 2 * sizeof rnd);
 }
 
+// RoleArn as STS takes it: "arn:...", 20 to 2048 visible characters.
+bool check_role_arn(std::string_view role_arn, char* err, size_t cap) {
+  if (role_arn.size() >= 20 && role_arn.size() <= 2048 && role_arn.substr(0, 4) == "arn:" && visible(role_arn))
+    return true;
+  return error::fail(err, cap,
+                     "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
+                     static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
+}
+
+// RoleSessionName: *session_name when valid, else an error; when empty, a default name written
+// into name.
+bool choose_session_name(std::string_view* session_name, char (&name)[65], char* err, size_t cap) {
+  if (session_name->empty()) {
+    *session_name = default_session_name(name);
+    return true;
+  }
+  if (valid_session_name(*session_name)) return true;
+  return error::fail(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
+                     static_cast<int>(session_name->size() < 64 ? session_name->size() : 64), session_name->data());
+}
+
+// STS Query API requests: a form body POSTed to "<base path>/" (STS API reference).
+constexpr std::string_view kFormContentType = "application/x-www-form-urlencoded; charset=utf-8";
+struct StsTarget {
+  char host[endpoints::kMaxHostBytes + 8];  // the Host header value
+  char path[endpoints::kMaxBasePathBytes + 2];
+  explicit StsTarget(const endpoints::Endpoint& ep) {
+    endpoints::host_header(ep, host, sizeof host);
+    snprintf(path, sizeof path, "%s/", ep.base_path);
+  }
+};
+
 }  // namespace
 
 bool Provider::init_assume_role(loop::Loop* lp, http_client::Client* client, Provider* base,
@@ -58,21 +90,12 @@ bool Provider::init_assume_role(loop::Loop* lp, http_client::Client* client, Pro
   if (base == nullptr || base == this) {
     return error::fail(err, cap, "AssumeRole needs a base credentials provider");
   }
-  if (role_arn.size() < 20 || role_arn.size() > 2048 || role_arn.substr(0, 4) != "arn:" || !visible(role_arn)) {
-    return error::fail(err, cap,
-                       "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
-                       static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
-  }
+  if (!check_role_arn(role_arn, err, cap)) return false;
   if (!external_id.empty() && (external_id.size() < 2 || external_id.size() > 1224 || !visible(external_id))) {
     return error::fail(err, cap, "role external ID (value hidden) must be 2 to 1224 visible characters");
   }
   char name[65];
-  if (session_name.empty()) {
-    session_name = default_session_name(name);
-  } else if (!valid_session_name(session_name)) {
-    return error::fail(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
-                       static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
-  }
+  if (!choose_session_name(&session_name, name, err, cap)) return false;
   if (duration_s != 0 && (duration_s < kMinDurationS || duration_s > kMaxDurationS)) {
     return error::fail(err, cap, "credentials duration %u s is out of range: %u to %u seconds", duration_s,
                        kMinDurationS, kMaxDurationS);
@@ -123,18 +146,9 @@ bool Provider::init_web_identity(loop::Loop* lp, http_client::Client* client, st
                                  const endpoints::Endpoint& sts, char* err, size_t cap) {
   loop_ = lp;
   client_ = client;
-  if (role_arn.size() < 20 || role_arn.size() > 2048 || role_arn.substr(0, 4) != "arn:" || !visible(role_arn)) {
-    return error::fail(err, cap,
-                       "role ARN \"%.*s\" is not valid: arn:aws:iam::123456789012:role/Name, 20 to 2048 characters",
-                       static_cast<int>(role_arn.size() < 200 ? role_arn.size() : 200), role_arn.data());
-  }
+  if (!check_role_arn(role_arn, err, cap)) return false;
   char name[65];
-  if (session_name.empty()) {
-    session_name = default_session_name(name);
-  } else if (!valid_session_name(session_name)) {
-    return error::fail(err, cap, "role session name \"%.*s\" is not valid: 2 to 64 of letters, digits and _+=,.@-",
-                       static_cast<int>(session_name.size() < 64 ? session_name.size() : 64), session_name.data());
-  }
+  if (!choose_session_name(&session_name, name, err, cap)) return false;
   if (token_file.empty() || !copy_str(token_file, token_file_, sizeof token_file_)) {
     return error::fail(err, cap, "the web identity token file path is empty or longer than %zu bytes",
                        sizeof token_file_ - 1);
@@ -168,13 +182,10 @@ void Provider::on_base_creds(const Creds* creds, const char* error) {
     fail("AssumeRole %s: no base credentials: %s", role_arn_, error);
     return;
   }
-  char host[endpoints::kMaxHostBytes + 8];
-  endpoints::host_header(endpoint_, host, sizeof host);
-  char path[endpoints::kMaxBasePathBytes + 2];
-  snprintf(path, sizeof path, "%s/", endpoint_.base_path);
-  constexpr std::string_view kContentType = "application/x-www-form-urlencoded; charset=utf-8";
-  sigv4::Header sh[2] = {{"Host", host}, {"Content-Type", kContentType}};
-  sigv4::Request sreq{"POST", path, "", sh, 2, std::string_view(form_, form_len_)};
+  const StsTarget to(endpoint_);
+  const std::string_view form(form_, form_len_);
+  const sigv4::Header sh[2] = {{"Host", to.host}, {"Content-Type", kFormContentType}};
+  const sigv4::Request sreq{"POST", to.path, "", sh, 2, form};
   sigv4::Credentials sc{creds->access_key_id, creds->secret_access_key, creds->session_token};
   const sigv4::Params params{.region = endpoint_.region,
                              .service = "sts",
@@ -191,17 +202,16 @@ void Provider::on_base_creds(const Creds* creds, const char* error) {
   }
   http_client::Header headers[2 + sigv4::kMaxAddedHeaders];
   size_t nh = 0;
-  headers[nh++] = {"Host", host};
-  headers[nh++] = {"Content-Type", kContentType};
+  headers[nh++] = {"Host", to.host};
+  headers[nh++] = {"Content-Type", kFormContentType};
   for (size_t i = 0; i < signed_headers.num_added; ++i)
     headers[nh++] = {signed_headers.added[i].name, signed_headers.added[i].value};
-  http_client::Request req{};
-  req.method = "POST";
-  req.target = path;
-  req.headers = headers;
-  req.num_headers = nh;
-  req.body = std::string_view(form_, form_len_);
-  req.timeout_ms = fetch_timeout_ms_;
+  const http_client::Request req{.method = "POST",
+                                 .target = to.path,
+                                 .headers = headers,
+                                 .num_headers = nh,
+                                 .body = form,
+                                 .timeout_ms = fetch_timeout_ms_};
   const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_sts_cb, this);
   crypto::secure_wipe(sig_buf, sizeof sig_buf);
@@ -232,19 +242,15 @@ void Provider::fetch_web_identity(uint64_t timeout_ms) {
     return;
   }
   const size_t body_len = form_prefix_len_ + w;
-  char host[endpoints::kMaxHostBytes + 8];
-  endpoints::host_header(endpoint_, host, sizeof host);
-  char path[endpoints::kMaxBasePathBytes + 2];
-  snprintf(path, sizeof path, "%s/", endpoint_.base_path);
+  const StsTarget to(endpoint_);
   // Unsigned: the token is the proof (STS API reference, AssumeRoleWithWebIdentity).
-  http_client::Header headers[2] = {{"Host", host}, {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-  http_client::Request req{};
-  req.method = "POST";
-  req.target = path;
-  req.headers = headers;
-  req.num_headers = 2;
-  req.body = std::string_view(body, body_len);
-  req.timeout_ms = timeout_ms;
+  const http_client::Header headers[2] = {{"Host", to.host}, {"Content-Type", kFormContentType}};
+  const http_client::Request req{.method = "POST",
+                                 .target = to.path,
+                                 .headers = headers,
+                                 .num_headers = 2,
+                                 .body = std::string_view(body, body_len),
+                                 .timeout_ms = timeout_ms};
   const http_client::Endpoint ep{.host = endpoint_.host, .port = endpoint_.port, .tls = endpoint_.tls};
   request_ = client_->send(ep, req, &Provider::on_sts_cb, this);  // copies the request at once
   crypto::secure_wipe(body, body_len);

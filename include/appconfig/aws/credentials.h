@@ -136,6 +136,8 @@ class Imds {
   void retry_or_fail(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
   void finish(std::string_view body, const char* error);
   uint64_t remaining_ms() const;
+  // One request's timeout: kImdsRequestTimeoutMs, cut to what is left of the exchange (>= 1 ms).
+  uint64_t request_timeout_ms() const;
   static void on_token_cb(void* ctx, const http_client::Result& r);
   static void on_get_cb(void* ctx, const http_client::Result& r);
   static void on_backoff(void* ctx);

@@ -70,11 +70,8 @@ bool Client::init(loop::Loop* lp, http_client::Client* http, const endpoints::En
   ep_ = ep;
   poll_interval_s_ = poll_interval_s;
   snprintf(user_agent_, sizeof user_agent_, "%.*s", static_cast<int>(user_agent.size()), user_agent.data());
-  bool default_port = (ep.tls && ep.port == 443) || (!ep.tls && ep.port == 80);
-  if (default_port)
-    snprintf(host_header_, sizeof host_header_, "%s", ep.host);
-  else
-    snprintf(host_header_, sizeof host_header_, "%s:%u", ep.host, ep.port);
+  static_assert(sizeof host_header_ > endpoints::kMaxHostBytes + 6, "host:port always fits");
+  endpoints::host_header(ep, host_header_, sizeof host_header_);
   // Reserved, touched only as fetches use slots (each holds a credentials copy).
   void* mem = mmap(nullptr, sizeof(Op) * kMaxFetches, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -238,8 +235,12 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
   uint64_t now = loop::monotonic_ms();
   uint64_t left = op.deadline_ms > now ? op.deadline_ms - now : 1;
   const http_client::Endpoint hep{.host = ep_.host, .port = ep_.port, .tls = ep_.tls};
-  http_client::Request hreq{method, std::string_view(target, tl > 0 ? static_cast<size_t>(tl) : 0), hh, nh, body,
-                            left};
+  const http_client::Request hreq{.method = method,
+                                  .target = std::string_view(target, tl > 0 ? static_cast<size_t>(tl) : 0),
+                                  .headers = hh,
+                                  .num_headers = nh,
+                                  .body = body,
+                                  .timeout_ms = left};
   ++api_calls_;
   op.req = http_->send(hep, hreq, &Client::on_http, &op);
   crypto::secure_wipe(sign_buf_, sizeof sign_buf_);

@@ -51,6 +51,11 @@ void quote_body(std::string_view body, char* out, size_t cap) {
   out[n] = '\0';
 }
 
+void blank_controls(char* s, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (static_cast<unsigned char>(s[i]) < 0x20) s[i] = ' ';
+}
+
 bool read_token_file(const char* path, const char* what, char* out, size_t cap, char* err, size_t err_cap) {
   size_t n = 0;
   if (!read_small_file(path, what, out, cap, &n, nullptr, err, err_cap)) {
@@ -380,8 +385,7 @@ void Provider::on_container_response(const http_client::Result& r) {
           long n = json::decode_string(*v, msg, sizeof msg - 1);
           if (n >= 0) {
             msg[n] = '\0';
-            for (long i = 0; i < n; ++i)
-              if (static_cast<unsigned char>(msg[i]) < 0x20) msg[i] = ' ';
+            internal::blank_controls(msg, static_cast<size_t>(n));
             have = true;
             break;
           }

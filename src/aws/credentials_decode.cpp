@@ -272,11 +272,8 @@ bool parse_sts_error_xml(std::string_view body, char* out, size_t cap) {
   if (xml_element(scope, "Code", &t) && !xml_decode(t, code, sizeof code, &len)) quote_body(t, code, sizeof code);
   if (xml_element(scope, "Message", &t) && !xml_decode(t, message, sizeof message, &len))
     quote_body(t, message, sizeof message);
-  // Decoded text may hold control characters from &#10; etc.: keep the error one line.
-  for (char* p = message; *p != '\0'; ++p)
-    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
-  for (char* p = code; *p != '\0'; ++p)
-    if (static_cast<unsigned char>(*p) < 0x20) *p = ' ';
+  internal::blank_controls(message, strlen(message));
+  internal::blank_controls(code, strlen(code));
   if (code[0] == '\0' && message[0] == '\0') return false;
   if (code[0] != '\0' && message[0] != '\0') snprintf(out, cap, "%s: %s", code, message);
   else snprintf(out, cap, "%s", code[0] != '\0' ? code : message);

@@ -280,8 +280,7 @@ void Provider::on_imds_answer(std::string_view body, const char* error) {
       long n = json::decode_string(*code, text, sizeof text - 1);
       text[n < 0 ? 0 : n] = '\0';
       if (strcmp(text, "Success") != 0) {
-        for (char* c = text; *c != '\0'; ++c)
-          if (static_cast<unsigned char>(*c) < 0x20) *c = ' ';
+        internal::blank_controls(text, strlen(text));
         fail("instance metadata at %s: role %s: Code \"%s\" (expected Success)", imds_.where(), imds_role_, text);
         return;
       }

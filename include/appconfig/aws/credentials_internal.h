@@ -25,6 +25,10 @@ bool visible(std::string_view v);
 // replaced (the log escapes too, but the error text also reaches HTTP responses).
 void quote_body(std::string_view body, char* out, size_t cap);
 
+// Turns the control bytes below 0x20 of s[0, n) into spaces: decoded text (JSON "\n", XML
+// "&#10;") quoted in an error keeps the error one line.
+void blank_controls(char* s, size_t n);
+
 // Checks the decoded fields are usable in headers and the signer.
 bool check_creds(const Creds& c, char* err, size_t cap);
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "appconfig/aws/crypto.h"
 #include "appconfig/aws/sigv4_internal.h"
@@ -90,23 +91,13 @@ void Writer::put(std::string_view s) {
 bool format_amz_date(int64_t unix_time_s, char out[kAmzDateLen]) {
   // 253402300799 = 9999-12-31T23:59:59Z, the last time with four year digits.
   if (unix_time_s < 0 || unix_time_s > 253402300799LL) return false;
-  int64_t days = unix_time_s / 86400;
-  int64_t secs = unix_time_s % 86400;
-  // Civil-from-days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-  int64_t z = days + 719468;
-  int64_t era = z / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
+  // The calendar is gmtime_r's (include/appconfig/core/calendar.h: formatting stays with it).
+  const auto t = static_cast<time_t>(unix_time_s);
+  struct tm tm;
+  if (gmtime_r(&t, &tm) == nullptr) return false;
   char tmp[32];
-  int n = std::snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", static_cast<int>(y),
-                        static_cast<int>(m), static_cast<int>(d), static_cast<int>(secs / 3600),
-                        static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
+  int n = std::snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec);
   if (n != static_cast<int>(kAmzDateLen)) return false;
   std::memcpy(out, tmp, kAmzDateLen);
   return true;

@@ -11,6 +11,9 @@
 // and the decoding of the container / IMDS JSON and the STS XML answers.
 // Knows nothing of AppConfig, the cache or the local server; it uses http_client to fetch,
 // sigv4 to sign the STS call, endpoints for URLs. Behaviour and limits: docs/credentials.md.
+// Source files, one per source: src/aws/credentials.cpp (Provider core, environment, static,
+// container), credentials_sts.cpp, credentials_imds.cpp, credentials_profile.cpp (shared files,
+// Chain), credentials_decode.cpp (answer decoders); what they share: credentials_internal.h.
 //
 // Lifetimes and rules:
 //  - A Provider must outlive every get() it accepted unless cancel(ctx) was called for that ctx;

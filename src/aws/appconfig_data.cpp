@@ -8,7 +8,9 @@
 #include "appconfig/aws/crypto.h"
 #include "appconfig/net/http_parse.h"
 #include "appconfig/formats/json.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 #include "appconfig/aws/sigv4.h"
 
 namespace appconfig::appconfig_data {
@@ -16,8 +18,6 @@ namespace appconfig::appconfig_data {
 namespace {
 
 constexpr size_t kMaxName = 128;
-// Bytes for the signed request's extra headers (X-Amz-Date, token, Authorization).
-constexpr size_t kSignBufferBytes = credentials::kMaxTokenBytes + 1024;
 
 size_t copy_name(std::string_view s, char* out) {
   size_t n = s.size() < kMaxName ? s.size() : kMaxName;
@@ -56,25 +56,6 @@ struct Client::Op {
   std::string_view p() const { return {prof, prof_len}; }
 };
 
-size_t encode_query_value(std::string_view in, char* out, size_t cap) {
-  static const char kHex[] = "0123456789ABCDEF";
-  size_t n = 0;
-  for (unsigned char c : in) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      if (n + 1 > cap) return 0;
-      out[n++] = static_cast<char>(c);
-    } else {
-      if (n + 3 > cap) return 0;
-      out[n++] = '%';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 15];
-    }
-  }
-  return n;
-}
-
 int reader_status_for(int http_status, std::string_view error_type) {
   if (http_status == 404 || error_type == "ResourceNotFoundException") return 404;
   if (http_status == 403) return 403;
@@ -89,11 +70,8 @@ bool Client::init(loop::Loop* lp, http_client::Client* http, const endpoints::En
   ep_ = ep;
   poll_interval_s_ = poll_interval_s;
   snprintf(user_agent_, sizeof user_agent_, "%.*s", static_cast<int>(user_agent.size()), user_agent.data());
-  bool default_port = (ep.tls && ep.port == 443) || (!ep.tls && ep.port == 80);
-  if (default_port)
-    snprintf(host_header_, sizeof host_header_, "%s", ep.host);
-  else
-    snprintf(host_header_, sizeof host_header_, "%s:%u", ep.host, ep.port);
+  static_assert(sizeof host_header_ > endpoints::kMaxHostBytes + 6, "host:port always fits");
+  endpoints::host_header(ep, host_header_, sizeof host_header_);
   // Reserved, touched only as fetches use slots (each holds a credentials copy).
   void* mem = mmap(nullptr, sizeof(Op) * kMaxFetches, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -181,7 +159,7 @@ void Client::finish_error(Op& op, int status, bool retryable, const char* fmt, .
                    op.prof_len, op.prof);
   va_list ap;
   va_start(ap, fmt);
-  if (n > 0 && static_cast<size_t>(n) < sizeof r.message) vsnprintf(r.message + n, sizeof r.message - n, fmt, ap);
+  if (n > 0 && static_cast<size_t>(n) < sizeof r.message) error::vfail(r.message + n, sizeof r.message - n, fmt, ap);
   va_end(ap);
   finish(op, r);
 }
@@ -229,10 +207,14 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
   if (!body.empty() || method == "POST") sh[nsh++] = {"content-type", "application/json"};
   sigv4::Request sreq{method, spath, query, sh, nsh, body};
   sigv4::Credentials sc{op.creds.access_key_id, op.creds.secret_access_key, op.creds.session_token};
-  sigv4::Params params{ep_.region, "appconfig", static_cast<int64_t>(loop::wall_ms() / 1000), true, false, false};
-  static char sign_buf[kSignBufferBytes];
+  const sigv4::Params params{.region = ep_.region,
+                             .service = "appconfig",
+                             .unix_time_s = static_cast<int64_t>(loop::wall_ms() / 1000),
+                             .normalize_path = true,
+                             .sign_body_header = false,
+                             .omit_session_token = false};
   sigv4::Signed sig{};
-  sigv4::Error se = sigv4::sign(sreq, sc, params, sign_buf, sizeof sign_buf, sig);
+  sigv4::Error se = sigv4::sign(sreq, sc, params, sign_buf_, sizeof sign_buf_, sig);
   if (se != sigv4::Error::kNone) {
     finish_error(op, 502, false, "cannot sign the request: %s", sigv4::error_message(se));
     return;
@@ -252,12 +234,16 @@ void Client::send_signed(Op& op, std::string_view method, std::string_view path,
                                     static_cast<int>(query.size()), query.data());
   uint64_t now = loop::monotonic_ms();
   uint64_t left = op.deadline_ms > now ? op.deadline_ms - now : 1;
-  http_client::Endpoint hep{std::string_view(ep_.host), ep_.port, ep_.tls};
-  http_client::Request hreq{method, std::string_view(target, tl > 0 ? static_cast<size_t>(tl) : 0), hh, nh, body,
-                            left};
+  const http_client::Endpoint hep{.host = ep_.host, .port = ep_.port, .tls = ep_.tls};
+  const http_client::Request hreq{.method = method,
+                                  .target = std::string_view(target, tl > 0 ? static_cast<size_t>(tl) : 0),
+                                  .headers = hh,
+                                  .num_headers = nh,
+                                  .body = body,
+                                  .timeout_ms = left};
   ++api_calls_;
   op.req = http_->send(hep, hreq, &Client::on_http, &op);
-  crypto::secure_wipe(sign_buf, sizeof sign_buf);
+  crypto::secure_wipe(sign_buf_, sizeof sign_buf_);
   if (!op.req.valid()) finish_error(op, 502, true, "too many upstream requests in flight");
 }
 
@@ -290,7 +276,7 @@ void Client::get_configuration(Op& op) {
   Session& s = *op.session;
   char query[kMaxTokenBytes * 3 + 32];
   memcpy(query, "configuration_token=", 20);
-  size_t n = encode_query_value(std::string_view(s.token, s.token_len), query + 20, sizeof query - 20);
+  size_t n = sigv4::uri_encode(std::string_view(s.token, s.token_len), query + 20, sizeof query - 20);
   send_signed(op, "GET", "/configuration", std::string_view(query, 20 + n), {});
 }
 
@@ -306,74 +292,100 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
     return;
   }
   const http_client::Response& resp = *r.response;
-  Session& s = *op.session;
   if (op.phase == Op::Phase::kStart && resp.status == 201) {
-    std::optional<std::string_view> tok;
-    if (json::validate(resp.body).error == json::Error::kNone) tok = json::find(resp.body, "InitialConfigurationToken");
-    long len = tok && json::kind_of(*tok) == json::Kind::kString ? json::decode_string(*tok, s.token, sizeof s.token) : -1;
-    if (len <= 0) {
-      self->finish_error(op, 502, true, "StartConfigurationSession answered without a usable token");
-      return;
-    }
-    s.token_len = static_cast<size_t>(len);
-    s.started_ms = loop::monotonic_ms();
-    self->get_configuration(op);
+    self->on_session_started(op, resp);
+  } else if (op.phase == Op::Phase::kGet && resp.status == 200) {
+    self->on_configuration(op, resp);
+  } else {
+    self->on_error_answer(op, resp, api);
+  }
+}
+
+// StartConfigurationSession's 201: keep InitialConfigurationToken and ask for the configuration.
+void Client::on_session_started(Op& op, const http_client::Response& resp) {
+  Session& s = *op.session;
+  std::optional<std::string_view> tok;
+  if (json::validate(resp.body).error == json::Error::kNone) tok = json::find(resp.body, "InitialConfigurationToken");
+  long len = tok && json::kind_of(*tok) == json::Kind::kString ? json::decode_string(*tok, s.token, sizeof s.token) : -1;
+  if (len <= 0) {
+    finish_error(op, 502, true, "StartConfigurationSession answered without a usable token");
     return;
   }
-  if (op.phase == Op::Phase::kGet && resp.status == 200) {
-    std::string_view next = header(resp, "Next-Poll-Configuration-Token");
-    if (next.empty() || next.size() >= sizeof s.token) {
-      s.reset();
-      self->finish_error(op, 502, true, "GetLatestConfiguration answered without Next-Poll-Configuration-Token");
-      return;
-    }
-    memcpy(s.token, next.data(), next.size());
-    s.token_len = next.size();
-    std::string_view iv = header(resp, "Next-Poll-Interval-In-Seconds");
-    uint32_t secs = 0;
-    for (char c : iv) {
-      if (c < '0' || c > '9' || secs > 86400) break;
-      secs = secs * 10 + static_cast<uint32_t>(c - '0');
-    }
-    s.next_poll_s = secs;
-    Result res{};
-    // An empty body means "unchanged since this session last returned it";
-    // the first answer of a new session is always the configuration itself.
-    if (resp.body.empty() && !op.new_session) {
-      res.outcome = Outcome::kUnchanged;
-    } else {
-      res.outcome = Outcome::kNew;
-      res.bytes = resp.body;
-      res.content_type = header(resp, "Content-Type");
-      res.version_label = header(resp, "Version-Label");
-    }
-    self->finish(op, res);
+  s.token_len = static_cast<size_t>(len);
+  s.started_ms = loop::monotonic_ms();
+  get_configuration(op);
+}
+
+// GetLatestConfiguration's 200: the next token and poll interval, and the bytes (or "unchanged").
+void Client::on_configuration(Op& op, const http_client::Response& resp) {
+  Session& s = *op.session;
+  std::string_view next = header(resp, "Next-Poll-Configuration-Token");
+  if (next.empty() || next.size() >= sizeof s.token) {
+    s.reset();
+    finish_error(op, 502, true, "GetLatestConfiguration answered without Next-Poll-Configuration-Token");
     return;
   }
-  // An error answer: x-amzn-ErrorType (cut at ':') and the JSON message.
+  memcpy(s.token, next.data(), next.size());
+  s.token_len = next.size();
+  std::string_view iv = header(resp, "Next-Poll-Interval-In-Seconds");
+  uint32_t secs = 0;
+  for (char c : iv) {
+    if (!text::is_digit(c) || secs > 86400) break;
+    secs = secs * 10 + static_cast<uint32_t>(c - '0');
+  }
+  s.next_poll_s = secs;
+  Result res{};
+  // An empty body means "unchanged since this session last returned it";
+  // the first answer of a new session is always the configuration itself.
+  if (resp.body.empty() && !op.new_session) {
+    res.outcome = Outcome::kUnchanged;
+  } else {
+    res.outcome = Outcome::kNew;
+    res.bytes = resp.body;
+    res.content_type = header(resp, "Content-Type");
+    res.version_label = header(resp, "Version-Label");
+  }
+  finish(op, res);
+}
+
+namespace {
+
+// An AWS error answer: x-amzn-ErrorType (cut at ':') else the JSON "__type", and the JSON
+// Message / message (decoded into msg, "" when absent).
+std::string_view decode_aws_error(const http_client::Response& resp, char* msg, size_t cap) {
   std::string_view type = header(resp, "x-amzn-ErrorType");
   size_t colon = type.find(':');
   if (colon != std::string_view::npos) type = type.substr(0, colon);
-  char msg[300] = {};
+  msg[0] = '\0';
   std::string_view body = resp.body;
-  if (json::validate(body).error == json::Error::kNone) {
-    std::optional<std::string_view> m = json::find(body, "Message");
-    if (!m) m = json::find(body, "message");
-    if (m && json::kind_of(*m) == json::Kind::kString) {
-      long l = json::decode_string(*m, msg, sizeof msg - 1);
-      if (l < 0) msg[0] = '\0';
-    }
-    if (type.empty()) {
-      std::optional<std::string_view> t = json::find(body, "__type");
-      if (t && json::kind_of(*t) == json::Kind::kString && t->size() > 2) type = t->substr(1, t->size() - 2);
-    }
+  if (json::validate(body).error != json::Error::kNone) return type;
+  std::optional<std::string_view> m = json::find(body, "Message");
+  if (!m) m = json::find(body, "message");
+  if (m && json::kind_of(*m) == json::Kind::kString) {
+    long l = json::decode_string(*m, msg, cap - 1);
+    if (l < 0) msg[0] = '\0';
   }
-  bool interval_not_satisfied = body.find("PollIntervalNotSatisfied") != std::string_view::npos;
+  if (type.empty()) {
+    std::optional<std::string_view> t = json::find(body, "__type");
+    if (t && json::kind_of(*t) == json::Kind::kString && t->size() > 2) type = t->substr(1, t->size() - 2);
+  }
+  return type;
+}
+
+}  // namespace
+
+// Any other answer: an early poll (unchanged), a rejected token (one new session), else an error
+// for readers with AWS's type and message.
+void Client::on_error_answer(Op& op, const http_client::Response& resp, const char* api) {
+  Session& s = *op.session;
+  char msg[300] = {};
+  std::string_view type = decode_aws_error(resp, msg, sizeof msg);
+  bool interval_not_satisfied = resp.body.find("PollIntervalNotSatisfied") != std::string_view::npos;
   if (op.phase == Op::Phase::kGet && resp.status == 400 && interval_not_satisfied && s.token_len > 0) {
     // Polled early: the token stays valid and the cached bytes are current.
     Result res{};
     res.outcome = Outcome::kUnchanged;
-    self->finish(op, res);
+    finish(op, res);
     return;
   }
   if (op.phase == Op::Phase::kGet && resp.status == 400 && !op.restarted) {
@@ -382,14 +394,14 @@ void Client::on_http(void* ctx, const http_client::Result& r) {
               op.env, op.prof_len, op.prof, static_cast<int>(type.size()), type.data());
     op.restarted = true;
     s.reset();
-    self->start_session(op);
+    start_session(op);
     return;
   }
   if (resp.status == 400 || resp.status == 404) s.reset();
   bool retryable = resp.status == 429 || resp.status >= 500;
   op.aws_status = static_cast<uint16_t>(resp.status);
-  self->finish_error(op, reader_status_for(resp.status, type), retryable, "AWS AppConfig %s answered %d %.*s%s%s", api,
-                     resp.status, static_cast<int>(type.size()), type.data(), msg[0] ? ": " : "", msg);
+  finish_error(op, reader_status_for(resp.status, type), retryable, "AWS AppConfig %s answered %d %.*s%s%s", api,
+               resp.status, static_cast<int>(type.size()), type.data(), msg[0] ? ": " : "", msg);
 }
 
 }  // namespace appconfig::appconfig_data

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include "appconfig/core/text.h"
 #include "mbedtls/platform_util.h"
 #include "mbedtls/sha256.h"
 
@@ -95,10 +96,9 @@ void hmac_sha256(std::span<const uint8_t> key, std::string_view data, uint8_t ou
 }
 
 void hex_lower(const uint8_t* data, size_t len, char* out) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   for (size_t i = 0; i < len; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0x0f];
+    out[2 * i] = text::kHexLower[data[i] >> 4];
+    out[2 * i + 1] = text::kHexLower[data[i] & 0x0f];
   }
 }
 

@@ -3,9 +3,11 @@
 // the partition table of the SDKs' partitions.json.
 #include "appconfig/aws/endpoints.h"
 
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::endpoints {
 namespace {
@@ -32,11 +34,8 @@ constexpr Partition kPartitions[] = {
 };
 constexpr size_t kNumPartitions = sizeof kPartitions / sizeof kPartitions[0];
 
-bool is_word(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// \w of the partition regexes (and of host names we accept): letters, digits, '_'.
+bool is_word(char c) { return text::is_alnum(c) || c == '_'; }
 
 // Matches the tail of a partition regex, \w+-\d+$ .
 bool word_dash_digits(std::string_view s) {
@@ -45,7 +44,7 @@ bool word_dash_digits(std::string_view s) {
   for (size_t i = 0; i < dash; ++i)
     if (!is_word(s[i])) return false;
   for (size_t i = dash + 1; i < s.size(); ++i)
-    if (!is_digit(s[i])) return false;
+    if (!text::is_digit(s[i])) return false;
   return true;
 }
 
@@ -61,24 +60,13 @@ const Partition& partition_of(std::string_view region) {
   return kPartitions[kNumPartitions - 1];
 }
 
-void set_err(char* err, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void set_err(char* err, size_t cap, const char* fmt, ...) {
-  if (err == nullptr || cap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 bool copy_region(const settings::Settings& s, Endpoint& out, char* err, size_t cap) {
   if (s.service_region.empty()) {
-    set_err(err, cap,
-            "no AWS region: set AWS_APPCONFIG_EXTENSION_SERVICE_REGION or AWS_REGION (Lambda sets AWS_REGION)");
-    return false;
+    return error::fail(
+        err, cap, "no AWS region: set AWS_APPCONFIG_EXTENSION_SERVICE_REGION or AWS_REGION (Lambda sets AWS_REGION)");
   }
   if (s.service_region.size() > kMaxRegionBytes) {
-    set_err(err, cap, "AWS region is longer than %zu characters", kMaxRegionBytes);
-    return false;
+    return error::fail(err, cap, "AWS region is longer than %zu characters", kMaxRegionBytes);
   }
   memcpy(out.region, s.service_region.data(), s.service_region.size());
   out.region[s.service_region.size()] = '\0';
@@ -100,14 +88,13 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
     // The SDK rule sets refuse a custom endpoint with FIPS or dual-stack rather than silently
     // dropping one of the two requests.
     if (s.use_fips_endpoint || s.use_dualstack_endpoint) {
-      set_err(err, cap, "%s is set together with %s=true: a custom endpoint cannot be FIPS or dual-stack; unset one",
-              var, s.use_fips_endpoint ? "AWS_USE_FIPS_ENDPOINT" : "AWS_USE_DUALSTACK_ENDPOINT");
-      return false;
+      return error::fail(err, cap,
+                         "%s is set together with %s=true: a custom endpoint cannot be FIPS or dual-stack; unset one",
+                         var, s.use_fips_endpoint ? "AWS_USE_FIPS_ENDPOINT" : "AWS_USE_DUALSTACK_ENDPOINT");
     }
     char why[160];
     if (!parse_url(url, ep, why, sizeof why)) {
-      set_err(err, cap, "%s is not usable: %s", var, why);
-      return false;
+      return error::fail(err, cap, "%s is not usable: %s", var, why);
     }
     if (!copy_region(s, ep, err, cap)) return false;
     out = ep;
@@ -119,8 +106,7 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
   const char* suffix = s.use_dualstack_endpoint ? p.dualstack_suffix : p.dns_suffix;
   int n = snprintf(ep.host, sizeof ep.host, "%s%s.%s.%s", service, fips_label ? "-fips" : "", ep.region, suffix);
   if (n < 0 || static_cast<size_t>(n) >= sizeof ep.host) {
-    set_err(err, cap, "endpoint host name for region %s is too long", ep.region);
-    return false;
+    return error::fail(err, cap, "endpoint host name for region %s is too long", ep.region);
   }
   ep.port = 443;
   ep.tls = true;
@@ -129,138 +115,117 @@ bool resolve(const settings::Settings& s, const char* service, std::string_view 
   return true;
 }
 
-bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
-  Endpoint ep{};
-  for (char c : url) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) {
-      set_err(err, cap, "URL contains a space or control character");
-      return false;
-    }
-  }
-  size_t sep = url.find("://");
-  if (sep == std::string_view::npos) {
-    set_err(err, cap, "URL must start with http:// or https://");
-    return false;
-  }
-  std::string_view scheme = url.substr(0, sep);
-  auto ieq = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (lower(a[i]) != b[i]) return false;
-    return true;
-  };
-  if (ieq(scheme, "https")) {
-    ep.tls = true;
-  } else if (ieq(scheme, "http")) {
-    ep.tls = false;
-  } else {
-    set_err(err, cap, "URL scheme must be http or https");
-    return false;
-  }
-  std::string_view rest = url.substr(sep + 3);
-  if (rest.find('#') != std::string_view::npos) {
-    set_err(err, cap, "URL must not have a fragment");
-    return false;
-  }
-  size_t path_at = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, path_at);
-  std::string_view path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+// An http(s) URL cut into views: the scheme, the authority's host and port text, "/path?query".
+struct UrlParts {
+  bool tls = false;
+  std::string_view host, port_text, path_query;
+};
+
+// authority = "[" IPv6 "]" [":" port] / reg-name [":" port] (RFC 3986 §3.2); no user information.
+bool split_authority(std::string_view authority, UrlParts& u, char* err, size_t cap) {
   if (authority.find('@') != std::string_view::npos) {
-    set_err(err, cap, "URL must not contain user information (user@)");
-    return false;
+    return error::fail(err, cap, "URL must not contain user information (user@)");
   }
-  std::string_view host = authority, port_text;
+  u.host = authority;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos || close == 1) {
-      set_err(err, cap, "URL has a malformed IPv6 literal");
-      return false;
-    }
+    if (close == std::string_view::npos || close == 1) return error::fail(err, cap, "URL has a malformed IPv6 literal");
     for (char c : authority.substr(1, close - 1)) {
-      char l = lower(c);
-      if (!(is_digit(c) || (l >= 'a' && l <= 'f') || c == ':' || c == '.')) {
-        set_err(err, cap, "URL has a malformed IPv6 literal");
-        return false;
+      if (!(text::hex_value(c) >= 0 || c == ':' || c == '.')) {
+        return error::fail(err, cap, "URL has a malformed IPv6 literal");
       }
     }
-    host = authority.substr(0, close + 1);
+    u.host = authority.substr(0, close + 1);
     std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        set_err(err, cap, "URL has junk after the IPv6 literal");
-        return false;
-      }
-      port_text = after.substr(1);
-      if (port_text.empty()) {
-        set_err(err, cap, "URL has an empty port");
-        return false;
-      }
+    if (after.empty()) return true;
+    if (after.front() != ':') return error::fail(err, cap, "URL has junk after the IPv6 literal");
+    u.port_text = after.substr(1);
+    if (u.port_text.empty()) return error::fail(err, cap, "URL has an empty port");
+    return true;
+  }
+  size_t colon = authority.find(':');
+  if (colon != std::string_view::npos) {
+    u.host = authority.substr(0, colon);
+    u.port_text = authority.substr(colon + 1);
+    if (u.port_text.empty()) return error::fail(err, cap, "URL has an empty port");
+  }
+  if (u.host.empty()) return error::fail(err, cap, "URL has no host");
+  for (char c : u.host) {
+    if (!(is_word(c) || c == '-' || c == '.')) {
+      return error::fail(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
     }
+  }
+  return true;
+}
+
+// scheme "://" authority [path] ["?" query], no spaces or control bytes, no fragment.
+bool split_url(std::string_view url, UrlParts& u, char* err, size_t cap) {
+  for (char c : url) {
+    auto b = static_cast<unsigned char>(c);
+    if (b <= 0x20 || b == 0x7f) return error::fail(err, cap, "URL contains a space or control character");
+  }
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return error::fail(err, cap, "URL must start with http:// or https://");
+  std::string_view scheme = url.substr(0, sep);
+  if (text::iequals(scheme, "https")) {
+    u.tls = true;
+  } else if (text::iequals(scheme, "http")) {
+    u.tls = false;
   } else {
-    size_t colon = authority.find(':');
-    if (colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port_text = authority.substr(colon + 1);
-      if (port_text.empty()) {
-        set_err(err, cap, "URL has an empty port");
-        return false;
-      }
-    }
-    if (host.empty()) {
-      set_err(err, cap, "URL has no host");
-      return false;
-    }
-    for (char c : host) {
-      if (!(is_word(c) || c == '-' || c == '.')) {
-        set_err(err, cap, "URL host has a character outside letters, digits, '-', '.', '_'");
-        return false;
-      }
-    }
+    return error::fail(err, cap, "URL scheme must be http or https");
   }
-  if (host.size() > kMaxHostBytes) {
-    set_err(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
-    return false;
+  std::string_view rest = url.substr(sep + 3);
+  if (rest.find('#') != std::string_view::npos) return error::fail(err, cap, "URL must not have a fragment");
+  size_t path_at = rest.find_first_of("/?");
+  u.path_query = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+  return split_authority(rest.substr(0, path_at), u, err, cap);
+}
+
+// ep's host (lower-cased), tls and port (the scheme's default when the URL names none).
+bool set_host_port(const UrlParts& u, Endpoint& ep, char* err, size_t cap) {
+  if (u.host.size() > kMaxHostBytes) {
+    return error::fail(err, cap, "URL host is longer than %zu characters", kMaxHostBytes);
   }
-  for (size_t i = 0; i < host.size(); ++i) ep.host[i] = lower(host[i]);
-  ep.host[host.size()] = '\0';
+  for (size_t i = 0; i < u.host.size(); ++i) ep.host[i] = text::lower(u.host[i]);
+  ep.host[u.host.size()] = '\0';
+  ep.tls = u.tls;
   ep.port = ep.tls ? 443 : 80;
-  if (!port_text.empty()) {
-    uint32_t v = 0;
-    for (char c : port_text) {
-      if (!is_digit(c) || v > 65535) {
-        v = 0;
-        break;
-      }
-      v = v * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (v == 0 || v > 65535 || port_text.size() > 5) {
-      set_err(err, cap, "URL port must be a number from 1 to 65535");
-      return false;
+  if (!u.port_text.empty()) {
+    uint64_t v = 0;
+    if (u.port_text.size() > 5 || !text::parse_uint(u.port_text, 65535, &v) || v == 0) {
+      return error::fail(err, cap, "URL port must be a number from 1 to 65535");
     }
     ep.port = static_cast<uint16_t>(v);
   }
+  return true;
+}
+
+// With target: the origin-form target ("/" when the URL has no path). Without: ep's base path
+// (trailing '/' removed; a query is refused).
+bool set_path(std::string_view path_query, std::string_view* target, Endpoint& ep, char* err, size_t cap) {
   if (target != nullptr) {
     *target = path_query.empty() ? std::string_view("/") : path_query;
-    if (target->front() == '?') {
-      // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
-      set_err(err, cap, "URL has a query without a path");
-      return false;
-    }
-  } else {
-    if (path_query.find('?') != std::string_view::npos) {
-      set_err(err, cap, "URL must not have a query");
-      return false;
-    }
-    std::string_view path = path_query;
-    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-    if (path.size() > kMaxBasePathBytes) {
-      set_err(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
-      return false;
-    }
-    if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
-    ep.base_path[path.size()] = '\0';
+    // "http://h?x" -> the origin-form target needs a path (RFC 9112 §3.2.1).
+    if (target->front() == '?') return error::fail(err, cap, "URL has a query without a path");
+    return true;
   }
+  if (path_query.find('?') != std::string_view::npos) return error::fail(err, cap, "URL must not have a query");
+  std::string_view path = path_query;
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.size() > kMaxBasePathBytes) {
+    return error::fail(err, cap, "URL path is longer than %zu characters", kMaxBasePathBytes);
+  }
+  if (!path.empty()) memcpy(ep.base_path, path.data(), path.size());
+  ep.base_path[path.size()] = '\0';
+  return true;
+}
+
+// out is written only on success.
+bool parse_impl(std::string_view url, Endpoint& out, std::string_view* target, char* err, size_t cap) {
+  UrlParts u;
+  Endpoint ep{};
+  if (!split_url(url, u, err, cap) || !set_host_port(u, ep, err, cap) || !set_path(u.path_query, target, ep, err, cap))
+    return false;
   out = ep;
   return true;
 }

@@ -6,27 +6,20 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "appconfig/aws/crypto.h"
 #include "appconfig/aws/sigv4_internal.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::sigv4 {
 namespace internal {
 namespace {
 
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
+using text::lower;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// RFC 3986 §2.3 unreserved characters: the bytes UriEncode keeps.
+bool is_unreserved(char c) { return text::is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
 
 // Whitespace collapsed inside header values: SP and HTAB (RFC 9110 §5.6.3),
 // plus CR/LF left over from obs-fold continuation lines (RFC 9112 §5.2).
@@ -98,38 +91,27 @@ void Writer::put(std::string_view s) {
 bool format_amz_date(int64_t unix_time_s, char out[kAmzDateLen]) {
   // 253402300799 = 9999-12-31T23:59:59Z, the last time with four year digits.
   if (unix_time_s < 0 || unix_time_s > 253402300799LL) return false;
-  int64_t days = unix_time_s / 86400;
-  int64_t secs = unix_time_s % 86400;
-  // Civil-from-days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-  int64_t z = days + 719468;
-  int64_t era = z / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
+  // The calendar is gmtime_r's (include/appconfig/core/calendar.h: formatting stays with it).
+  const auto t = static_cast<time_t>(unix_time_s);
+  struct tm tm;
+  if (gmtime_r(&t, &tm) == nullptr) return false;
   char tmp[32];
-  int n = std::snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", static_cast<int>(y),
-                        static_cast<int>(m), static_cast<int>(d), static_cast<int>(secs / 3600),
-                        static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
+  int n = std::snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec);
   if (n != static_cast<int>(kAmzDateLen)) return false;
   std::memcpy(out, tmp, kAmzDateLen);
   return true;
 }
 
 void uri_encode(std::string_view in, bool keep_slash, Writer& w) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   for (char ch : in) {
     auto c = static_cast<unsigned char>(ch);
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
+    if (is_unreserved(ch) || (keep_slash && c == '/')) {
       w.put(ch);
     } else {
       w.put('%');
-      w.put(kHex[c >> 4]);
-      w.put(kHex[c & 0x0f]);
+      w.put(text::kHexUpper[c >> 4]);
+      w.put(text::kHexUpper[c & 0x0f]);
     }
   }
 }
@@ -141,8 +123,8 @@ bool uri_decode(std::string_view in, Writer& w) {
       continue;
     }
     if (in.size() - i < 3) return false;  // "%" or "%X" at the end
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
+    int hi = text::hex_value(in[i + 1]);
+    int lo = text::hex_value(in[i + 2]);
     if (hi < 0 || lo < 0) return false;
     w.put(static_cast<char>(hi * 16 + lo));
     i += 2;
@@ -382,16 +364,7 @@ constexpr std::string_view kTokenHeader = "X-Amz-Security-Token";
 constexpr std::string_view kContentShaHeader = "x-amz-content-sha256";
 constexpr std::string_view kAuthorizationHeader = "Authorization";
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using text::iequals;
 
 // Sent but never signed: intermediaries add or rewrite these (aws-c-auth's
 // skip list keeps the same ones out of the signature).
@@ -408,7 +381,106 @@ bool is_signer_header(std::string_view name) {
          iequals(name, kContentShaHeader) || iequals(name, kAuthorizationHeader);
 }
 
+// Both keys present, and the key id one token: it is written into "Credential=<id>/<scope>".
+bool usable_credentials(const Credentials& creds) {
+  if (creds.access_key_id.empty() || creds.secret_access_key.empty()) return false;
+  for (char c : creds.access_key_id) {
+    if (c == '/' || c == ',' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// The caller's headers (minus the skip list) plus ours: X-Amz-Date, the session token unless
+// omitted, the body hash when asked. A caller header the signer owns, or no host, is kBadRequest.
+Error headers_to_sign(const Request& req, const Credentials& creds, const Params& p, std::string_view amz_date,
+                      std::string_view payload_hex, Header (&to_sign)[internal::kMaxSignedHeaders], size_t* count) {
+  size_t n = 0;
+  bool has_host = false;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    if (is_signer_header(h.name)) return Error::kBadRequest;
+    if (iequals(h.name, "host")) has_host = true;
+    if (is_unsigned_header(h.name)) continue;
+    if (n == internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
+    to_sign[n++] = h;
+  }
+  if (!has_host) return Error::kBadRequest;
+  const bool sign_token = !creds.session_token.empty() && !p.omit_session_token;
+  const size_t ours = 1 + (sign_token ? 1 : 0) + (p.sign_body_header ? 1 : 0);
+  if (n + ours > internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
+  to_sign[n++] = Header{kDateHeader, amz_date};
+  if (sign_token) to_sign[n++] = Header{kTokenHeader, creds.session_token};
+  if (p.sign_body_header) to_sign[n++] = Header{kContentShaHeader, payload_hex};
+  *count = n;
+  return Error::kNone;
+}
+
+// Canonical request -> credential scope -> string to sign -> signing key -> signature (hex, into
+// sig). scope and signed_names receive what the Authorization value quotes. The canonical request
+// (it may hold the session token) and the signing key are wiped.
+Error compute_signature(const internal::CanonicalInput& in, std::string_view secret, const Params& p,
+                        std::string_view amz_date, Writer& scope, Writer& signed_names,
+                        char (&sig)[internal::kHexSha256Len]) {
+  const std::string_view date8 = amz_date.substr(0, internal::kDateLen);
+  char creq_buf[internal::kMaxCanonicalRequestBytes];
+  Writer creq(creq_buf, sizeof creq_buf);
+  Error err = internal::canonical_request(in, creq, signed_names);
+  if (err == Error::kNone) err = internal::credential_scope(date8, p.region, p.service, scope);
+  char sts_buf[internal::kMaxStringToSignBytes];
+  Writer sts(sts_buf, sizeof sts_buf);
+  if (err == Error::kNone) err = internal::string_to_sign(amz_date, scope.view(), creq.view(), sts);
+  crypto::secure_wipe(creq_buf, creq.len);
+  if (err != Error::kNone) return err;
+  uint8_t key[crypto::kSha256Bytes];
+  err = internal::derive_signing_key(secret, date8, p.region, p.service, key);
+  if (err == Error::kNone) internal::signature(key, sts.view(), sig);
+  crypto::secure_wipe(key, sizeof key);
+  return err;
+}
+
+// What the added headers are written from.
+struct Pieces {
+  std::string_view amz_date, payload_hex, scope, signed_names, signature;
+};
+
+// Output: the X-Amz-Date value, [the content hash], the Authorization value, into out; result
+// views them (and the session token itself) in the order sigv4.h promises.
+Error write_result(const Credentials& creds, const Params& p, const Pieces& x, char* out, size_t cap,
+                   Signed& result) {
+  Writer w(out, cap);
+  size_t date_off = w.len;
+  w.put(x.amz_date);
+  size_t sha_off = w.len;
+  if (p.sign_body_header) w.put(x.payload_hex);
+  size_t auth_off = w.len;
+  w.put(internal::kAlgorithm);
+  w.put(" Credential=");
+  w.put(creds.access_key_id);
+  w.put('/');
+  w.put(x.scope);
+  w.put(", SignedHeaders=");
+  w.put(x.signed_names);
+  w.put(", Signature=");
+  w.put(x.signature);
+  if (w.overflow) return Error::kBufferTooSmall;
+
+  size_t k = 0;
+  result.added[k++] = Header{kDateHeader, std::string_view(out + date_off, sha_off - date_off)};
+  if (!creds.session_token.empty()) result.added[k++] = Header{kTokenHeader, creds.session_token};
+  if (p.sign_body_header)
+    result.added[k++] = Header{kContentShaHeader, std::string_view(out + sha_off, auth_off - sha_off)};
+  result.added[k++] = Header{kAuthorizationHeader, std::string_view(out + auth_off, w.len - auth_off)};
+  result.num_added = k;
+  return Error::kNone;
+}
+
 }  // namespace
+
+size_t uri_encode(std::string_view in, char* out, size_t cap) {
+  Writer w(out, cap);
+  internal::uri_encode(in, false, w);
+  return w.overflow ? 0 : w.len;
+}
 
 const char* error_message(Error e) {
   switch (e) {
@@ -425,18 +497,12 @@ const char* error_message(Error e) {
 Error sign(const Request& req, const Credentials& creds, const Params& p, char* out, size_t cap,
            Signed& result) {
   result.num_added = 0;
-  if (creds.access_key_id.empty() || creds.secret_access_key.empty()) return Error::kBadRequest;
+  if (!usable_credentials(creds)) return Error::kBadRequest;
   if (req.num_headers > 0 && req.headers == nullptr) return Error::kBadRequest;
-  for (char c : creds.access_key_id) {
-    // The key id is written into "Credential=<id>/<scope>"; keep it one token.
-    if (c == '/' || c == ',' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error::kBadRequest;
-  }
 
   char amz_date[internal::kAmzDateLen];
   if (!internal::format_amz_date(p.unix_time_s, amz_date)) return Error::kBadRequest;
   const std::string_view date_view(amz_date, sizeof amz_date);
-  const std::string_view date8 = date_view.substr(0, internal::kDateLen);
 
   uint8_t digest[crypto::kSha256Bytes];
   crypto::sha256(req.body, digest);
@@ -444,80 +510,30 @@ Error sign(const Request& req, const Credentials& creds, const Params& p, char* 
   crypto::hex_lower(digest, sizeof digest, payload_hex);
   const std::string_view payload_view(payload_hex, sizeof payload_hex);
 
-  // Headers to sign: the caller's (minus the skip list) plus ours.
   Header to_sign[internal::kMaxSignedHeaders];
   size_t n = 0;
-  bool has_host = false;
-  for (size_t i = 0; i < req.num_headers; ++i) {
-    const Header& h = req.headers[i];
-    if (is_signer_header(h.name)) return Error::kBadRequest;
-    if (iequals(h.name, "host")) has_host = true;
-    if (is_unsigned_header(h.name)) continue;
-    if (n == internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
-    to_sign[n++] = h;
-  }
-  if (!has_host) return Error::kBadRequest;
-  const bool send_token = !creds.session_token.empty();
-  const bool sign_token = send_token && !p.omit_session_token;
-  const size_t ours = 1 + (sign_token ? 1 : 0) + (p.sign_body_header ? 1 : 0);
-  if (n + ours > internal::kMaxSignedHeaders) return Error::kTooManyHeaders;
-  to_sign[n++] = Header{kDateHeader, date_view};
-  if (sign_token) to_sign[n++] = Header{kTokenHeader, creds.session_token};
-  if (p.sign_body_header) to_sign[n++] = Header{kContentShaHeader, payload_view};
+  if (Error e = headers_to_sign(req, creds, p, date_view, payload_view, to_sign, &n); e != Error::kNone) return e;
 
-  char creq_buf[internal::kMaxCanonicalRequestBytes];
   char names_buf[internal::kMaxSignedNamesBytes];
-  Writer creq(creq_buf, sizeof creq_buf);
-  Writer names(names_buf, sizeof names_buf);
-  internal::CanonicalInput in{req.method, req.path, req.query, to_sign, n, payload_view,
-                              p.normalize_path};
-  Error err = internal::canonical_request(in, creq, names);
-
   char scope_buf[internal::kMaxScopeBytes];
+  Writer names(names_buf, sizeof names_buf);
   Writer scope(scope_buf, sizeof scope_buf);
-  if (err == Error::kNone) err = internal::credential_scope(date8, p.region, p.service, scope);
-
-  char sts_buf[internal::kMaxStringToSignBytes];
-  Writer sts(sts_buf, sizeof sts_buf);
-  if (err == Error::kNone) err = internal::string_to_sign(date_view, scope.view(), creq.view(), sts);
-  // The canonical request may contain the session token: wipe it now.
-  crypto::secure_wipe(creq_buf, creq.len);
-
+  const internal::CanonicalInput in{.method = req.method,
+                                    .path = req.path,
+                                    .query = req.query,
+                                    .headers = to_sign,
+                                    .num_headers = n,
+                                    .payload_hash_hex = payload_view,
+                                    .normalize_path = p.normalize_path};
   char sig[internal::kHexSha256Len];
-  if (err == Error::kNone) {
-    uint8_t key[crypto::kSha256Bytes];
-    err = internal::derive_signing_key(creds.secret_access_key, date8, p.region, p.service, key);
-    if (err == Error::kNone) internal::signature(key, sts.view(), sig);
-    crypto::secure_wipe(key, sizeof key);
-  }
-  if (err != Error::kNone) return err;
-
-  // Output: X-Amz-Date value, [content hash], Authorization value.
-  Writer w(out, cap);
-  size_t date_off = w.len;
-  w.put(date_view);
-  size_t sha_off = w.len;
-  if (p.sign_body_header) w.put(payload_view);
-  size_t auth_off = w.len;
-  w.put(internal::kAlgorithm);
-  w.put(" Credential=");
-  w.put(creds.access_key_id);
-  w.put('/');
-  w.put(scope.view());
-  w.put(", SignedHeaders=");
-  w.put(names.view());
-  w.put(", Signature=");
-  w.put(std::string_view(sig, sizeof sig));
-  if (w.overflow) return Error::kBufferTooSmall;
-
-  size_t k = 0;
-  result.added[k++] = Header{kDateHeader, std::string_view(out + date_off, sha_off - date_off)};
-  if (send_token) result.added[k++] = Header{kTokenHeader, creds.session_token};
-  if (p.sign_body_header)
-    result.added[k++] = Header{kContentShaHeader, std::string_view(out + sha_off, auth_off - sha_off)};
-  result.added[k++] = Header{kAuthorizationHeader, std::string_view(out + auth_off, w.len - auth_off)};
-  result.num_added = k;
-  return Error::kNone;
+  if (Error e = compute_signature(in, creds.secret_access_key, p, date_view, scope, names, sig); e != Error::kNone)
+    return e;
+  const Pieces pieces{.amz_date = date_view,
+                      .payload_hex = payload_view,
+                      .scope = scope.view(),
+                      .signed_names = names.view(),
+                      .signature = std::string_view(sig, sizeof sig)};
+  return write_result(creds, p, pieces, out, cap, result);
 }
 
 }  // namespace appconfig::sigv4

@@ -786,6 +786,19 @@ TEST(Decode, StsErrorXml) {
   EXPECT_STREQ(tiny, "VeryLon");
 }
 
+// Character references of every UTF-8 length; a malformed one ("&#X41;": 'x' is lower case in
+// XML) or an unknown entity leaves the raw text, quoted.
+TEST(Decode, StsErrorXmlCharacterReferences) {
+  char out[256];
+  ASSERT_TRUE(credentials::parse_sts_error_xml(
+      "<Error><Code>C</Code><Message>&#65;&#xe9;&#x20AC;&#128512;</Message></Error>", out, sizeof out));
+  EXPECT_STREQ(out, "C: A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  ASSERT_TRUE(credentials::parse_sts_error_xml("<Error><Message>&#65;&#X41;</Message></Error>", out, sizeof out));
+  EXPECT_STREQ(out, "&#65;&#X41;");
+  ASSERT_TRUE(credentials::parse_sts_error_xml("<Error><Message>a&unknown;b</Message></Error>", out, sizeof out));
+  EXPECT_STREQ(out, "a&unknown;b");
+}
+
 TEST(Decode, ContainerJson) {
   credentials::Creds c{};
   char err[256] = "";

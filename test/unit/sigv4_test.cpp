@@ -171,8 +171,13 @@ Stages run_stages(const std::string& method, const std::string& path, const std:
       scope(128);
   Writer wc(creq.data(), creq.size()), wn(names.data(), names.size());
   std::string payload = sha_hex(body);
-  sigv4::internal::CanonicalInput in{method, path, query, headers.data(), headers.size(), payload,
-                                     normalize};
+  sigv4::internal::CanonicalInput in{.method = method,
+                                     .path = path,
+                                     .query = query,
+                                     .headers = headers.data(),
+                                     .num_headers = headers.size(),
+                                     .payload_hash_hex = payload,
+                                     .normalize_path = normalize};
   s.err = sigv4::internal::canonical_request(in, wc, wn);
   if (s.err != Error::kNone) return s;
   s.creq = std::string(wc.view());
@@ -338,6 +343,27 @@ TEST(Sigv4Stages, UriEncodeEveryByte) {
         EXPECT_EQ(w.view(), want);
       }
     }
+  }
+}
+
+// The public encoder (AppConfig's configuration_token, STS form values): the stage's byte set with
+// '/' encoded, the exact length, 0 when the output does not fit.
+TEST(Sigv4Stages, PublicUriEncode) {
+  char out[32];
+  EXPECT_EQ(sigv4::uri_encode("a/b c+~._-Z9", out, sizeof out), 18u);
+  EXPECT_EQ(std::string(out, 18), "a%2Fb%20c%2B~._-Z9");
+  EXPECT_EQ(sigv4::uri_encode("\xff", out, 3), 3u) << "fits exactly, no NUL";
+  EXPECT_EQ(std::string(out, 3), "%FF");
+  EXPECT_EQ(sigv4::uri_encode("\xff", out, 2), 0u);
+  EXPECT_EQ(sigv4::uri_encode("ab", out, 1), 0u);
+  EXPECT_EQ(sigv4::uri_encode("", out, sizeof out), 0u);
+  for (int c = 0; c < 256; ++c) {
+    const char in = static_cast<char>(c);
+    char want[8];
+    Writer w(want, sizeof want);
+    sigv4::internal::uri_encode(std::string_view(&in, 1), false, w);
+    ASSERT_EQ(sigv4::uri_encode(std::string_view(&in, 1), out, sizeof out), w.len) << c;
+    EXPECT_EQ(std::string(out, w.len), std::string(w.view())) << c;
   }
 }
 
@@ -515,8 +541,12 @@ TEST(Sigv4Suite, V4WholeSign) {
     auto hv = views(r.headers);
     sigv4::Request req{r.method, r.path, r.query, hv.data(), hv.size(), r.body};
     sigv4::Credentials creds{kAccessKey, kSecret, ctx.token};
-    sigv4::Params p{ctx.region, ctx.service, kSuiteTime, ctx.normalize, ctx.sign_body,
-                    ctx.omit_token};
+    sigv4::Params p{.region = ctx.region,
+                    .service = ctx.service,
+                    .unix_time_s = kSuiteTime,
+                    .normalize_path = ctx.normalize,
+                    .sign_body_header = ctx.sign_body,
+                    .omit_session_token = ctx.omit_token};
     char out[2048];
     sigv4::Signed res{};
     ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);
@@ -582,7 +612,11 @@ TEST(Sigv4Suite, LegacyStagesAndSign) {
     auto sv = views(hs);
     sigv4::Request req{r.method, r.path, r.query, sv.data(), sv.size(), r.body};
     sigv4::Credentials creds{kAccessKey, kSecret, token};
-    sigv4::Params p{"us-east-1", "service", kSuiteTime, true, false, omit};
+    sigv4::Params p{.region = "us-east-1",
+                    .service = "service",
+                    .unix_time_s = kSuiteTime,
+                    .normalize_path = true,
+                    .omit_session_token = omit};
     char out[1024];
     sigv4::Signed res{};
     ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);
@@ -598,7 +632,7 @@ struct SignFixture {
                               {"Content-Type", "application/json"}};
   sigv4::Request req{"GET", "/configuration", "configuration_token=abc", nullptr, 0, ""};
   sigv4::Credentials creds{"AKIDEXAMPLE", kSecret, "tok"};
-  sigv4::Params p{"us-east-1", "appconfig", kSuiteTime, true, false, false};
+  sigv4::Params p{.region = "us-east-1", .service = "appconfig", .unix_time_s = kSuiteTime, .normalize_path = true};
   SignFixture() {
     req.headers = headers.data();
     req.num_headers = headers.size();
@@ -741,7 +775,7 @@ TEST(Sigv4Sign, AppConfigSessionMatchesPythonEmulator) {
                          {"Content-Type", "application/json"}};
   sigv4::Request req{"POST", "/configurationsessions", "", hs.data(), hs.size(), body};
   sigv4::Credentials creds{"AKIAEMULATOR1", "emulator-secret-1", "EMUTOKEN/1+x=="};
-  sigv4::Params p{"eu-west-1", "appconfig", 1700000000, true, false, false};
+  sigv4::Params p{.region = "eu-west-1", .service = "appconfig", .unix_time_s = 1700000000, .normalize_path = true};
   char out[1024];
   sigv4::Signed res{};
   ASSERT_EQ(sigv4::sign(req, creds, p, out, sizeof out, res), Error::kNone);

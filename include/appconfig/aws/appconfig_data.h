@@ -74,6 +74,9 @@ class Client {
   struct Op;
   static void on_creds(void* ctx, const credentials::Creds* c, const char* error);
   static void on_http(void* ctx, const http_client::Result& r);
+  void on_session_started(Op& op, const http_client::Response& resp);
+  void on_configuration(Op& op, const http_client::Response& resp);
+  void on_error_answer(Op& op, const http_client::Response& resp, const char* api);
   static void on_timeout(void* ctx);
   void start_session(Op& op);
   void get_configuration(Op& op);
@@ -91,11 +94,15 @@ class Client {
   char user_agent_[64] = {};
   Op* ops_ = nullptr;
   size_t in_flight_ = 0;
+  // Bytes for the signed request's extra header values (X-Amz-Date, X-Amz-Security-Token,
+  // Authorization): sign_buf_ is send_signed()'s alone. sigv4::sign fills it, http_client::send
+  // copies the request at once and send_signed wipes it before returning, so one buffer serves
+  // every fetch (the loop runs one send_signed at a time).
+  static constexpr size_t kSignBufferBytes = credentials::kMaxTokenBytes + 1024;
+  char sign_buf_[kSignBufferBytes];
   uint64_t api_calls_ = 0;
 };
 
-// RFC 3986 percent-encoding of a query value (unreserved characters kept).
-size_t encode_query_value(std::string_view in, char* out, size_t cap);
 // Maps an AppConfig Data error answer to what readers see (spec §1).
 int reader_status_for(int http_status, std::string_view error_type);
 

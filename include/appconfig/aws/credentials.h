@@ -11,6 +11,9 @@
 // and the decoding of the container / IMDS JSON and the STS XML answers.
 // Knows nothing of AppConfig, the cache or the local server; it uses http_client to fetch,
 // sigv4 to sign the STS call, endpoints for URLs. Behaviour and limits: docs/credentials.md.
+// Source files, one per source: src/aws/credentials.cpp (Provider core, environment, static,
+// container), credentials_sts.cpp, credentials_imds.cpp, credentials_profile.cpp (shared files,
+// Chain), credentials_decode.cpp (answer decoders); what they share: credentials_internal.h.
 //
 // Lifetimes and rules:
 //  - A Provider must outlive every get() it accepted unless cancel(ctx) was called for that ctx;
@@ -22,7 +25,7 @@
 //  - Secrets (secret key, session token, container authorization token) are never logged and are
 //    wiped when replaced or when the Provider is destroyed.
 // Single-threaded; no heap: every buffer is inside the Provider (about 26 KiB each) or the Chain,
-// plus one static web identity request buffer.
+// plus one web identity request scratch shared by every Provider (Provider::WebIdentityScratch).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -80,8 +83,8 @@ const char* source_name(Source s);
 // caller's cap is an error. The web identity token is a JWT; STS takes up to 20,000 characters.
 constexpr size_t kMaxWebIdentityTokenBytes = 20000;
 // The AssumeRoleWithWebIdentity body: the form above plus the token (a JWT is base64url and '.',
-// sent as is). Built at each fetch in one static buffer (single-threaded; the HTTP client copies
-// the request at once), so a Provider does not carry 20 KB it never uses.
+// sent as is). Built at each fetch in the one Provider::WebIdentityScratch (single-threaded; the
+// HTTP client copies the request at once), so a Provider does not carry 50 KB it never uses.
 constexpr size_t kMaxWebIdentityFormBytes = kMaxFormBytes + kMaxWebIdentityTokenBytes + 64;
 // Shared credentials / config files: real ones are a few KiB even with hundreds of profiles.
 constexpr size_t kMaxSharedFileBytes = 256 * 1024;
@@ -136,6 +139,8 @@ class Imds {
   void retry_or_fail(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
   void finish(std::string_view body, const char* error);
   uint64_t remaining_ms() const;
+  // One request's timeout: kImdsRequestTimeoutMs, cut to what is left of the exchange (>= 1 ms).
+  uint64_t request_timeout_ms() const;
   static void on_token_cb(void* ctx, const http_client::Result& r);
   static void on_get_cb(void* ctx, const http_client::Result& r);
   static void on_backoff(void* ctx);
@@ -298,6 +303,14 @@ class Provider {
 
   uint64_t (*clock_)(void*) = nullptr;
   void* clock_ctx_ = nullptr;
+
+  // The token and form body of the AssumeRoleWithWebIdentity request fetch_web_identity() builds
+  // (~52 KiB). One for all Providers: the loop is single-threaded and a fetch reads, sends (the
+  // HTTP client copies the request at once) and wipes both before it returns, so no two fetches
+  // hold it at the same time; a Provider (up to six in a Chain, one per manifest role) does not
+  // carry it.
+  struct WebIdentityScratch;
+  static WebIdentityScratch web_identity_scratch_;
 };
 
 // The default chain, in the AWS SDKs' order (docs/credentials.md): environment keys -> web
@@ -323,12 +336,30 @@ class Chain {
   const char* description() const { return description_; }
 
  private:
+  // The steps of init (credentials_profile.cpp).
+  struct ProfileKeys;  // the keys of one profile that choose its source
   Provider* add();
-  bool from_profile(loop::Loop* lp, http_client::Client* client, const settings::Settings& s, std::string_view name,
-                    size_t depth, Provider** out, char* err, size_t cap);
+  Provider* add_for(std::string_view profile, char* err, size_t cap);  // add(), or "too many providers"
+  void describe(const char* fmt, std::string_view name);               // appends to description_
+  bool profile_get(std::string_view profile, const char* key, std::string_view* value) const;
+  bool from_web_identity_variables(const settings::Settings& s, char* err, size_t cap);
+  bool from_shared_files(const settings::Settings& s, bool* chosen, char* err, size_t cap);
+  bool from_profile(const settings::Settings& s, std::string_view name, size_t depth, Provider** out, char* err,
+                    size_t cap);
+  bool from_role(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                 Provider** out, char* err, size_t cap);
+  bool role_base(const settings::Settings& s, std::string_view name, const ProfileKeys& k, size_t depth,
+                 Provider** base, char* err, size_t cap);
+  bool add_static_keys(std::string_view name, const ProfileKeys& k, const char* keys, Provider** out, char* err,
+                       size_t cap);
+  bool refuse_profile(std::string_view name, const ProfileKeys& k, char* err, size_t cap) const;
+
   Provider providers_[kMaxChainProviders];
   size_t used_ = 0;
   char description_[512] = "";
+  // init's loop and client, handed to the providers it adds.
+  loop::Loop* lp_ = nullptr;
+  http_client::Client* client_ = nullptr;
   // The shared files, read once at init and wiped before init returns.
   char credentials_file_[kMaxSharedFileBytes];
   char config_file_[kMaxSharedFileBytes];

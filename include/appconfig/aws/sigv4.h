@@ -41,12 +41,15 @@ struct Request {
   std::string_view body;
 };
 
+// Built with designated initializers so each flag is named where it is set (aws-c-auth's
+// aws_signing_config_aws names them too): Params{.region = r, .service = "sts", .unix_time_s = t,
+// .normalize_path = true, .sign_body_header = false, .omit_session_token = false}.
 struct Params {
   std::string_view region, service;
-  int64_t unix_time_s;
-  bool normalize_path;    // true for all services but S3
-  bool sign_body_header;  // add and sign x-amz-content-sha256
-  bool omit_session_token;  // add X-Amz-Security-Token after signing, unsigned (IoT-style)
+  int64_t unix_time_s = 0;
+  bool normalize_path = false;      // true for all services but S3
+  bool sign_body_header = false;    // add and sign x-amz-content-sha256
+  bool omit_session_token = false;  // add X-Amz-Security-Token after signing, unsigned (IoT-style)
 };
 
 // Headers the caller must add to the request, in this order:
@@ -63,6 +66,13 @@ enum class Error : uint8_t {
   kBadRequest,       // missing host, bad percent-encoding, header the signer owns, bad time...
   kTooManyHeaders,   // more than kMaxSignedHeaders headers or kMaxQueryParams parameters
 };
+
+// UriEncode of the SigV4 documentation, the one percent-encoder of the aws layer (the canonical
+// request, AppConfig's configuration_token query value, STS form values): every byte except
+// RFC 3986 §2.3 unreserved (A-Z a-z 0-9 - . _ ~) becomes %XX in upper-case hex (§2.1). Writes at
+// most cap bytes, no NUL; returns the length, or 0 when it does not fit (an empty input also
+// gives 0).
+size_t uri_encode(std::string_view in, char* out, size_t cap);
 
 // A short static description of an error (never null).
 const char* error_message(Error e);

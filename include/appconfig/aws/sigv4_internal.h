@@ -96,7 +96,7 @@ struct CanonicalInput {
   const Header* headers;  // every header to sign (including x-amz-date etc.)
   size_t num_headers;
   std::string_view payload_hash_hex;  // 64 lowercase hex chars (or UNSIGNED-PAYLOAD)
-  bool normalize_path;
+  bool normalize_path = false;        // as Params::normalize_path
 };
 
 // The canonical request (no trailing newline). signed_names receives the

@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::backup {
 namespace {
@@ -64,15 +66,7 @@ uint64_t get_u64(const unsigned char* p) {
   return v;
 }
 
-__attribute__((format(printf, 3, 4))) bool fail(char* err, size_t cap, const char* fmt, ...) {
-  if (err != nullptr && cap > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-  }
-  return false;
-}
+using error::fail;
 
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -188,8 +182,7 @@ bool write_atomic_parts(const char* path, const std::string_view* parts, size_t 
 }
 
 bool is_safe_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return text::is_alnum(static_cast<char>(c)) || c == '.' || c == '_' || c == '-';
 }
 
 bool valid_name(std::string_view s) { return !s.empty() && s.size() <= kMaxNameBytes; }
@@ -262,7 +255,6 @@ size_t file_name(const cache::Key& key, char* out, size_t cap) {
   // Worst case encoded length: 3 names x 128 bytes x 3 + 2 separators + suffix.
   char enc[3 * 3 * kMaxNameBytes + 2 + 8];
   size_t n = 0;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   const std::string_view names[3] = {key.application, key.environment, key.profile};
   for (size_t i = 0; i < 3; ++i) {
     if (i > 0) enc[n++] = ':';
@@ -273,8 +265,8 @@ size_t file_name(const cache::Key& key, char* out, size_t cap) {
         enc[n++] = static_cast<char>(c);
       } else {
         enc[n++] = '%';
-        enc[n++] = kHex[c >> 4];
-        enc[n++] = kHex[c & 15];
+        enc[n++] = text::kHexUpper[c >> 4];
+        enc[n++] = text::kHexUpper[c & 15];
       }
     }
   }

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "appconfig/agent/backup.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/store.h"
 
@@ -75,8 +76,7 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
   manifests_ = static_cast<manifest::Manifest*>(reserve(2 * sizeof(manifest::Manifest)));
   roles_ = static_cast<Role*>(reserve(manifest::kMaxEntries * (sizeof(Role) + sizeof(credentials::Provider))));
   if (manifests_ == nullptr || roles_ == nullptr) {
-    snprintf(err, cap, "out of memory for the manifest tables");
-    return false;
+    return error::fail(err, cap, "out of memory for the manifest tables");
   }
   // STS for per-key roles; an error only matters once a manifest asks for a role.
   sts_ok_ = endpoints::sts(cfg, sts_, sts_err_, sizeof sts_err_);
@@ -97,9 +97,8 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
     // MANIFEST={...}: parsed once here, with the file form's rules and messages.
     char why[600];
     if (!manifest::load_inline(cfg.manifest, manifests_[active_ == 0 ? 1 : 0], why, sizeof why)) {
-      snprintf(err, cap, "%s: %s", cfg.mode == settings::Mode::kAgent ? "MANIFEST" : "AWS_APPCONFIG_EXTENSION_MANIFEST",
-               why);
-      return false;
+      return error::fail(err, cap, "%s: %s",
+                         cfg.mode == settings::Mode::kAgent ? "MANIFEST" : "AWS_APPCONFIG_EXTENSION_MANIFEST", why);
     }
     return apply_manifest({}, err, cap);
   }
@@ -108,14 +107,12 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
 
 bool Features::load_manifest_file(char* err, size_t cap) {
   if (manifest_path_[0] == '\0') {
-    snprintf(err, cap, "no file manifest to reload");
-    return false;
+    return error::fail(err, cap, "no file manifest to reload");
   }
   int next = active_ == 0 ? 1 : 0;
   char why[400];
   if (!manifest::load_file(manifest_path_, manifests_[next], why, sizeof why)) {
-    snprintf(err, cap, "AWS_APPCONFIG_EXTENSION_MANIFEST=file:%s: %s", manifest_path_, why);
-    return false;
+    return error::fail(err, cap, "AWS_APPCONFIG_EXTENSION_MANIFEST=file:%s: %s", manifest_path_, why);
   }
   return apply_manifest({}, err, cap) || false;
 }
@@ -133,11 +130,11 @@ credentials::Provider* Features::provider_for(const manifest::Entry& e, char* er
       return r.provider;
   }
   if (!sts_ok_) {
-    snprintf(err, cap, "%s", sts_err_);
+    error::fail(err, cap, "%s", sts_err_);
     return nullptr;
   }
   if (free_slot == nullptr) {
-    snprintf(err, cap, "too many distinct roles in the manifest (limit %zu)", manifest::kMaxEntries);
+    error::fail(err, cap, "too many distinct roles in the manifest (limit %zu)", manifest::kMaxEntries);
     return nullptr;
   }
   size_t index = static_cast<size_t>(free_slot - roles_);
@@ -164,11 +161,10 @@ bool Features::apply_manifest(std::string_view json, char* err, size_t cap) {
   if (!json.empty() || manifest_key_set_) {
     char why[400];
     if (!manifest::parse(json, m, why, sizeof why)) {
-      snprintf(err, cap, "manifest %.*s:%.*s:%.*s: %s", static_cast<int>(manifest_key_.application.size()),
-               manifest_key_.application.data(), static_cast<int>(manifest_key_.environment.size()),
-               manifest_key_.environment.data(), static_cast<int>(manifest_key_.profile.size()),
-               manifest_key_.profile.data(), why);
-      return false;
+      return error::fail(err, cap, "manifest %.*s:%.*s:%.*s: %s", static_cast<int>(manifest_key_.application.size()),
+                         manifest_key_.application.data(), static_cast<int>(manifest_key_.environment.size()),
+                         manifest_key_.environment.data(), static_cast<int>(manifest_key_.profile.size()),
+                         manifest_key_.profile.data(), why);
     }
   }
   // Credentials first: a role that cannot be set up rejects the whole manifest.
@@ -179,10 +175,10 @@ bool Features::apply_manifest(std::string_view json, char* err, size_t cap) {
     char why[300];
     per_key[i] = provider_for(e, why, sizeof why);
     if (per_key[i] == nullptr) {
-      snprintf(err, cap, "manifest key %.*s:%.*s:%.*s: credentials: %s", static_cast<int>(e.application.size()),
-               e.application.data(), static_cast<int>(e.environment.size()), e.environment.data(),
-               static_cast<int>(e.profile.size()), e.profile.data(), why);
-      return false;
+      return error::fail(err, cap, "manifest key %.*s:%.*s:%.*s: credentials: %s",
+                         static_cast<int>(e.application.size()), e.application.data(),
+                         static_cast<int>(e.environment.size()), e.environment.data(),
+                         static_cast<int>(e.profile.size()), e.profile.data(), why);
     }
   }
   for (size_t i = 0; i < m.num_entries; ++i) {

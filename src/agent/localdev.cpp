@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/store.h"
 
@@ -106,16 +107,14 @@ bool content_type_for(std::string_view ext, char* out, size_t cap) {
 
 bool Source::init(std::string_view dir, uint64_t interval_ms, cache::Cache* cache, char* err, size_t err_cap) {
   if (dir.empty() || dir.size() >= sizeof dir_) {
-    snprintf(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY is empty or too long");
-    return false;
+    return error::fail(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY is empty or too long");
   }
   memcpy(dir_, dir.data(), dir.size());
   dir_[dir.size()] = '\0';
   struct stat st;
   if (stat(dir_, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    snprintf(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY=\"%s\" is not a readable directory: %s", dir_,
-             errno != 0 ? strerror(errno) : "not a directory");
-    return false;
+    return error::fail(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY=\"%s\" is not a readable directory: %s", dir_,
+                       errno != 0 ? strerror(errno) : "not a directory");
   }
   interval_ms_ = interval_ms;
   cache_ = cache;
@@ -123,8 +122,7 @@ bool Source::init(std::string_view dir, uint64_t interval_ms, cache::Cache* cach
   index_ = static_cast<uint32_t*>(reserve(kMaxIndexNames * sizeof(uint32_t)));
   names_ = static_cast<char*>(reserve(kMaxIndexNameBytes));
   if (table_ == nullptr || index_ == nullptr || names_ == nullptr) {
-    snprintf(err, err_cap, "out of memory");
-    return false;
+    return error::fail(err, err_cap, "out of memory");
   }
   return true;
 }
@@ -257,7 +255,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
   if (stale) rebuild_index(now_ms);
   if (!index_built_) return scan(w, name_out, cap);
   auto at = [this](size_t i) { return std::string_view(names_ + index_[i]); };
-  auto lower = [&](std::string_view target) {
+  auto lower_bound = [&](std::string_view target) {
     size_t lo = 0, hi = index_count_;
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;
@@ -265,7 +263,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
     }
     return lo;
   };
-  size_t i = lower(w);
+  size_t i = lower_bound(w);
   if (i < index_count_ && at(i) == w) {
     snprintf(name_out, cap, "%s", want);
     return true;
@@ -273,7 +271,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
   // "want." sorts before every "want.<ext>" and after everything else starting with want.
   want[wl] = '.';
   std::string_view dotted(want, static_cast<size_t>(wl) + 1);
-  i = lower(dotted);
+  i = lower_bound(dotted);
   if (i < index_count_ && at(i).size() > dotted.size() && at(i).substr(0, dotted.size()) == dotted) {
     snprintf(name_out, cap, "%s", names_ + index_[i]);
     return true;

@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "appconfig/formats/json.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/settings.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::manifest {
 namespace {
@@ -67,7 +69,7 @@ struct Parser {
     if (at < err_cap) {
       va_list ap;
       va_start(ap, fmt);
-      vsnprintf(err + at, err_cap - at, fmt, ap);
+      error::vfail(err + at, err_cap - at, fmt, ap);
       va_end(ap);
     }
     return false;
@@ -95,10 +97,8 @@ struct Parser {
   }
 };
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_word(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
-}
+using text::is_digit;
+bool is_word(char c) { return text::is_alnum(c) || c == '_'; }
 // STS RoleSessionName: [\w+=,.@-]*
 bool is_session_char(char c) {
   return is_word(c) || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "appconfig/flags/flags.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/metrics.h"
 #include "appconfig/agent/store.h"
@@ -133,12 +134,12 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
   uint64_t now = loop_->now_ms();
   KeyState* k = find(key);
   if (k != nullptr && !k->fetching && k->last_status != 0 && now < k->error_until_ms) {
-    snprintf(err, err_cap, "%s", k->last_error);
+    error::fail(err, err_cap, "%s", k->last_error);
     return k->last_status;
   }
   if (k == nullptr) k = add(key);
   if (k == nullptr) {
-    snprintf(err, err_cap, "too many configurations are being retrieved at once (limit %zu)", kMaxKeys);
+    error::fail(err, err_cap, "too many configurations are being retrieved at once (limit %zu)", kMaxKeys);
     return 503;
   }
   k->last_used_ms = now;
@@ -150,11 +151,12 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
     }
   }
   if (w == nullptr) {
-    snprintf(err, err_cap, "too many reads are waiting for AWS AppConfig (limit %zu)", kMaxWaiters);
+    error::fail(err, err_cap, "too many reads are waiting for AWS AppConfig (limit %zu)", kMaxWaiters);
     return 503;
   }
   if (!start_fetch(*k)) {
-    snprintf(err, err_cap, "too many fetches from AWS AppConfig in flight (limit %zu)", appconfig_data::kMaxFetches);
+    error::fail(err, err_cap, "too many fetches from AWS AppConfig in flight (limit %zu)",
+                appconfig_data::kMaxFetches);
     return 503;
   }
   *w = Waiter{true, static_cast<uint32_t>(k - keys_), ref, done, ctx};

@@ -7,6 +7,8 @@
 #include "appconfig/core/log.h"
 #include "appconfig/agent/metrics.h"
 #include "appconfig/core/settings.h"
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 #include "appconfig/flags/variants.h"
 
 namespace appconfig::service {
@@ -31,13 +33,6 @@ bool g_first_read = false;
 
 void release_metrics(void*) { metrics::release_prometheus(); }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Decodes a query value: %XX and '+' as space (application/x-www-form-urlencoded).
 bool decode_query_value(std::string_view in, char* out, size_t cap, size_t* len) {
   size_t n = 0;
@@ -46,8 +41,8 @@ bool decode_query_value(std::string_view in, char* out, size_t cap, size_t* len)
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = hexval(in[i + 1]);
-      int lo = hexval(in[i + 2]);
+      int hi = text::hex_value(in[i + 1]);
+      int lo = text::hex_value(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out[n++] = static_cast<char>(hi * 16 + lo);
       i += 2;
@@ -87,7 +82,6 @@ bool header_value_ok(std::string_view v) {
 // into the exchange's scratch; empty when the scratch is full.
 std::string_view header_safe(http_server::Exchange& ex, std::string_view v) {
   if (header_value_ok(v)) return v;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   char* out = ex.scratch + ex.scratch_used;
   size_t cap = http_server::kScratchBytes - ex.scratch_used;
   size_t n = 0;
@@ -97,8 +91,8 @@ std::string_view header_safe(http_server::Exchange& ex, std::string_view v) {
       out[n++] = static_cast<char>(c);
     } else {
       out[n++] = '%';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 15];
+      out[n++] = text::kHexUpper[c >> 4];
+      out[n++] = text::kHexUpper[c & 15];
     }
   }
   ex.scratch_used += n;
@@ -134,29 +128,30 @@ PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* 
     std::string_view raw = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     if (raw.empty()) {
-      snprintf(err, err_cap, "the %s name is empty: %.*s", kWhat[i], static_cast<int>(kUsage.size()), kUsage.data());
+      error::fail(err, err_cap, "the %s name is empty: %.*s", kWhat[i], static_cast<int>(kUsage.size()),
+                  kUsage.data());
       return PathResult::kBad;
     }
     size_t len = 0;
-    if (!settings::percent_decode(raw, scratch + *used, cap - *used, &len)) {
-      snprintf(err, err_cap, "bad percent-encoding in the %s name \"%.*s\"", kWhat[i],
-               static_cast<int>(raw.size() > 200 ? 200 : raw.size()), raw.data());
+    if (!text::percent_decode(raw, scratch + *used, cap - *used, &len)) {
+      error::fail(err, err_cap, "bad percent-encoding in the %s name \"%.*s\"", kWhat[i],
+                  static_cast<int>(raw.size() > 200 ? 200 : raw.size()), raw.data());
       return PathResult::kBad;
     }
     std::string_view dec(scratch + *used, len);
     *used += len;
     if (dec.size() > kMaxSegmentBytes) {
-      snprintf(err, err_cap, "the %s name is %zu bytes long; names and IDs are 1 to %zu characters", kWhat[i],
-               dec.size(), kMaxSegmentBytes);
+      error::fail(err, err_cap, "the %s name is %zu bytes long; names and IDs are 1 to %zu characters", kWhat[i],
+                  dec.size(), kMaxSegmentBytes);
       return PathResult::kBad;
     }
     if (dec.find('\0') != std::string_view::npos) {
-      snprintf(err, err_cap, "the %s name contains a NUL byte", kWhat[i]);
+      error::fail(err, err_cap, "the %s name contains a NUL byte", kWhat[i]);
       return PathResult::kBad;
     }
     if (is_dotdot_component(dec)) {
-      snprintf(err, err_cap, "the %s name \"%.*s\" is not allowed (\"..\")", kWhat[i], static_cast<int>(dec.size()),
-               dec.data());
+      error::fail(err, err_cap, "the %s name \"%.*s\" is not allowed (\"..\")", kWhat[i], static_cast<int>(dec.size()),
+                  dec.data());
       return PathResult::kBad;
     }
     *outs[i] = dec;
@@ -190,7 +185,7 @@ void Service::answer(http_server::Exchange& ex) {
   // The port is for this sandbox's own processes; a forwarded request means a
   // proxy is relaying someone else (Secrets Manager agent's rule, spec §3).
   for (size_t i = 0; i < req.num_headers; ++i) {
-    if (hp::iequals(req.headers[i].name, "X-Forwarded-For")) {
+    if (text::iequals(req.headers[i].name, "X-Forwarded-For")) {
       ex.text(403, "requests with X-Forwarded-For are refused: this endpoint serves local callers only");
       return;
     }
@@ -281,7 +276,7 @@ bool Service::authorized(http_server::Exchange& ex) {
   if (!cfg_.access_token.empty()) {
     std::string_view got = hp::find_header(req.headers, req.num_headers, "Authorization");
     constexpr std::string_view kBearer = "Bearer ";
-    bool ok = got.size() > kBearer.size() && hp::iequals(got.substr(0, kBearer.size()), kBearer) &&
+    bool ok = got.size() > kBearer.size() && text::iequals(got.substr(0, kBearer.size()), kBearer) &&
               constant_time_equals(got.substr(kBearer.size()), cfg_.access_token);
     if (!ok) {
       ex.text(401, "missing or wrong Authorization header: send \"Authorization: Bearer <ACCESS_TOKEN>\"");
@@ -300,7 +295,7 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   std::string_view values[variants::kMaxContextPairs];
   size_t n = 0;
   for (size_t i = 0; i < req.num_headers; ++i) {
-    if (!hp::iequals(req.headers[i].name, "Context")) continue;
+    if (!text::iequals(req.headers[i].name, "Context")) continue;
     if (n == variants::kMaxContextPairs) {
       ex.text(400, "too many Context headers: at most %zu", variants::kMaxContextPairs);
       return false;

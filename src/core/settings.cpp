@@ -2,6 +2,9 @@
 // docs/settings.md.
 #include "appconfig/core/settings.h"
 
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -34,51 +37,17 @@ constexpr std::string_view kLongPrefix = "AWS_APPCONFIG_EXTENSION_";
 
 // ---------------------------------------------------------------- small helpers
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using text::iequals;
+using text::is_alpha;
+using text::is_digit;
+using text::parse_u64;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_ctl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 
 bool has_ctl(std::string_view s) {
   for (char c : s)
     if (is_ctl(c)) return true;
   return false;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Optional whitespace around list items and header fields (RFC 9110 §5.6.3: SP / HTAB).
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Decimal digits only, overflow-checked. Empty -> false.
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (!is_digit(c)) return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
 }
 
 bool mul_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
@@ -188,18 +157,9 @@ bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) {
   if (static_cast<size_t>(n) < sizeof err.message) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err.message + n, sizeof err.message - static_cast<size_t>(n), fmt, ap);
+    error::vfail(err.message + n, sizeof err.message - static_cast<size_t>(n), fmt, ap);
     va_end(ap);
   }
-  return false;
-}
-
-bool fail_plain(Error& err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-bool fail_plain(Error& err, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err.message, sizeof err.message, fmt, ap);
-  va_end(ap);
   return false;
 }
 
@@ -290,7 +250,7 @@ bool valid_host_port(std::string_view s, bool port_required) {
     if (close == std::string_view::npos || close == 1) return false;
     std::string_view inside = s.substr(1, close - 1);
     for (char c : inside)
-      if (!(is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.')) return false;
+      if (!(text::hex_value(c) >= 0 || c == ':' || c == '.')) return false;
     std::string_view rest = s.substr(close + 1);
     if (rest.empty()) {
       port = {};
@@ -449,7 +409,7 @@ bool read_prefetch(const Found& f, Settings& s, Error& err) {
   size_t item_no = 0;
   while (true) {
     size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
+    std::string_view item = text::trim(list.substr(0, comma));
     ++item_no;
     if (item.empty())
       return fail(err, f, Echo::kValue, "has an empty item (#%zu): separate keys with single commas; %s", item_no,
@@ -491,14 +451,14 @@ bool read_proxy_headers(const Found& f, Settings& s, Error& err) {
   constexpr const char* kForms = "use \"Name: value, Name2: value2\" (RFC 9110 token names, no control characters)";
   while (true) {
     size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
+    std::string_view item = text::trim(list.substr(0, comma));
     ++item_no;
     if (item.empty()) return fail(err, f, Echo::kHidden, "has an empty item (#%zu): %s", item_no, kForms);
     size_t colon = item.find(':');
     if (colon == std::string_view::npos)
       return fail(err, f, Echo::kHidden, "item #%zu has no ':' between name and value: %s", item_no, kForms);
-    std::string_view name = trim_ows(item.substr(0, colon));
-    std::string_view value = trim_ows(item.substr(colon + 1));
+    std::string_view name = text::trim(item.substr(0, colon));
+    std::string_view value = text::trim(item.substr(colon + 1));
     bool name_ok = !name.empty() && name.size() == item.substr(0, colon).size();  // no space before ':'
     for (char c : name) name_ok = name_ok && is_tchar(c);
     if (!name_ok) return fail(err, f, Echo::kHidden, "item #%zu has an invalid header name: %s", item_no, kForms);
@@ -706,25 +666,6 @@ bool parse_port(std::string_view text, uint16_t* out) {
   return true;
 }
 
-bool percent_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
-  size_t n = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (in.size() - i < 3) return false;  // fewer than two characters follow
-      int hi = hex_value(in[i + 1]);
-      int lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      c = static_cast<char>((hi << 4) | lo);
-      i += 2;
-    }
-    if (n == cap) return false;
-    out[n++] = c;
-  }
-  *out_len = n;
-  return true;
-}
-
 bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap, size_t* used) {
   std::string_view raw[3];
   if (!text.empty() && text.front() == '/') {
@@ -757,7 +698,7 @@ bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap
   for (size_t i = 0; i < 3; ++i) {
     if (raw[i].empty() || at > cap) return false;
     size_t len = 0;
-    if (!percent_decode(raw[i], storage + at, cap - at, &len)) return false;
+    if (!text::percent_decode(raw[i], storage + at, cap - at, &len)) return false;
     std::string_view d(storage + at, len);
     if (len == 0 || len > kMaxNameBytes || d.find('\0') != std::string_view::npos) return false;
     dec[i] = d;
@@ -973,7 +914,7 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     constexpr std::string_view kFile = "file:";
     // The official agent's third form: the manifest JSON itself. Validated at start-up by the
     // manifest parser with the same rules (and messages) as a file's content.
-    std::string_view lead = trim_ows(f.value);
+    std::string_view lead = text::trim(f.value);
     if (!lead.empty() && lead.front() == '{') {
       s.manifest_inline = true;
     } else if (f.value.substr(0, kFile.size()) == kFile) {
@@ -1080,9 +1021,9 @@ bool load(const char* const* envp, Settings& s, Error& err) {
 
   // Cross-variable rules.
   if (s.require_token && s.session_token.empty())
-    return fail_plain(err,
-                      "AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN is true but AWS_SESSION_TOKEN is not set: requests "
-                      "could never present a matching X-Aws-Parameters-Secrets-Token");
+    return error::fail(err.message, sizeof err.message,
+                       "AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN is true but AWS_SESSION_TOKEN is not set: requests "
+                       "could never present a matching X-Aws-Parameters-Secrets-Token");
   return true;
 }
 

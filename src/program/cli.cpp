@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 #include "mbedtls/build_info.h"
 
 #ifndef APPCONFIG_VERSION
@@ -111,8 +113,7 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
   if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
   char h[64];
   if (bare.size() >= sizeof h) {
-    snprintf(err, cap, "host is too long");
-    return false;
+    return error::fail(err, cap, "host is too long");
   }
   if (!bare.empty()) memcpy(h, bare.data(), bare.size());
   h[bare.size()] = '\0';
@@ -123,8 +124,7 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
     inet_pton(AF_INET, "127.0.0.1", &a4);
   } else if (inet_pton(AF_INET, h, &a4) != 1) {
     if (inet_pton(AF_INET6, h, &a6) != 1) {
-      snprintf(err, cap, "host \"%s\" is not an IP address: use --host 127.0.0.1, ::1 or localhost", h);
-      return false;
+      return error::fail(err, cap, "host \"%s\" is not an IP address: use --host 127.0.0.1, ::1 or localhost", h);
     }
     if (IN6_IS_ADDR_UNSPECIFIED(&a6)) a6 = in6addr_loopback;
     auto* sin6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
@@ -155,24 +155,24 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
   const uint64_t deadline = mono_ms() + kHealthcheckTimeoutMs;
   int fd = socket(t.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    snprintf(err, cap, "cannot create a socket: %s", strerror(errno));
+    error::fail(err, cap, "cannot create a socket: %s", strerror(errno));
     return 0;
   }
   int status = 0;
   do {
     if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len) != 0 && errno != EINPROGRESS) {
-      snprintf(err, cap, "cannot connect to %s: %s", t.shown, strerror(errno));
+      error::fail(err, cap, "cannot connect to %s: %s", t.shown, strerror(errno));
       break;
     }
     if (!wait_for(fd, POLLOUT, deadline)) {
-      snprintf(err, cap, "no connection to %s within %d ms", t.shown, kHealthcheckTimeoutMs);
+      error::fail(err, cap, "no connection to %s within %d ms", t.shown, kHealthcheckTimeoutMs);
       break;
     }
     int so_error = 0;
     socklen_t so_len = sizeof so_error;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
     if (so_error != 0) {
-      snprintf(err, cap, "cannot connect to %s: %s", t.shown, strerror(so_error));
+      error::fail(err, cap, "cannot connect to %s: %s", t.shown, strerror(so_error));
       break;
     }
     // Tokens are at most 4096 bytes each (settings); the request is built in one buffer.
@@ -199,7 +199,7 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
       }
     }
     if (!ok) {
-      snprintf(err, cap, "cannot send the request to %s", t.shown);
+      error::fail(err, cap, "cannot send the request to %s", t.shown);
       break;
     }
     char resp[kMaxHealthResponseBytes];
@@ -217,9 +217,9 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
     resp[got] = '\0';
     // "HTTP/1.1 200 OK": the status is the three digits after the first space (RFC 9112 §4).
     const char* sp = strchr(resp, ' ');
-    if (strncmp(resp, "HTTP/1.", 7) != 0 || sp == nullptr || sp[1] < '1' || sp[1] > '5' || sp[2] < '0' ||
-        sp[2] > '9' || sp[3] < '0' || sp[3] > '9') {
-      snprintf(err, cap, "no HTTP answer from %s within %d ms", t.shown, kHealthcheckTimeoutMs);
+    if (strncmp(resp, "HTTP/1.", 7) != 0 || sp == nullptr || sp[1] < '1' || sp[1] > '5' || !text::is_digit(sp[2]) ||
+        !text::is_digit(sp[3])) {
+      error::fail(err, cap, "no HTTP answer from %s within %d ms", t.shown, kHealthcheckTimeoutMs);
       break;
     }
     status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');

@@ -25,6 +25,7 @@
 #include "appconfig/net/http_server.h"
 #include "appconfig/agent/lambda_api.h"
 #include "appconfig/agent/localdev.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/core/loop.h"
 #include "appconfig/agent/metrics.h"
@@ -271,8 +272,7 @@ bool init_remote(App& app, char* err, size_t cap) {
   }
   if (!app.resolver_ready) {
     if (!app.resolver.init(&app.loop)) {
-      snprintf(err, cap, "cannot set up the DNS resolver");
-      return false;
+      return error::fail(err, cap, "cannot set up the DNS resolver");
     }
     app.resolver_ready = true;
     app.client.set_resolver(app.resolver.client_hook(&app.client));
@@ -290,9 +290,8 @@ bool init_remote(App& app, char* err, size_t cap) {
     http_client::ProxyError pe = app.client.set_proxy(pcfg);
     if (pe != http_client::ProxyError::kNone) {
       // Never echo the URL: it may hold a password.
-      snprintf(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
-               http_client::proxy_error_message(pe));
-      return false;
+      return error::fail(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
+                         http_client::proxy_error_message(pe));
     }
     LOG_INFO("upstream requests go through a proxy (%s)", pc.from_environment ? "HTTPS_PROXY" : "PROXY_URL");
   }
@@ -320,8 +319,7 @@ bool init_remote(App& app, char* err, size_t cap) {
   uint64_t interval_s = cfg.poll_interval_ms / 1000;
   if (!app.data.init(&app.loop, &app.client, ep, static_cast<uint32_t>(interval_s > 86400 ? 86400 : interval_s), ua) ||
       !app.remote.init(&app.loop, &app.cache, &app.data, app.creds, cfg.poll_interval_ms, cfg.poll_timeout_ms)) {
-    snprintf(err, cap, "cannot allocate retrieval tables");
-    return false;
+    return error::fail(err, cap, "cannot allocate retrieval tables");
   }
   if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, base, cfg, err, cap))
     return false;
@@ -383,21 +381,18 @@ bool discover_region(App& app, char* err, size_t cap) {
                                    "config profile's region"
                                  : "SERVICE_REGION, AWS_REGION, AWS_DEFAULT_REGION, the shared config profile's region";
   if (app.lambda || cfg.ec2_metadata_disabled) {
-    snprintf(err, cap, "no AWS region: tried %s%s; set AWS_REGION", tried,
-             cfg.ec2_metadata_disabled ? " (instance metadata is off: AWS_EC2_METADATA_DISABLED)" : "");
-    return false;
+    return error::fail(err, cap, "no AWS region: tried %s%s; set AWS_REGION", tried,
+                       cfg.ec2_metadata_disabled ? " (instance metadata is off: AWS_EC2_METADATA_DISABLED)" : "");
   }
   static credentials::Imds imds;
   static RegionWait w;
   if (!imds.init(&app.loop, &app.client, cfg, err, cap)) return false;
   if (!imds.get("/latest/meta-data/placement/region", kStartupLookupTimeoutMs, &on_imds_region, &w)) {
-    snprintf(err, cap, "no AWS region: cannot ask instance metadata");
-    return false;
+    return error::fail(err, cap, "no AWS region: cannot ask instance metadata");
   }
   while (!w.done) app.loop.run_once(100);
   if (w.region[0] == '\0') {
-    snprintf(err, cap, "no AWS region: tried %s and %s; set AWS_REGION", tried, w.error);
-    return false;
+    return error::fail(err, cap, "no AWS region: tried %s and %s; set AWS_REGION", tried, w.error);
   }
   memcpy(app.region, w.region, sizeof app.region);
   cfg.service_region = app.region;

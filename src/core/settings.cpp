@@ -711,12 +711,49 @@ bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap
 
 // ---------------------------------------------------------------- load
 
+// load() runs one step per group of variables (defined below it, in the order they run).
+namespace {
+bool read_mode(const Env& env, Settings& s, Error& err);
+bool read_listener(const Env& env, Settings& s, Error& err);
+bool read_logging(const Env& env, Settings& s, Error& err);
+bool read_metrics(const Env& env, Settings& s, Error& err);
+bool read_connections(const Env& env, Settings& s, Error& err);
+bool read_polling(const Env& env, Settings& s, Error& err);
+bool read_prefetch_list(const Env& env, Settings& s, Error& err);
+bool read_proxy(const Env& env, Settings& s, Error& err);
+bool read_role(const Env& env, Settings& s, Error& err);
+bool read_region(const Env& env, Settings& s, Error& err);
+bool read_manifest(const Env& env, Settings& s, Error& err);
+bool read_serving(const Env& env, Settings& s, Error& err);
+bool read_sdk_variables(const Env& env, Settings& s, Error& err);
+bool read_sdk_identity(const Env& env, Settings& s, Error& err);
+bool check_cross_rules(const Env& env, Settings& s, Error& err);
+
+// load's steps in order: the first failing one gives the message. Later steps may look at what
+// earlier ones set (mode; a role's external ID needs the ARN; proxy headers need the URL).
+using Step = bool (*)(const Env&, Settings&, Error&);
+constexpr Step kSteps[] = {
+    read_mode,  read_listener, read_logging, read_metrics,  read_connections, read_polling,       read_prefetch_list,
+    read_proxy, read_role,     read_region,  read_manifest, read_serving,     read_sdk_variables, read_sdk_identity,
+    check_cross_rules,
+};
+
+}  // namespace
+
 bool load(const char* const* envp, Settings& s, Error& err) {
   err.message[0] = '\0';
   s = Settings{};
-  Env env(envp);
-  Found f;
+  const Env env(envp);
+  for (Step step : kSteps)
+    if (!step(env, s, err)) return false;
+  return true;
+}
 
+namespace {
+
+// Mode first: every later rule depends on it.
+bool read_mode(const Env& env, Settings& s, Error& err) {
+  Found f;
   // Mode: Lambda sets AWS_LAMBDA_RUNTIME_API for every extension (spec §3).
   if (lookup_plain(env, "AWS_LAMBDA_RUNTIME_API", &f)) {
     if (!valid_host_port(f.value, true))
@@ -726,12 +763,17 @@ bool load(const char* const* envp, Settings& s, Error& err) {
   } else {
     s.mode = Mode::kAgent;
   }
-  const Mode mode = s.mode;
   // Unknown initialization types are accepted: Lambda sets this variable, not the user, and a new
   // type must not break the extension.
   s.managed_instances =
       lookup_plain(env, "AWS_LAMBDA_INITIALIZATION_TYPE", &f) && f.value == "lambda-managed-instances";
+  return true;
+}
 
+// The local listener: port and (agent) address.
+bool read_listener(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.http_port = kDefaultHttpPort;
   if (lookup(env, mode, "HTTP_PORT", "HTTP_PORT", &f) && !parse_port(f.value, &s.http_port))
     return fail(err, f, Echo::kValue, "is not a valid port: use a number from 1 to 65535 (default %u)",
@@ -768,7 +810,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     // The official agent's default under ECS and EKS: other containers / pods reach it by address.
     s.http_host = "0.0.0.0";
   }
+  return true;
+}
 
+// Log level, format and file.
+bool read_logging(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.log_level = LogLevel::kInfo;
   if (lookup(env, mode, "LOG_LEVEL", "LOG_LEVEL", &f) && !parse_log_level(f.value, &s.log_level))
     return fail(err, f, Echo::kValue,
@@ -789,7 +837,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.log_format = LogFormat::kJson;  // Lambda's own values are Text and JSON; anything else stays text
   }
   if (!read_string(env, mode, nullptr, "LOG_PATH", Check::kPath, Echo::kValue, &s.log_path, err)) return false;
+  return true;
+}
 
+bool read_metrics(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.metrics = Metrics::kOff;
   if (lookup(env, mode, "METRICS", "METRICS", &f)) {
     if (iequals(f.value, "emf")) {
@@ -805,7 +858,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   mode == Mode::kAgent ? " or prometheus" : "");
     }
   }
+  return true;
+}
 
+// Upstream and client connection limits.
+bool read_connections(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.max_connections = kDefaultMaxConnections;
   if (lookup(env, mode, "MAX_CONNECTIONS", "MAX_CONNECTIONS", &f)) {
     uint64_t v = 0;
@@ -827,7 +886,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   kMinMaxClientConnections, kMaxMaxClientConnections, default_clients);
     s.max_client_connections = static_cast<uint32_t>(v);
   }
+  return true;
+}
 
+// Refresh interval and the timeout of one fetch.
+bool read_polling(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.poll_interval_ms = kDefaultPollIntervalMs;
   if (lookup(env, mode, "POLL_INTERVAL_SECONDS", "POLL_INTERVAL", &f)) {
     uint64_t v = 0;
@@ -846,9 +911,20 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       return fail(err, f, Echo::kValue, "is out of range: the timeout must be from 1ms to 10m (600000)");
     s.poll_timeout_ms = v;
   }
+  return true;
+}
 
+bool read_prefetch_list(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "PREFETCH_LIST", "PREFETCH_LIST", &f) && !read_prefetch(f, s, err)) return false;
+  return true;
+}
 
+// The CONNECT proxy; its headers need its URL.
+bool read_proxy(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "PROXY_URL", "PROXY_URL", &f)) {
     // The proxy URL may carry user:password@; never echo it.
     if (!valid_url(f.value, UrlPath::kRootOnly, UrlUserinfo::kAllow))
@@ -863,7 +939,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.proxy_headers_raw = f.value;
     if (!read_proxy_headers(f, s, err)) return false;
   }
+  return true;
+}
 
+// STS AssumeRole for every retrieval; the external ID and session name need the ARN.
+bool read_role(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   const char* role_arn_names =
       mode == Mode::kAgent ? "AWS_APPCONFIG_EXTENSION_ROLE_ARN or ROLE_ARN" : "AWS_APPCONFIG_EXTENSION_ROLE_ARN";
   if (lookup(env, mode, "ROLE_ARN", "ROLE_ARN", &f)) {
@@ -892,7 +974,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     if (s.role_arn.empty()) return fail(err, f, Echo::kValue, "is set without a role ARN: set %s", role_arn_names);
     s.role_session_name = f.value;
   }
+  return true;
+}
 
+bool read_region(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   // The SDKs' order after our own name: AWS_REGION, then AWS_DEFAULT_REGION (AWS CLI / boto3).
   s.region_source = "";
   if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f)) {
@@ -909,7 +996,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   kMaxRegionBytes);
     s.service_region = f.value;
   }
+  return true;
+}
 
+bool read_manifest(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "MANIFEST", "MANIFEST", &f)) {
     constexpr std::string_view kFile = "file:";
     // The official agent's third form: the manifest JSON itself. Validated at start-up by the
@@ -930,7 +1022,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.manifest = f.value;
   }
   if (!read_bool(env, mode, "WAIT_ON_MANIFEST", "WAIT_ON_MANIFEST", true, &s.wait_on_manifest, err)) return false;
+  return true;
+}
 
+// Where configurations come from and go to besides AWS, the cache and who may read.
+bool read_serving(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   // Same name in both modes (spec §2 lists it without the prefix).
   if (!read_string_plain(env, "LOCAL_DEVELOPMENT_DIRECTORY", Check::kPath, Echo::kValue, &s.local_development_directory,
                          err))
@@ -952,8 +1050,11 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                    err))
     return false;
   if (!read_bool(env, mode, "PRELOAD_BACKUPS", "PRELOAD_BACKUPS", true, &s.preload_backups, err)) return false;
+  return true;
+}
 
-  // Standard AWS SDK variables.
+// Standard AWS SDK variables.
+bool read_sdk_variables(const Env& env, Settings& s, Error& err) {
   if (!read_string_plain(env, "AWS_SESSION_TOKEN", Check::kToken, Echo::kHidden, &s.session_token, err) ||
       !read_string_plain(env, "AWS_ACCESS_KEY_ID", Check::kToken, Echo::kValue, &s.access_key_id, err) ||
       !read_string_plain(env, "AWS_SECRET_ACCESS_KEY", Check::kToken, Echo::kHidden, &s.secret_access_key, err) ||
@@ -982,6 +1083,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                          &s.ec2_metadata_endpoint, err) ||
       !read_bool_plain(env, "AWS_EC2_METADATA_DISABLED", &s.ec2_metadata_disabled, err))
     return false;
+  return true;
+}
+
+// The SDK variables that need more than one check: web identity, profile, IMDS mode, container URI.
+bool read_sdk_identity(const Env& env, Settings& s, Error& err) {
+  Found f;
   if (lookup_plain(env, "AWS_ROLE_ARN", &f)) {
     if (f.value.size() < kMinRoleArnBytes || f.value.size() > kMaxRoleArnBytes || f.value.substr(0, 4) != "arn:" ||
         !valid_token(f.value))
@@ -1018,13 +1125,18 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       return fail(err, f, Echo::kValue, "is not a valid relative URI: it must start with '/' (/v2/credentials/...)");
     s.container_credentials_relative_uri = f.value;
   }
+  return true;
+}
 
-  // Cross-variable rules.
+// Rules between variables read by different steps.
+bool check_cross_rules(const Env& /*env*/, Settings& s, Error& err) {
   if (s.require_token && s.session_token.empty())
     return error::fail(err.message, sizeof err.message,
                        "AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN is true but AWS_SESSION_TOKEN is not set: requests "
                        "could never present a matching X-Aws-Parameters-Secrets-Token");
   return true;
 }
+
+}  // namespace
 
 }  // namespace appconfig::settings

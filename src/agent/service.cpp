@@ -302,8 +302,7 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
     }
     values[n++] = req.headers[i].value;
   }
-  // Large (4 KiB of decoded pairs); one request is evaluated at a time.
-  static variants::Context context;
+  variants::Context& context = context_;
   char err[300];
   if (!variants::parse_context(values, n, context, err, sizeof err)) {
     ex.text(400, "bad Context header: %s", err);
@@ -364,10 +363,13 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   return true;
 }
 
-void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
-  // Collect ?flag= keys (decoded into scratch).
-  std::string_view flag_keys[flags::kMaxFlagKeys];
-  size_t num_flags = 0;
+namespace {
+
+// answer_config's steps. Each one that can answer returns false once it has (the reply is set).
+
+// Collects the ?flag= keys of the query, decoded into the exchange's scratch.
+bool collect_flag_keys(http_server::Exchange& ex, std::string_view query, std::string_view* flag_keys,
+                       size_t* num_flags) {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
@@ -376,44 +378,124 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
     std::string_view name = param.substr(0, eq);
     if (name != "flag") continue;  // other parameters are ignored, as the agent does
     std::string_view raw = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-    if (num_flags == flags::kMaxFlagKeys) {
+    if (*num_flags == flags::kMaxFlagKeys) {
       ex.text(400, "too many flag parameters: at most %zu per request", flags::kMaxFlagKeys);
-      return;
+      return false;
     }
     size_t len = 0;
     char* out = ex.scratch + ex.scratch_used;
     if (!decode_query_value(raw, out, http_server::kScratchBytes - ex.scratch_used, &len)) {
       ex.text(400, "bad percent-encoding in flag parameter \"%.*s\"", static_cast<int>(raw.size() > 200 ? 200 : raw.size()),
               raw.data());
-      return;
+      return false;
     }
     if (len == 0) {
       ex.text(400, "empty flag parameter: use ?flag=<flag key>");
-      return;
+      return false;
     }
-    flag_keys[num_flags++] = std::string_view(out, len);
+    flag_keys[(*num_flags)++] = std::string_view(out, len);
     ex.scratch_used += len;
   }
+  return true;
+}
+
+// Local development: (re)reads the key's file into the cache when it changed.
+bool ensure_local(http_server::Exchange& ex, localdev::Source& local, const cache::Key& key, uint64_t now) {
+  localdev::Outcome out;
+  switch (local.ensure(key, now, out)) {
+    case localdev::Status::kOk: return true;
+    case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return false;
+    case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return false;
+    case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return false;
+    case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return false;
+    case localdev::Status::kIoError: ex.text(500, "%s", out.message); return false;
+    case localdev::Status::kNotServed: ex.text(403, "%s", out.message); return false;
+    case localdev::Status::kBusy:
+      ex.text(503, "%s", out.message);
+      ex.reply.add_header("Retry-After", "1");
+      return false;
+  }
+  return true;
+}
+
+// ?flag=: only the named flags of a feature flag profile.
+bool answer_filtered(http_server::Exchange& ex, const cache::View& v, const std::string_view* flag_keys,
+                     size_t num_flags) {
+  if (!v.feature_flags) {
+    ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
+                 "feature flag format",
+            static_cast<int>(v.content_type.size()), v.content_type.data());
+    return false;
+  }
+  flags::Filtered f;
+  size_t bad = 0;
+  flags::FilterError fe = flags::filter(v.bytes, std::span<const std::string_view>(flag_keys, num_flags),
+                                        ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used, f,
+                                        &bad);
+  if (fe == flags::FilterError::kUnknownFlag) {
+    ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key", static_cast<int>(flag_keys[bad].size()),
+            flag_keys[bad].data());
+    return false;
+  }
+  if (fe != flags::FilterError::kNone) {
+    ex.text(400, "cannot filter flags: too many or too long flag keys");
+    return false;
+  }
+  // Keys were escaped into scratch by filter(); account for what it used.
+  http_server::Reply& r = ex.reply;
+  for (size_t i = 0; i < f.num_pieces; ++i) {
+    const char* p = f.pieces[i].data;
+    if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
+      size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
+      if (end > ex.scratch_used) ex.scratch_used = end;
+    }
+    r.add_piece(p, f.pieces[i].len);
+  }
+  r.content_type = kJson;
+  return true;
+}
+
+// Warning and Age for a stale entry; Configuration-Version (and Version-Label).
+void add_version_headers(http_server::Exchange& ex, const cache::View& v, uint64_t now) {
+  http_server::Reply& r = ex.reply;
+  if (v.stale_since_ms != 0) {
+    // A newer version could not be stored (cache full of pinned entries, too large): this one is
+    // served, and readers are told (RFC 9111 §5.1 Age; RFC 7234 §5.5.1 Warning 110).
+    r.add_header("Warning", "110 - \"stale: a newer version could not be stored in the cache\"");
+    char* age = ex.scratch + ex.scratch_used;
+    size_t cap = http_server::kScratchBytes - ex.scratch_used;
+    int an = snprintf(age, cap, "%llu", static_cast<unsigned long long>(now > v.stored_ms ? (now - v.stored_ms) / 1000 : 0));
+    if (an > 0 && static_cast<size_t>(an) < cap) {
+      ex.scratch_used += static_cast<size_t>(an);
+      r.add_header("Age", std::string_view(age, static_cast<size_t>(an)));
+    }
+  }
+  // Configuration-Version: the service's Version-Label when present, else a
+  // stable hash of the bytes (spec §1).
+  std::string_view label = header_safe(ex, v.version_label);
+  if (!label.empty()) {
+    r.add_header("Configuration-Version", label);
+    r.add_header("Version-Label", label);
+  } else {
+    char* hv = ex.scratch + ex.scratch_used;
+    if (http_server::kScratchBytes - ex.scratch_used >= 17) {
+      snprintf(hv, 17, "%016llx", static_cast<unsigned long long>(v.content_hash));
+      ex.scratch_used += 16;
+      r.add_header("Configuration-Version", std::string_view(hv, 16));
+    }
+  }
+}
+
+}  // namespace
+
+void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
+  std::string_view flag_keys[flags::kMaxFlagKeys];
+  size_t num_flags = 0;
+  if (!collect_flag_keys(ex, query, flag_keys, &num_flags)) return;
 
   cache::Key key{pk.application, pk.environment, pk.profile};
   uint64_t now = cfg_.loop->now_ms();
-  if (cfg_.local != nullptr) {
-    localdev::Outcome out;
-    localdev::Status s = cfg_.local->ensure(key, now, out);
-    switch (s) {
-      case localdev::Status::kOk: break;
-      case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return;
-      case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return;
-      case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return;
-      case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return;
-      case localdev::Status::kIoError: ex.text(500, "%s", out.message); return;
-      case localdev::Status::kNotServed: ex.text(403, "%s", out.message); return;
-      case localdev::Status::kBusy:
-        ex.text(503, "%s", out.message);
-        ex.reply.add_header("Retry-After", "1");
-        return;
-    }
-  }
+  if (cfg_.local != nullptr && !ensure_local(ex, *cfg_.local, key, now)) return;
   const cache::Entry* e = cfg_.cache->find(key, now);
   if (e == nullptr) {
     if (cfg_.remote == nullptr) {
@@ -441,67 +523,13 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
       return;
     }
   } else if (num_flags > 0) {
-    if (!v.feature_flags) {
-      ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
-                   "feature flag format",
-              static_cast<int>(v.content_type.size()), v.content_type.data());
-      return;
-    }
-    flags::Filtered f;
-    size_t bad = 0;
-    flags::FilterError fe = flags::filter(v.bytes, std::span<const std::string_view>(flag_keys, num_flags),
-                                          ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
-                                          f, &bad);
-    if (fe == flags::FilterError::kUnknownFlag) {
-      ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key",
-              static_cast<int>(flag_keys[bad].size()), flag_keys[bad].data());
-      return;
-    }
-    if (fe != flags::FilterError::kNone) {
-      ex.text(400, "cannot filter flags: too many or too long flag keys");
-      return;
-    }
-    // Keys were escaped into scratch by filter(); account for what it used.
-    for (size_t i = 0; i < f.num_pieces; ++i) {
-      const char* p = f.pieces[i].data;
-      if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
-        size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
-        if (end > ex.scratch_used) ex.scratch_used = end;
-      }
-      r.add_piece(p, f.pieces[i].len);
-    }
-    r.content_type = kJson;
+    if (!answer_filtered(ex, v, flag_keys, num_flags)) return;
   } else {
     // Bytes a header cannot carry (a service's answer, a backup): the body is still served.
     r.content_type = header_value_ok(v.content_type) ? v.content_type : std::string_view("application/octet-stream");
     r.add_piece(v.bytes.data(), v.bytes.size());
   }
-  if (v.stale_since_ms != 0) {
-    // A newer version could not be stored (cache full of pinned entries, too large): this one is
-    // served, and readers are told (RFC 9111 §5.1 Age; RFC 7234 §5.5.1 Warning 110).
-    r.add_header("Warning", "110 - \"stale: a newer version could not be stored in the cache\"");
-    char* age = ex.scratch + ex.scratch_used;
-    size_t cap = http_server::kScratchBytes - ex.scratch_used;
-    int an = snprintf(age, cap, "%llu", static_cast<unsigned long long>(now > v.stored_ms ? (now - v.stored_ms) / 1000 : 0));
-    if (an > 0 && static_cast<size_t>(an) < cap) {
-      ex.scratch_used += static_cast<size_t>(an);
-      r.add_header("Age", std::string_view(age, static_cast<size_t>(an)));
-    }
-  }
-  // Configuration-Version: the service's Version-Label when present, else a
-  // stable hash of the bytes (spec §1).
-  std::string_view label = header_safe(ex, v.version_label);
-  if (!label.empty()) {
-    r.add_header("Configuration-Version", label);
-    r.add_header("Version-Label", label);
-  } else {
-    char* hv = ex.scratch + ex.scratch_used;
-    if (http_server::kScratchBytes - ex.scratch_used >= 17) {
-      snprintf(hv, 17, "%016llx", static_cast<unsigned long long>(v.content_hash));
-      ex.scratch_used += 16;
-      r.add_header("Configuration-Version", std::string_view(hv, 16));
-    }
-  }
+  add_version_headers(ex, v, now);
   if (metrics::on()) metrics::count_read(key, g_first_read ? metrics::Read::kFirst : metrics::Read::kCached);
   cfg_.cache->pin(e);
   r.release = &unpin;

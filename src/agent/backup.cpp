@@ -68,6 +68,16 @@ uint64_t get_u64(const unsigned char* p) {
 
 using error::fail;
 
+// The numbers that make temporary file names ("<base>.tmp.<pid>.<n>") unique within the process.
+// Its one user is write_atomic_parts, which the loop (tests, start-up) and the Writer thread both
+// call, so a number is taken atomically (a builtin: <atomic> does not build against musl's headers
+// here).
+struct TempNames {
+  unsigned next = 0;
+  unsigned take() { return __atomic_fetch_add(&next, 1u, __ATOMIC_RELAXED); }
+};
+TempNames g_temp_names;
+
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t w = write(fd, bytes.data(), bytes.size());
@@ -137,16 +147,13 @@ bool write_atomic_parts(const char* path, const std::string_view* parts, size_t 
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
 
-  // Only makes names unique per call; the loop (tests, start-up) and the Writer thread both write,
-  // so it is taken atomically (a builtin: <atomic> does not build against musl's headers here).
-  static unsigned counter = 0;
   char tmp[kMaxPathBytes + 64 + kTempBaseBytes];
   int fd = -1;
   for (unsigned attempt = 0; attempt < kTempNameAttempts && fd < 0; ++attempt) {
     int base_shown = static_cast<int>(base_len < kTempBaseBytes ? base_len : kTempBaseBytes);
     snprintf(tmp, sizeof tmp, "%s%s.%.*s.tmp.%ld.%u", slash == nullptr ? "" : dir,
              slash == nullptr ? "" : (slash == path ? "" : "/"), base_shown, base, static_cast<long>(getpid()),
-             __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED));
+             g_temp_names.take());
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST)
       return fail(err, cap, "write %s: cannot create temp file %s: %s", path, tmp, strerror(errno));

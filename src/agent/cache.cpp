@@ -469,7 +469,10 @@ size_t block_bytes(const std::string_view (&parts)[kEntryParts]) {
 }  // namespace
 
 PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
-  PutResult r{PutStatus::kStored, 0, arena_bytes_, arena_bytes_ - used_bytes_};
+  PutResult r{.status = PutStatus::kStored,
+              .needed_bytes = 0,
+              .arena_bytes = arena_bytes_,
+              .free_bytes = arena_bytes_ - used_bytes_};
   // In block order (see Entry): the body first, so it starts aligned.
   const std::string_view parts[kEntryParts] = {v.bytes,         key.application, key.environment,
                                                key.profile,     v.content_type,  v.version_label};

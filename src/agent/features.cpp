@@ -234,7 +234,7 @@ bool Features::on_unreachable(void* ctx, const cache::Key& key) {
   struct Out {
     Features* self;
     bool stored;
-  } out{self, false};
+  } out{.self = self, .stored = false};
   char why[300];
   bool found = backup::load_one(
       self->backup_dir_, key,
@@ -252,8 +252,7 @@ bool Features::on_unreachable(void* ctx, const cache::Key& key) {
 
 size_t Features::preload_backups(cache::Key* out, size_t cap) {
   if (backup_dir_[0] == '\0' || !preload_) return 0;
-  // Keys are copied into a static table: the loaded views die after each callback.
-  static char names[retrieval::kMaxKeys][3][129];
+  // Keys are copied into preloaded_names_: the loaded views die after each callback.
   struct Ctx {
     Features* self;
     cache::Key* out;
@@ -270,10 +269,11 @@ size_t Features::preload_backups(cache::Key* out, size_t cap) {
           return;
         }
         if (c->n == c->cap) return;
-        copy_sv(b.key.application, names[c->n][0], 129);
-        copy_sv(b.key.environment, names[c->n][1], 129);
-        copy_sv(b.key.profile, names[c->n][2], 129);
-        c->out[c->n] = cache::Key{names[c->n][0], names[c->n][1], names[c->n][2]};
+        auto& names = c->self->preloaded_names_[c->n];
+        copy_sv(b.key.application, names[0], sizeof names[0]);
+        copy_sv(b.key.environment, names[1], sizeof names[1]);
+        copy_sv(b.key.profile, names[2], sizeof names[2]);
+        c->out[c->n] = cache::Key{names[0], names[1], names[2]};
         ++c->n;
       },
       [](void*, const char* message) { LOG_WARN("backup ignored: %s", message); }, &c, cache_->arena_bytes());

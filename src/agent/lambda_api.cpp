@@ -93,7 +93,7 @@ bool Extension::init(loop::Loop* lp, http_client::Client* client, const Options&
     return error::fail(err, err_cap, "AWS_LAMBDA_RUNTIME_API=\"%.*s\" is not host:port",
                        static_cast<int>(opt.runtime_api.size()), opt.runtime_api.data());
   }
-  ep_ = http_client::Endpoint{std::string_view(host_), port, false};
+  ep_ = http_client::Endpoint{.host = std::string_view(host_), .port = port, .tls = false};
   return true;
 }
 
@@ -116,7 +116,12 @@ void Extension::start_register() {
   };
   char target[64];
   snprintf(target, sizeof target, "%.*s/register", static_cast<int>(kBase.size()), kBase.data());
-  http_client::Request req{"POST", target, h, 3, opt_.managed_instances ? kShutdownOnly : kAll, kControlTimeoutMs};
+  http_client::Request req{.method = "POST",
+                           .target = target,
+                           .headers = h,
+                           .num_headers = 3,
+                           .body = opt_.managed_instances ? kShutdownOnly : kAll,
+                           .timeout_ms = kControlTimeoutMs};
   if (!client_->send(ep_, req, &Extension::on_register, this).valid()) fail("cannot send the register request");
 }
 
@@ -189,7 +194,8 @@ void Extension::ask_next() {
   snprintf(target, sizeof target, "%.*s/event/next", static_cast<int>(kBase.size()), kBase.data());
   // No timeout: the long poll lasts as long as the platform keeps us waiting,
   // including the time we spend frozen.
-  http_client::Request req{"GET", target, h, 1, "", 0};
+  http_client::Request req{
+      .method = "GET", .target = target, .headers = h, .num_headers = 1, .body = "", .timeout_ms = 0};
   if (!client_->send(ep_, req, &Extension::on_next, this).valid()) {
     fail("cannot send the /event/next request");
     return;

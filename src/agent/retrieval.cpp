@@ -159,7 +159,7 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
                 appconfig_data::kMaxFetches);
     return 503;
   }
-  *w = Waiter{true, static_cast<uint32_t>(k - keys_), ref, done, ctx};
+  *w = Waiter{.used = true, .key_index = static_cast<uint32_t>(k - keys_), .ref = ref, .done = done, .ctx = ctx};
   return 0;
 }
 

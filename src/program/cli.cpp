@@ -150,6 +150,15 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
   return true;
 }
 
+// The healthcheck's work space: the settings it loads (~20 KiB) and the request it sends (two
+// tokens of up to 4 KiB each, settings). Its one user is healthcheck() with the get_ping it calls,
+// once per process: static storage rather than the stack.
+struct HealthcheckScratch {
+  settings::Settings cfg;
+  char request[2 * 4096 + 512];
+};
+HealthcheckScratch g_healthcheck;
+
 // One GET /ping over a fresh connection; the answer's status code, or 0 with err set.
 int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t cap) {
   const uint64_t deadline = mono_ms() + kHealthcheckTimeoutMs;
@@ -175,17 +184,17 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
       error::fail(err, cap, "cannot connect to %s: %s", t.shown, strerror(so_error));
       break;
     }
-    // Tokens are at most 4096 bytes each (settings); the request is built in one buffer.
-    static char req[2 * 4096 + 512];
-    int n = snprintf(req, sizeof req, "GET /ping HTTP/1.1\r\nHost: %s\r\nUser-Agent: appconfig-extension-healthcheck\r\n",
+    char* req = g_healthcheck.request;
+    constexpr size_t kReqBytes = sizeof g_healthcheck.request;
+    int n = snprintf(req, kReqBytes, "GET /ping HTTP/1.1\r\nHost: %s\r\nUser-Agent: appconfig-extension-healthcheck\r\n",
                      t.shown);
     if (!cfg.access_token.empty())
-      n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "Authorization: Bearer %.*s\r\n",
+      n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "Authorization: Bearer %.*s\r\n",
                     static_cast<int>(cfg.access_token.size()), cfg.access_token.data());
     if (cfg.require_token)
-      n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "X-Aws-Parameters-Secrets-Token: %.*s\r\n",
+      n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "X-Aws-Parameters-Secrets-Token: %.*s\r\n",
                     static_cast<int>(cfg.session_token.size()), cfg.session_token.data());
-    n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "Connection: close\r\n\r\n");
+    n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "Connection: close\r\n\r\n");
     size_t sent = 0;
     bool ok = true;
     while (sent < static_cast<size_t>(n) && ok) {
@@ -320,7 +329,7 @@ void describe_listen(const settings::Settings& cfg, char* buf, size_t cap) {
 }
 
 int healthcheck(const Args& a, const char* const* envp) {
-  static settings::Settings cfg;  // ~20 KiB: static storage, never the stack
+  settings::Settings& cfg = g_healthcheck.cfg;
   settings::Error serr;
   if (!settings::load(envp, cfg, serr)) {
     out(2, "unhealthy: %s\n", serr.message);

@@ -243,9 +243,9 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
   int status = 0;
   if (r.outcome == appconfig_data::Outcome::kError) {
     fields.status = r.aws_status != 0 ? r.aws_status : r.status;
-    status = self.fetch_failed(k, r, fields, now, message, sizeof message);
+    status = self.fetch_failed(k, key, r, fields, now, message, sizeof message);
   } else {
-    status = self.fetch_answered(k, r, fields, now, message, sizeof message);
+    status = self.fetch_answered(k, key, r, fields, now, message, sizeof message);
   }
   if (metrics::on()) {
     metrics::Upstream outcome = r.outcome == appconfig_data::Outcome::kNew         ? metrics::Upstream::kChanged
@@ -266,9 +266,8 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
 
 // The fetch failed: readers keep the cached copy, else a backup copy, else get the error (the
 // status returned; 0 when they are served from the cache).
-int Retriever::fetch_failed(KeyState& k, const appconfig_data::Result& r, const log::Fields& fields, uint64_t now,
-                            char* message, size_t cap) {
-  const cache::Key key = k.key();
+int Retriever::fetch_failed(KeyState& k, const cache::Key& key, const appconfig_data::Result& r,
+                            const log::Fields& fields, uint64_t now, char* message, size_t cap) {
   ++stats_.fetches_failed;
   ++k.failures;
   if (cache_->find(key, now) != nullptr) {
@@ -298,9 +297,8 @@ int Retriever::fetch_failed(KeyState& k, const appconfig_data::Result& r, const 
 // AppConfig answered (new bytes or unchanged): schedule the next poll and store what is new. The
 // status for readers: 0 (served from the cache), or 502/507 when new bytes cannot be stored and
 // nothing older is cached; message says why.
-int Retriever::fetch_answered(KeyState& k, const appconfig_data::Result& r, log::Fields& fields, uint64_t now,
-                              char* message, size_t cap) {
-  const cache::Key key = k.key();
+int Retriever::fetch_answered(KeyState& k, const cache::Key& key, const appconfig_data::Result& r,
+                              log::Fields& fields, uint64_t now, char* message, size_t cap) {
   if (k.error_logged)
     LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: AWS AppConfig answers again", k.app_len, k.app, k.env_len, k.env,
               k.prof_len, k.prof);

@@ -370,6 +370,7 @@ namespace {
 // Collects the ?flag= keys of the query, decoded into the exchange's scratch.
 bool collect_flag_keys(http_server::Exchange& ex, std::string_view query, std::string_view* flag_keys,
                        size_t* num_flags) {
+  size_t n = 0;
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
@@ -378,7 +379,7 @@ bool collect_flag_keys(http_server::Exchange& ex, std::string_view query, std::s
     std::string_view name = param.substr(0, eq);
     if (name != "flag") continue;  // other parameters are ignored, as the agent does
     std::string_view raw = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-    if (*num_flags == flags::kMaxFlagKeys) {
+    if (n == flags::kMaxFlagKeys) {
       ex.text(400, "too many flag parameters: at most %zu per request", flags::kMaxFlagKeys);
       return false;
     }
@@ -393,9 +394,10 @@ bool collect_flag_keys(http_server::Exchange& ex, std::string_view query, std::s
       ex.text(400, "empty flag parameter: use ?flag=<flag key>");
       return false;
     }
-    flag_keys[(*num_flags)++] = std::string_view(out, len);
+    flag_keys[n++] = std::string_view(out, len);
     ex.scratch_used += len;
   }
+  *num_flags = n;
   return true;
 }
 

@@ -65,6 +65,7 @@ struct NameWait {
 // (single-threaded): in App's static storage rather than on the stack (the shared file is large)
 // or in function statics.
 struct Startup {
+  char log_path[4096];                                  // init_logging: LOG_PATH as a C string
   char ca_bundle[4096];                                 // init_remote: the TLS layer keeps the path
   char shared_file[credentials::kMaxSharedFileBytes];   // discover_region: the shared config file
   credentials::Imds imds;                               // discover_region
@@ -568,7 +569,6 @@ int print_plan(App& app) {
 // (report_init_error: stderr, and /init/error under Lambda). main runs them in the order of
 // docs/architecture.md ("Init").
 constexpr int kContinue = -1;
-using InitStep = int (*)(App& app, const char* argv0);
 
 int init_settings(App& app, const char* argv0) {
   settings::Error err;
@@ -582,8 +582,8 @@ int init_logging(App& app, const char* argv0) {
   const settings::Settings& cfg = app.cfg;
   int log_fd = 2;
   if (!cfg.log_path.empty()) {
-    char path[4096];
-    snprintf(path, sizeof path, "%.*s", static_cast<int>(cfg.log_path.size()), cfg.log_path.data());
+    char* path = app.startup.log_path;
+    snprintf(path, sizeof app.startup.log_path, "%.*s", static_cast<int>(cfg.log_path.size()), cfg.log_path.data());
     // O_NONBLOCK for the open only: a FIFO without a reader fails at once (ENXIO) instead of
     // blocking start-up forever; writes then block as they do on stderr.
     log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
@@ -746,16 +746,17 @@ int main(int argc, char** argv) {
   }
   early_log_init();
   // settings -> log -> loop -> cache arena -> HTTP client -> region: nothing listens yet.
-  for (InitStep step : {init_settings, init_logging, init_loop, init_cache, init_http, init_region}) {
-    const int rc = step(app, argv0);
-    if (rc != kContinue) return rc;
-  }
+  if (int rc = init_settings(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_logging(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_loop(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_cache(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_http(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_region(app, argv0); rc != kContinue) return rc;
   if (app.check_only) return check(app, argv0);
   // -> listeners -> DNS, credentials, endpoint, manifest -> (Lambda) register -> prefetch.
-  for (InitStep step : {init_listeners, init_sources, start}) {
-    const int rc = step(app, argv0);
-    if (rc != kContinue) return rc;
-  }
+  if (int rc = init_listeners(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_sources(app, argv0); rc != kContinue) return rc;
+  if (int rc = start(app, argv0); rc != kContinue) return rc;
   app.loop.run();
   app.server.stop_accepting();
   if (!app.lambda) emit_metrics(metrics::kMaxKeys + 1);

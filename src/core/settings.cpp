@@ -729,24 +729,19 @@ bool read_sdk_variables(const Env& env, Settings& s, Error& err);
 bool read_sdk_identity(const Env& env, Settings& s, Error& err);
 bool check_cross_rules(const Env& env, Settings& s, Error& err);
 
-// load's steps in order: the first failing one gives the message. Later steps may look at what
-// earlier ones set (mode; a role's external ID needs the ARN; proxy headers need the URL).
-using Step = bool (*)(const Env&, Settings&, Error&);
-constexpr Step kSteps[] = {
-    read_mode,  read_listener, read_logging, read_metrics,  read_connections, read_polling,       read_prefetch_list,
-    read_proxy, read_role,     read_region,  read_manifest, read_serving,     read_sdk_variables, read_sdk_identity,
-    check_cross_rules,
-};
-
 }  // namespace
 
 bool load(const char* const* envp, Settings& s, Error& err) {
   err.message[0] = '\0';
   s = Settings{};
   const Env env(envp);
-  for (Step step : kSteps)
-    if (!step(env, s, err)) return false;
-  return true;
+  // In this order: the first failing step gives the message, and later steps may look at what
+  // earlier ones set (the mode; a role's external ID needs the ARN; proxy headers need the URL).
+  return read_mode(env, s, err) && read_listener(env, s, err) && read_logging(env, s, err) &&
+         read_metrics(env, s, err) && read_connections(env, s, err) && read_polling(env, s, err) &&
+         read_prefetch_list(env, s, err) && read_proxy(env, s, err) && read_role(env, s, err) &&
+         read_region(env, s, err) && read_manifest(env, s, err) && read_serving(env, s, err) &&
+         read_sdk_variables(env, s, err) && read_sdk_identity(env, s, err) && check_cross_rules(env, s, err);
 }
 
 namespace {

@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::backup {
 namespace {
@@ -64,15 +65,17 @@ uint64_t get_u64(const unsigned char* p) {
   return v;
 }
 
-__attribute__((format(printf, 3, 4))) bool fail(char* err, size_t cap, const char* fmt, ...) {
-  if (err != nullptr && cap > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-  }
-  return false;
-}
+using error::fail;
+
+// The numbers that make temporary file names ("<base>.tmp.<pid>.<n>") unique within the process.
+// Its one user is write_atomic_parts, which the loop (tests, start-up) and the Writer thread both
+// call, so a number is taken atomically (a builtin: <atomic> does not build against musl's headers
+// here).
+struct TempNames {
+  unsigned next = 0;
+  unsigned take() { return __atomic_fetch_add(&next, 1u, __ATOMIC_RELAXED); }
+};
+TempNames g_temp_names;
 
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -143,16 +146,13 @@ bool write_atomic_parts(const char* path, const std::string_view* parts, size_t 
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
 
-  // Only makes names unique per call; the loop (tests, start-up) and the Writer thread both write,
-  // so it is taken atomically (a builtin: <atomic> does not build against musl's headers here).
-  static unsigned counter = 0;
   char tmp[kMaxPathBytes + 64 + kTempBaseBytes];
   int fd = -1;
   for (unsigned attempt = 0; attempt < kTempNameAttempts && fd < 0; ++attempt) {
     int base_shown = static_cast<int>(base_len < kTempBaseBytes ? base_len : kTempBaseBytes);
     snprintf(tmp, sizeof tmp, "%s%s.%.*s.tmp.%ld.%u", slash == nullptr ? "" : dir,
              slash == nullptr ? "" : (slash == path ? "" : "/"), base_shown, base, static_cast<long>(getpid()),
-             __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED));
+             g_temp_names.take());
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST)
       return fail(err, cap, "write %s: cannot create temp file %s: %s", path, tmp, strerror(errno));
@@ -188,8 +188,7 @@ bool write_atomic_parts(const char* path, const std::string_view* parts, size_t 
 }
 
 bool is_safe_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return text::is_alnum(static_cast<char>(c)) || c == '.' || c == '_' || c == '-';
 }
 
 bool valid_name(std::string_view s) { return !s.empty() && s.size() <= kMaxNameBytes; }
@@ -262,7 +261,6 @@ size_t file_name(const cache::Key& key, char* out, size_t cap) {
   // Worst case encoded length: 3 names x 128 bytes x 3 + 2 separators + suffix.
   char enc[3 * 3 * kMaxNameBytes + 2 + 8];
   size_t n = 0;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   const std::string_view names[3] = {key.application, key.environment, key.profile};
   for (size_t i = 0; i < 3; ++i) {
     if (i > 0) enc[n++] = ':';
@@ -273,8 +271,8 @@ size_t file_name(const cache::Key& key, char* out, size_t cap) {
         enc[n++] = static_cast<char>(c);
       } else {
         enc[n++] = '%';
-        enc[n++] = kHex[c >> 4];
-        enc[n++] = kHex[c & 15];
+        enc[n++] = text::kHexUpper[c >> 4];
+        enc[n++] = text::kHexUpper[c & 15];
       }
     }
   }

@@ -448,34 +448,45 @@ bool Cache::remove(const Key& key) {
   return true;
 }
 
-PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
-  PutResult r{PutStatus::kStored, 0, arena_bytes_, arena_bytes_ - used_bytes_};
+namespace {
+
+// The arena block an entry needs: all its strings, rounded up to kAlignment (at least one unit).
+// SIZE_MAX when the sum overflows or a key, type or version length exceeds 32 bits (Entry keeps
+// those in uint32_t; no arena we map could hold them anyway).
+size_t block_bytes(const std::string_view (&parts)[kEntryParts]) {
   constexpr size_t k32 = UINT32_MAX;
-  // Sum the strings with overflow checks; a length beyond 32 bits cannot fit any arena we map.
-  std::string_view parts[] = {v.bytes, key.application, key.environment, key.profile, v.content_type,
-                              v.version_label};
   size_t total = 0;
   bool overflow = false;
   for (std::string_view p : parts) {
     if (p.size() > std::numeric_limits<size_t>::max() - total - kAlignment) overflow = true;
     else total += p.size();
   }
-  for (size_t i = 1; i < 6; ++i)
+  for (size_t i = 1; i < kEntryParts; ++i)
     if (parts[i].size() > k32) overflow = true;
-  size_t need = overflow ? std::numeric_limits<size_t>::max() : std::max(round_up(total, kAlignment), kAlignment);
+  return overflow ? std::numeric_limits<size_t>::max() : std::max(round_up(total, kAlignment), kAlignment);
+}
+
+}  // namespace
+
+PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
+  PutResult r{.status = PutStatus::kStored,
+              .needed_bytes = 0,
+              .arena_bytes = arena_bytes_,
+              .free_bytes = arena_bytes_ - used_bytes_};
+  // In block order (see Entry): the body first, so it starts aligned.
+  const std::string_view parts[kEntryParts] = {v.bytes,         key.application, key.environment,
+                                               key.profile,     v.content_type,  v.version_label};
+  const size_t need = block_bytes(parts);
   r.needed_bytes = need;
-  if (arena_ == nullptr || overflow || need > arena_bytes_) {
+  if (arena_ == nullptr || need == std::numeric_limits<size_t>::max() || need > arena_bytes_) {
     r.status = PutStatus::kTooLarge;
     return r;
   }
 
-  uint64_t kh = key_hash_of(key);
-  uint32_t old = lookup(kh, key);
-  if (old == kNone && live_count_ >= max_entries_) {
-    r.status = PutStatus::kTableFull;
-    return r;
-  }
-  if (slot_free_head_ == kNone) {  // every spare slot holds a retired entry
+  const uint64_t kh = key_hash_of(key);
+  const uint32_t old = lookup(kh, key);
+  if ((old == kNone && live_count_ >= max_entries_) || slot_free_head_ == kNone) {
+    // Too many live entries, or every spare slot holds a retired entry.
     r.status = PutStatus::kTableFull;
     return r;
   }
@@ -483,70 +494,88 @@ PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
   size_t offset = 0;
   bool old_offered = false;  // old's block was freed provisionally
   if (!range_alloc(need, offset)) {
-    bool aliasing = false;
-    for (std::string_view p : parts) aliasing = aliasing || aliases_arena(p);
-    bool may_offer_old = old != kNone && slots_[old].pins == 0 && !aliasing;
-    size_t reachable = arena_bytes_ - used_bytes_;
-    if (may_offer_old) reachable += slots_[old].block_length;
-    if (!aliasing) {
-      for (uint32_t s = lru_tail_; s != kNone; s = slots_[s].lru_prev)
-        if (s != old && slots_[s].pins == 0) reachable += slots_[s].block_length;
-    }
-    if (reachable < need) {
-      r.status = PutStatus::kNoSpace;
-      return r;
-    }
-    bool ok = false;
-    if (may_offer_old) {
-      const Entry& o = slots_[old];
-      protect_lo_ = o.block_offset;
-      protect_hi_ = o.block_offset + o.block_length;
-      range_free(o.block_offset, o.block_length, false);
-      old_offered = true;
-      ok = range_alloc(need, offset);
-    }
-    if (!ok) {
-      // Evict from the LRU tail until one coalesced free range can hold the entry.
-      uint32_t s = lru_tail_;
-      while (s != kNone) {
-        uint32_t prev = slots_[s].lru_prev;
-        if (s != old && slots_[s].pins == 0) {
-          size_t off = slots_[s].block_offset, len = slots_[s].block_length;
-          unstale(s);
-          index_erase(s);
-          lru_unlink(s);
-          --live_count_;
-          slot_free(s);
-          if (range_free(off, len, true) >= need) break;
-        }
-        s = prev;
-      }
-      ok = range_alloc(need, offset);  // the one retry
-    }
-    if (!ok) {
-      if (old_offered) {
-        bool restored = range_reserve_at(slots_[old].block_offset, slots_[old].block_length);
-        assert(restored);
-        (void)restored;
-      }
-      protect_lo_ = protect_hi_ = 0;
-      r.status = PutStatus::kNoSpace;
+    r.status = make_room(need, old, parts, offset, old_offered);
+    if (r.status != PutStatus::kStored) {
       r.free_bytes = arena_bytes_ - used_bytes_;
       return r;
     }
   }
+  const uint32_t s = store_entry(kh, key, v, parts, offset, need, now_ms);
+  link_entry(s, old, old_offered);
+  protect_lo_ = protect_hi_ = 0;
+  r.free_bytes = arena_bytes_ - used_bytes_;
+  return r;
+}
 
-  // Copy into the block. Value never aliases a block freed above (checked), so memcpy is safe.
+// put() found no free range of need bytes: offer old's block (when nothing pins it), then evict
+// from the LRU tail, and retry the allocation once. Never evicts when the evictable bytes could
+// not make room anyway, nor when a part aliases the arena (the memcpy would read freed bytes).
+PutStatus Cache::make_room(size_t need, uint32_t old, const std::string_view (&parts)[kEntryParts], size_t& offset,
+                           bool& old_offered) {
+  bool aliasing = false;
+  for (std::string_view p : parts) aliasing = aliasing || aliases_arena(p);
+  const bool may_offer_old = old != kNone && slots_[old].pins == 0 && !aliasing;
+  size_t reachable = arena_bytes_ - used_bytes_;
+  if (may_offer_old) reachable += slots_[old].block_length;
+  if (!aliasing) {
+    for (uint32_t s = lru_tail_; s != kNone; s = slots_[s].lru_prev)
+      if (s != old && slots_[s].pins == 0) reachable += slots_[s].block_length;
+  }
+  if (reachable < need) return PutStatus::kNoSpace;
+
+  if (may_offer_old) {
+    const Entry& o = slots_[old];
+    protect_lo_ = o.block_offset;
+    protect_hi_ = o.block_offset + o.block_length;
+    range_free(o.block_offset, o.block_length, false);
+    old_offered = true;
+    if (range_alloc(need, offset)) return PutStatus::kStored;
+  }
+  evict_until(need, old);
+  if (range_alloc(need, offset)) return PutStatus::kStored;  // the one retry
+  if (old_offered) {
+    bool restored = range_reserve_at(slots_[old].block_offset, slots_[old].block_length);
+    assert(restored);
+    (void)restored;
+  }
+  protect_lo_ = protect_hi_ = 0;
+  return PutStatus::kNoSpace;
+}
+
+// Evicts unpinned entries other than keep from the LRU tail until one coalesced free range can
+// hold need bytes (or none is left).
+void Cache::evict_until(size_t need, uint32_t keep) {
+  uint32_t s = lru_tail_;
+  while (s != kNone) {
+    uint32_t prev = slots_[s].lru_prev;
+    if (s != keep && slots_[s].pins == 0) {
+      size_t off = slots_[s].block_offset, len = slots_[s].block_length;
+      unstale(s);
+      index_erase(s);
+      lru_unlink(s);
+      --live_count_;
+      slot_free(s);
+      if (range_free(off, len, true) >= need) break;
+    }
+    s = prev;
+  }
+}
+
+// Copies the parts into the block at offset and fills a new slot for them (not yet indexed).
+uint32_t Cache::store_entry(uint64_t key_hash, const Key& key, const Value& v,
+                            const std::string_view (&parts)[kEntryParts], size_t offset, size_t need,
+                            uint64_t now_ms) {
+  // Value never aliases a block freed by make_room (checked), so memcpy is safe.
   uint8_t* dst = arena_ + offset;
   for (std::string_view p : parts) {
     if (!p.empty()) memcpy(dst, p.data(), p.size());
     dst += p.size();
   }
 
-  uint32_t s = slot_alloc();  // cannot fail: checked above and evictions only add slots
+  uint32_t s = slot_alloc();  // cannot fail: checked by put() and evictions only add slots
   Entry& e = slots_[s];
   e = Entry{};
-  e.key_hash = kh;
+  e.key_hash = key_hash;
   e.content_hash = hash_bytes(v.bytes);
   e.stored_ms = now_ms;
   e.last_read_ms = 0;
@@ -565,36 +594,39 @@ PutResult Cache::put(const Key& key, const Value& v, uint64_t now_ms) {
   e.state = SlotState::kLive;
   e.feature_flags = v.feature_flags;
   e.variants = v.variants;
+  return s;
+}
 
+// Makes the new slot s live: a new key enters at the LRU front; a replacement takes old's index
+// entry and LRU position, and old is freed (or retired while readers pin it).
+void Cache::link_entry(uint32_t s, uint32_t old, bool old_offered) {
+  Entry& e = slots_[s];
   if (old == kNone) {
     index_insert(s);
     lru_push_front(s);
     ++live_count_;
-  } else {
-    unstale(old);
-    Entry& o = slots_[old];
-    e.last_read_ms = o.last_read_ms;
-    index_replace(old, s);
-    lru_insert_after(o.lru_prev, s);  // the replacement takes the old LRU position
-    lru_unlink(old);
-    if (old_offered) {
-      // Its block is already free (and possibly partly reused by the new one):
-      // hand back the pages of it that the new block does not cover.
-      size_t olo = o.block_offset, ohi = o.block_offset + o.block_length;
-      protect_lo_ = offset;
-      protect_hi_ = offset + need;
-      release_pages(olo, ohi);
-      slot_free(old);
-    } else if (o.pins > 0) {
-      o.state = SlotState::kRetired;
-    } else {
-      range_free(o.block_offset, o.block_length, true);
-      slot_free(old);
-    }
+    return;
   }
-  protect_lo_ = protect_hi_ = 0;
-  r.free_bytes = arena_bytes_ - used_bytes_;
-  return r;
+  unstale(old);
+  Entry& o = slots_[old];
+  e.last_read_ms = o.last_read_ms;
+  index_replace(old, s);
+  lru_insert_after(o.lru_prev, s);  // the replacement takes the old LRU position
+  lru_unlink(old);
+  if (old_offered) {
+    // Its block is already free (and possibly partly reused by the new one):
+    // hand back the pages of it that the new block does not cover.
+    size_t olo = o.block_offset, ohi = o.block_offset + o.block_length;
+    protect_lo_ = e.block_offset;
+    protect_hi_ = e.block_offset + e.block_length;
+    release_pages(olo, ohi);
+    slot_free(old);
+  } else if (o.pins > 0) {
+    o.state = SlotState::kRetired;
+  } else {
+    range_free(o.block_offset, o.block_length, true);
+    slot_free(old);
+  }
 }
 
 }  // namespace appconfig::cache

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "appconfig/agent/backup.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/store.h"
 
@@ -75,8 +76,7 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
   manifests_ = static_cast<manifest::Manifest*>(reserve(2 * sizeof(manifest::Manifest)));
   roles_ = static_cast<Role*>(reserve(manifest::kMaxEntries * (sizeof(Role) + sizeof(credentials::Provider))));
   if (manifests_ == nullptr || roles_ == nullptr) {
-    snprintf(err, cap, "out of memory for the manifest tables");
-    return false;
+    return error::fail(err, cap, "out of memory for the manifest tables");
   }
   // STS for per-key roles; an error only matters once a manifest asks for a role.
   sts_ok_ = endpoints::sts(cfg, sts_, sts_err_, sizeof sts_err_);
@@ -97,9 +97,8 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
     // MANIFEST={...}: parsed once here, with the file form's rules and messages.
     char why[600];
     if (!manifest::load_inline(cfg.manifest, manifests_[active_ == 0 ? 1 : 0], why, sizeof why)) {
-      snprintf(err, cap, "%s: %s", cfg.mode == settings::Mode::kAgent ? "MANIFEST" : "AWS_APPCONFIG_EXTENSION_MANIFEST",
-               why);
-      return false;
+      return error::fail(err, cap, "%s: %s",
+                         cfg.mode == settings::Mode::kAgent ? "MANIFEST" : "AWS_APPCONFIG_EXTENSION_MANIFEST", why);
     }
     return apply_manifest({}, err, cap);
   }
@@ -108,14 +107,12 @@ bool Features::init(loop::Loop* lp, http_client::Client* client, cache::Cache* c
 
 bool Features::load_manifest_file(char* err, size_t cap) {
   if (manifest_path_[0] == '\0') {
-    snprintf(err, cap, "no file manifest to reload");
-    return false;
+    return error::fail(err, cap, "no file manifest to reload");
   }
   int next = active_ == 0 ? 1 : 0;
   char why[400];
   if (!manifest::load_file(manifest_path_, manifests_[next], why, sizeof why)) {
-    snprintf(err, cap, "AWS_APPCONFIG_EXTENSION_MANIFEST=file:%s: %s", manifest_path_, why);
-    return false;
+    return error::fail(err, cap, "AWS_APPCONFIG_EXTENSION_MANIFEST=file:%s: %s", manifest_path_, why);
   }
   return apply_manifest({}, err, cap) || false;
 }
@@ -133,11 +130,11 @@ credentials::Provider* Features::provider_for(const manifest::Entry& e, char* er
       return r.provider;
   }
   if (!sts_ok_) {
-    snprintf(err, cap, "%s", sts_err_);
+    error::fail(err, cap, "%s", sts_err_);
     return nullptr;
   }
   if (free_slot == nullptr) {
-    snprintf(err, cap, "too many distinct roles in the manifest (limit %zu)", manifest::kMaxEntries);
+    error::fail(err, cap, "too many distinct roles in the manifest (limit %zu)", manifest::kMaxEntries);
     return nullptr;
   }
   size_t index = static_cast<size_t>(free_slot - roles_);
@@ -164,11 +161,10 @@ bool Features::apply_manifest(std::string_view json, char* err, size_t cap) {
   if (!json.empty() || manifest_key_set_) {
     char why[400];
     if (!manifest::parse(json, m, why, sizeof why)) {
-      snprintf(err, cap, "manifest %.*s:%.*s:%.*s: %s", static_cast<int>(manifest_key_.application.size()),
-               manifest_key_.application.data(), static_cast<int>(manifest_key_.environment.size()),
-               manifest_key_.environment.data(), static_cast<int>(manifest_key_.profile.size()),
-               manifest_key_.profile.data(), why);
-      return false;
+      return error::fail(err, cap, "manifest %.*s:%.*s:%.*s: %s", static_cast<int>(manifest_key_.application.size()),
+                         manifest_key_.application.data(), static_cast<int>(manifest_key_.environment.size()),
+                         manifest_key_.environment.data(), static_cast<int>(manifest_key_.profile.size()),
+                         manifest_key_.profile.data(), why);
     }
   }
   // Credentials first: a role that cannot be set up rejects the whole manifest.
@@ -179,10 +175,10 @@ bool Features::apply_manifest(std::string_view json, char* err, size_t cap) {
     char why[300];
     per_key[i] = provider_for(e, why, sizeof why);
     if (per_key[i] == nullptr) {
-      snprintf(err, cap, "manifest key %.*s:%.*s:%.*s: credentials: %s", static_cast<int>(e.application.size()),
-               e.application.data(), static_cast<int>(e.environment.size()), e.environment.data(),
-               static_cast<int>(e.profile.size()), e.profile.data(), why);
-      return false;
+      return error::fail(err, cap, "manifest key %.*s:%.*s:%.*s: credentials: %s",
+                         static_cast<int>(e.application.size()), e.application.data(),
+                         static_cast<int>(e.environment.size()), e.environment.data(),
+                         static_cast<int>(e.profile.size()), e.profile.data(), why);
     }
   }
   for (size_t i = 0; i < m.num_entries; ++i) {
@@ -238,7 +234,7 @@ bool Features::on_unreachable(void* ctx, const cache::Key& key) {
   struct Out {
     Features* self;
     bool stored;
-  } out{self, false};
+  } out{.self = self, .stored = false};
   char why[300];
   bool found = backup::load_one(
       self->backup_dir_, key,
@@ -256,8 +252,7 @@ bool Features::on_unreachable(void* ctx, const cache::Key& key) {
 
 size_t Features::preload_backups(cache::Key* out, size_t cap) {
   if (backup_dir_[0] == '\0' || !preload_) return 0;
-  // Keys are copied into a static table: the loaded views die after each callback.
-  static char names[retrieval::kMaxKeys][3][129];
+  // Keys are copied into preloaded_names_: the loaded views die after each callback.
   struct Ctx {
     Features* self;
     cache::Key* out;
@@ -274,10 +269,11 @@ size_t Features::preload_backups(cache::Key* out, size_t cap) {
           return;
         }
         if (c->n == c->cap) return;
-        copy_sv(b.key.application, names[c->n][0], 129);
-        copy_sv(b.key.environment, names[c->n][1], 129);
-        copy_sv(b.key.profile, names[c->n][2], 129);
-        c->out[c->n] = cache::Key{names[c->n][0], names[c->n][1], names[c->n][2]};
+        auto& names = c->self->preloaded_names_[c->n];
+        copy_sv(b.key.application, names[0], sizeof names[0]);
+        copy_sv(b.key.environment, names[1], sizeof names[1]);
+        copy_sv(b.key.profile, names[2], sizeof names[2]);
+        c->out[c->n] = cache::Key{names[0], names[1], names[2]};
         ++c->n;
       },
       [](void*, const char* message) { LOG_WARN("backup ignored: %s", message); }, &c, cache_->arena_bytes());

@@ -6,7 +6,9 @@
 
 #include "appconfig/net/http_parse.h"
 #include "appconfig/formats/json.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::lambda_api {
 
@@ -35,15 +37,8 @@ std::string_view string_member(std::string_view obj, std::string_view key, char*
 bool uint_member(std::string_view obj, std::string_view key, uint64_t* out) {
   std::optional<std::string_view> v = json::find(obj, key);
   if (!v || json::kind_of(*v) != json::Kind::kNumber) return false;
-  uint64_t x = 0;
-  for (char c : *v) {
-    if (c == '.' || c == 'e' || c == 'E') break;  // 1.7e12 style is not used by Lambda; truncate
-    if (c < '0' || c > '9') return false;
-    if (x > (UINT64_MAX - 9) / 10) return false;
-    x = x * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = x;
-  return true;
+  // 1.7e12 style is not used by Lambda: the integer part counts (truncated); a sign fails.
+  return text::parse_u64(v->substr(0, v->find_first_of(".eE")), out);
 }
 
 // The error message of a Runtime API error body {"errorMessage","errorType"}.
@@ -78,12 +73,8 @@ bool split_host_port(std::string_view s, char* host, size_t host_cap, uint16_t* 
   } else if (h.find(':') != std::string_view::npos) {
     return false;  // an IPv6 literal needs brackets
   }
-  uint32_t v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
-    if (v > 65535) return false;
-  }
+  uint64_t v = 0;
+  if (!text::parse_uint(p, 65535, &v)) return false;
   if (v == 0 || h.size() >= host_cap) return false;
   memcpy(host, h.data(), h.size());
   host[h.size()] = '\0';
@@ -99,11 +90,10 @@ bool Extension::init(loop::Loop* lp, http_client::Client* client, const Options&
   hooks_ = hooks;
   uint16_t port = 0;
   if (!split_host_port(opt.runtime_api, host_, sizeof host_, &port)) {
-    snprintf(err, err_cap, "AWS_LAMBDA_RUNTIME_API=\"%.*s\" is not host:port", static_cast<int>(opt.runtime_api.size()),
-             opt.runtime_api.data());
-    return false;
+    return error::fail(err, err_cap, "AWS_LAMBDA_RUNTIME_API=\"%.*s\" is not host:port",
+                       static_cast<int>(opt.runtime_api.size()), opt.runtime_api.data());
   }
-  ep_ = http_client::Endpoint{std::string_view(host_), port, false};
+  ep_ = http_client::Endpoint{.host = std::string_view(host_), .port = port, .tls = false};
   return true;
 }
 
@@ -111,7 +101,7 @@ void Extension::fail(const char* fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  error::vfail(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (hooks_.fatal != nullptr) hooks_.fatal(hooks_.ctx, msg);
 }
@@ -126,7 +116,12 @@ void Extension::start_register() {
   };
   char target[64];
   snprintf(target, sizeof target, "%.*s/register", static_cast<int>(kBase.size()), kBase.data());
-  http_client::Request req{"POST", target, h, 3, opt_.managed_instances ? kShutdownOnly : kAll, kControlTimeoutMs};
+  http_client::Request req{.method = "POST",
+                           .target = target,
+                           .headers = h,
+                           .num_headers = 3,
+                           .body = opt_.managed_instances ? kShutdownOnly : kAll,
+                           .timeout_ms = kControlTimeoutMs};
   if (!client_->send(ep_, req, &Extension::on_register, this).valid()) fail("cannot send the register request");
 }
 
@@ -199,7 +194,8 @@ void Extension::ask_next() {
   snprintf(target, sizeof target, "%.*s/event/next", static_cast<int>(kBase.size()), kBase.data());
   // No timeout: the long poll lasts as long as the platform keeps us waiting,
   // including the time we spend frozen.
-  http_client::Request req{"GET", target, h, 1, "", 0};
+  http_client::Request req{
+      .method = "GET", .target = target, .headers = h, .num_headers = 1, .body = "", .timeout_ms = 0};
   if (!client_->send(ep_, req, &Extension::on_next, this).valid()) {
     fail("cannot send the /event/next request");
     return;
@@ -238,7 +234,7 @@ void Extension::on_next(void* ctx, const http_client::Result& r) {
   Event ev{};
   uint_member(body, "deadlineMs", &ev.deadline_epoch_ms);
   // Compare case-insensitively: the RIE and the service differ in case.
-  if (http_parse::iequals(t, "INVOKE")) {
+  if (text::iequals(t, "INVOKE")) {
     ev.type = EventType::kInvoke;
     ev.request_id = string_member(body, "requestId", rid, sizeof rid);
     ++self->invokes_;
@@ -261,11 +257,10 @@ void Extension::on_next(void* ctx, const http_client::Result& r) {
     if (self->invoke_open_) self->next_timer_ = self->loop_->add_timer(limit, &Extension::on_next_timer, self);
     return;
   }
-  if (http_parse::iequals(t, "SHUTDOWN")) {
+  if (text::iequals(t, "SHUTDOWN")) {
     ev.type = EventType::kShutdown;
     std::string_view rs = string_member(body, "shutdownReason", reason, sizeof reason);
-    for (size_t i = 0; i < rs.size(); ++i)
-      if (reason[i] >= 'A' && reason[i] <= 'Z') reason[i] = static_cast<char>(reason[i] - 'A' + 'a');
+    for (size_t i = 0; i < rs.size(); ++i) reason[i] = text::lower(reason[i]);
     ev.shutdown_reason = rs;
     self->loop_->cancel_timer(self->next_timer_);
     if (self->hooks_.shutdown != nullptr) self->hooks_.shutdown(self->hooks_.ctx, ev);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/store.h"
 
@@ -74,6 +75,15 @@ struct Source::Tracked {
     return st.st_ino == ino && st.st_dev == dev && ns_of(st.st_mtim) == mtime_ns && st.st_size == size;
   }
   void forget() { dev = 0, ino = 0, mtime_ns = -1, size = -1; }
+  // A file that cannot be served (out.message says why): logged once per version of the file, as
+  // the identity is remembered with the reason.
+  Status refuse(Status s, const struct stat& st, const Outcome& out) {
+    LOG_WARN("%s", out.message);
+    remember(st);
+    failed = s;
+    memcpy(error, out.message, sizeof error);
+    return s;
+  }
 };
 
 bool content_type_for(std::string_view ext, char* out, size_t cap) {
@@ -106,16 +116,14 @@ bool content_type_for(std::string_view ext, char* out, size_t cap) {
 
 bool Source::init(std::string_view dir, uint64_t interval_ms, cache::Cache* cache, char* err, size_t err_cap) {
   if (dir.empty() || dir.size() >= sizeof dir_) {
-    snprintf(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY is empty or too long");
-    return false;
+    return error::fail(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY is empty or too long");
   }
   memcpy(dir_, dir.data(), dir.size());
   dir_[dir.size()] = '\0';
   struct stat st;
   if (stat(dir_, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    snprintf(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY=\"%s\" is not a readable directory: %s", dir_,
-             errno != 0 ? strerror(errno) : "not a directory");
-    return false;
+    return error::fail(err, err_cap, "LOCAL_DEVELOPMENT_DIRECTORY=\"%s\" is not a readable directory: %s", dir_,
+                       errno != 0 ? strerror(errno) : "not a directory");
   }
   interval_ms_ = interval_ms;
   cache_ = cache;
@@ -123,8 +131,7 @@ bool Source::init(std::string_view dir, uint64_t interval_ms, cache::Cache* cach
   index_ = static_cast<uint32_t*>(reserve(kMaxIndexNames * sizeof(uint32_t)));
   names_ = static_cast<char*>(reserve(kMaxIndexNameBytes));
   if (table_ == nullptr || index_ == nullptr || names_ == nullptr) {
-    snprintf(err, err_cap, "out of memory");
-    return false;
+    return error::fail(err, err_cap, "out of memory");
   }
   return true;
 }
@@ -257,7 +264,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
   if (stale) rebuild_index(now_ms);
   if (!index_built_) return scan(w, name_out, cap);
   auto at = [this](size_t i) { return std::string_view(names_ + index_[i]); };
-  auto lower = [&](std::string_view target) {
+  auto lower_bound = [&](std::string_view target) {
     size_t lo = 0, hi = index_count_;
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;
@@ -265,7 +272,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
     }
     return lo;
   };
-  size_t i = lower(w);
+  size_t i = lower_bound(w);
   if (i < index_count_ && at(i) == w) {
     snprintf(name_out, cap, "%s", want);
     return true;
@@ -273,7 +280,7 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
   // "want." sorts before every "want.<ext>" and after everything else starting with want.
   want[wl] = '.';
   std::string_view dotted(want, static_cast<size_t>(wl) + 1);
-  i = lower(dotted);
+  i = lower_bound(dotted);
   if (i < index_count_ && at(i).size() > dotted.size() && at(i).substr(0, dotted.size()) == dotted) {
     snprintf(name_out, cap, "%s", names_ + index_[i]);
     return true;
@@ -284,68 +291,56 @@ bool Source::lookup(const cache::Key& key, uint64_t now_ms, char* name_out, size
 
 // Reads the whole file into a fresh heap buffer; never maps it (a file truncated while mapped
 // raises SIGBUS), never blocks on it (O_NONBLOCK: a FIFO), never follows a link (O_NOFOLLOW).
-Status Source::load(Tracked& t, const cache::Key& key, Outcome& out, uint64_t now_ms) {
-  char path[sizeof dir_ + kMaxFileName + 2];
-  snprintf(path, sizeof path, "%s/%s", dir_, t.file);
-  auto refuse = [&](Status s, const struct stat& st) {
-    // Logged once per version of the file: the identity is remembered with the reason.
-    LOG_WARN("%s", out.message);
-    t.remember(st);
-    t.failed = s;
-    memcpy(t.error, out.message, sizeof t.error);
-    return s;
-  };
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
+namespace {
+
+// load()'s steps. Opens path without following links or blocking: kOk with *fd open on a regular
+// file within the size limit. kNotServed and kTooLarge come with the stat of what was refused.
+Status open_regular(const char* path, const char* file, int* fd, struct stat* st, Outcome& out) {
+  *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (*fd < 0) {
     int e = errno;
-    struct stat lst;
-    if (e == ELOOP && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    if (e == ELOOP && lstat(path, st) == 0 && S_ISLNK(st->st_mode)) {
       snprintf(out.message, sizeof out.message,
-               "%s is a symbolic link: links in the local development directory are not followed", t.file);
-      return refuse(Status::kNotServed, lst);
+               "%s is a symbolic link: links in the local development directory are not followed", file);
+      return Status::kNotServed;
     }
-    snprintf(out.message, sizeof out.message, "cannot open %s: %s", t.file, strerror(e));
+    snprintf(out.message, sizeof out.message, "cannot open %s: %s", file, strerror(e));
     return e == ENOENT ? Status::kNotFound : Status::kIoError;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    snprintf(out.message, sizeof out.message, "cannot stat %s: %s", t.file, strerror(e));
-    return Status::kIoError;
+  Status s = Status::kOk;
+  if (fstat(*fd, st) != 0) {
+    snprintf(out.message, sizeof out.message, "cannot stat %s: %s", file, strerror(errno));
+    s = Status::kIoError;
+  } else if (!S_ISREG(st->st_mode)) {
+    snprintf(out.message, sizeof out.message, "%s is not a regular file (%s): not served", file,
+             S_ISFIFO(st->st_mode) ? "a FIFO" : S_ISDIR(st->st_mode) ? "a directory" : "a device or socket");
+    s = Status::kNotServed;
+  } else if (static_cast<uint64_t>(st->st_size) > cache::kMaxConfigBytes) {
+    snprintf(out.message, sizeof out.message, "%s is %lld bytes, over the %zu-byte configuration limit", file,
+             static_cast<long long>(st->st_size), cache::kMaxConfigBytes);
+    s = Status::kTooLarge;
   }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    snprintf(out.message, sizeof out.message, "%s is not a regular file (%s): not served", t.file,
-             S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" : "a device or socket");
-    return refuse(Status::kNotServed, st);
+  if (s != Status::kOk) {
+    close(*fd);
+    *fd = -1;
   }
-  if (static_cast<uint64_t>(st.st_size) > cache::kMaxConfigBytes) {
+  return s;
+}
+
+// Reads the size bytes fstat saw into a fresh heap buffer (*buf, the caller frees it on kOk) and
+// closes fd. One byte more is asked for, so a file that grew meanwhile is noticed: kBusy when the
+// size changed while reading.
+Status read_exactly(int fd, size_t size, const char* file, char** buf, Outcome& out) {
+  *buf = static_cast<char*>(malloc(size + 1));
+  if (*buf == nullptr) {
     close(fd);
-    snprintf(out.message, sizeof out.message, "%s is %lld bytes, over the %zu-byte configuration limit", t.file,
-             static_cast<long long>(st.st_size), cache::kMaxConfigBytes);
-    return refuse(Status::kTooLarge, st);
-  }
-  std::string_view ext;
-  size_t key_len = key.application.size() + key.environment.size() + key.profile.size() + 2;
-  std::string_view fname(t.file);
-  if (fname.size() > key_len + 1) ext = fname.substr(key_len + 1);
-  char ctype[kMaxContentType];
-  if (!content_type_for(ext, ctype, sizeof ctype))
-    LOG_WARN("%s: the extension has bytes outside visible ASCII, which a Content-Type header cannot carry: served "
-             "as %s", t.file, ctype);
-  // One byte more than the size fstat saw, so a file that grew meanwhile is noticed.
-  size_t size = static_cast<size_t>(st.st_size);
-  char* buf = static_cast<char*>(malloc(size + 1));
-  if (buf == nullptr) {
-    close(fd);
-    snprintf(out.message, sizeof out.message, "cannot read %s: out of memory for %zu bytes", t.file, size + 1);
+    snprintf(out.message, sizeof out.message, "cannot read %s: out of memory for %zu bytes", file, size + 1);
     return Status::kIoError;
   }
   size_t got = 0;
   int read_errno = 0;
   while (got < size + 1) {
-    ssize_t r = read(fd, buf + got, size + 1 - got);
+    ssize_t r = read(fd, *buf + got, size + 1 - got);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       read_errno = errno;
@@ -355,24 +350,50 @@ Status Source::load(Tracked& t, const cache::Key& key, Outcome& out, uint64_t no
     got += static_cast<size_t>(r);
   }
   close(fd);
+  if (read_errno == 0 && got == size) return Status::kOk;
+  free(*buf);
+  *buf = nullptr;
   if (read_errno != 0) {
-    free(buf);
-    snprintf(out.message, sizeof out.message, "cannot read %s: %s", t.file, strerror(read_errno));
+    snprintf(out.message, sizeof out.message, "cannot read %s: %s", file, strerror(read_errno));
     return Status::kIoError;
   }
-  if (got != size) {
+  snprintf(out.message, sizeof out.message,
+           "%s changed size while being read (%zu bytes expected, %s%zu read): write files with a rename to "
+           "replace them atomically", file, size, got > size ? "over " : "", got > size ? size : got);
+  return Status::kBusy;
+}
+
+}  // namespace
+
+Status Source::load(Tracked& t, const cache::Key& key, Outcome& out, uint64_t now_ms) {
+  char path[sizeof dir_ + kMaxFileName + 2];
+  snprintf(path, sizeof path, "%s/%s", dir_, t.file);
+  int fd = -1;
+  struct stat st;
+  Status opened = open_regular(path, t.file, &fd, &st, out);
+  if (opened == Status::kNotServed || opened == Status::kTooLarge) return t.refuse(opened, st, out);
+  if (opened != Status::kOk) return opened;
+
+  std::string_view ext;
+  size_t key_len = key.application.size() + key.environment.size() + key.profile.size() + 2;
+  std::string_view fname(t.file);
+  if (fname.size() > key_len + 1) ext = fname.substr(key_len + 1);
+  char ctype[kMaxContentType];
+  if (!content_type_for(ext, ctype, sizeof ctype))
+    LOG_WARN("%s: the extension has bytes outside visible ASCII, which a Content-Type header cannot carry: served "
+             "as %s", t.file, ctype);
+  const size_t size = static_cast<size_t>(st.st_size);
+  char* buf = nullptr;
+  Status read = read_exactly(fd, size, t.file, &buf, out);
+  if (read == Status::kBusy) {
     // Being rewritten in place (cp, shell `>`): keep what is served, look again at the next check.
-    free(buf);
     t.forget();
-    snprintf(out.message, sizeof out.message,
-             "%s changed size while being read (%zu bytes expected, %s%zu read): write files with a rename to "
-             "replace them atomically", t.file, size, got > size ? "over " : "", got > size ? size : got);
     LOG_WARN("%s", out.message);
-    return Status::kBusy;
   }
-  std::string_view body(buf, size);
+  if (read != Status::kOk) return read;
+
   char why[sizeof out.message];
-  store::Status s = store::put(*cache_, key, body, ctype, {}, now_ms, why, sizeof why);
+  store::Status s = store::put(*cache_, key, std::string_view(buf, size), ctype, {}, now_ms, why, sizeof why);
   free(buf);
   t.remember(st);
   if (s != store::Status::kStored) {

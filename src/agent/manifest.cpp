@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "appconfig/formats/json.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/settings.h"
+#include "appconfig/core/text.h"
 
 namespace appconfig::manifest {
 namespace {
@@ -67,7 +69,7 @@ struct Parser {
     if (at < err_cap) {
       va_list ap;
       va_start(ap, fmt);
-      vsnprintf(err + at, err_cap - at, fmt, ap);
+      error::vfail(err + at, err_cap - at, fmt, ap);
       va_end(ap);
     }
     return false;
@@ -95,10 +97,8 @@ struct Parser {
   }
 };
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_word(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
-}
+using text::is_digit;
+bool is_word(char c) { return text::is_alnum(c) || c == '_'; }
 // STS RoleSessionName: [\w+=,.@-]*
 bool is_session_char(char c) {
   return is_word(c) || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
@@ -262,6 +262,68 @@ bool parse_write_to(Parser& p, std::string_view obj, Entry& e) {
   return true;
 }
 
+// The members of one key's object: credentials and/or writeTo, each at most once.
+bool parse_entry_members(Parser& p, std::string_view obj, Entry& e) {
+  if (json::kind_of(obj) != json::Kind::kObject)
+    return p.fail("value must be a JSON object ({} or with credentials and/or writeTo)");
+  bool seen_cred = false, seen_write = false;
+  json::ObjectIter inner(obj);
+  json::Member im;
+  while (inner.next(im)) {
+    if (json::key_equals(im.raw_key, "credentials")) {
+      if (seen_cred) return p.fail("duplicate member credentials");
+      seen_cred = true;
+      if (!parse_credentials(p, im.raw_value, e)) return false;
+    } else if (json::key_equals(im.raw_key, "writeTo")) {
+      if (seen_write) return p.fail("duplicate member writeTo");
+      seen_write = true;
+      if (!parse_write_to(p, im.raw_value, e)) return false;
+    } else {
+      return p.unknown_member(im, "the key's object", "credentials, writeTo");
+    }
+  }
+  if (!inner.ok()) return p.fail("value must be a JSON object");
+  return true;
+}
+
+// One "App:Env:Profile": {...} member into the next entry of p.m (counted by the caller).
+bool parse_entry(Parser& p, const json::Member& mem) {
+  Manifest& out = p.m;
+  char key_text[kMaxKeyTextBytes];
+  long n = json::decode_string(mem.raw_key, key_text, sizeof key_text);
+  std::string_view key = n < 0 ? mem.raw_key : std::string_view(key_text, static_cast<size_t>(n));
+  quote(p.key_q, sizeof p.key_q, key);
+  if (out.num_entries == kMaxEntries) return p.fail("too many keys: at most %zu", kMaxEntries);
+  Entry& e = out.entries[out.num_entries];
+  e = Entry{};
+  settings::KeyRef ref;
+  if (n < 0 || !settings::parse_key_ref(key, ref, out.storage, sizeof out.storage, &out.used))
+    return p.fail("is not a configuration key: use \"App:Env:Profile\" or "
+                  "\"/applications/App/environments/Env/configurations/Profile\" (names 1..%zu bytes, "
+                  "percent-encoded where they hold ':' or '/')", settings::kMaxNameBytes);
+  e.application = ref.application;
+  e.environment = ref.environment;
+  e.profile = ref.profile;
+  for (size_t i = 0; i < out.num_entries; ++i) {
+    const Entry& o = out.entries[i];
+    if (o.application == e.application && o.environment == e.environment && o.profile == e.profile)
+      return p.fail("duplicate key (the same configuration as key #%zu)", i + 1);
+  }
+  if (!parse_entry_members(p, mem.raw_value, e)) return false;
+  if (e.has_write_to) {
+    for (size_t i = 0; i < out.num_entries; ++i) {
+      const Entry& o = out.entries[i];
+      if (o.has_write_to && o.write_to_path == e.write_to_path) {
+        char q[kQuotedBytes];
+        quote(q, sizeof q, e.write_to_path);
+        return p.fail("writeTo.path %s is also the path of key #%zu: two configurations cannot share a file", q,
+                      i + 1);
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool parse(std::string_view json_text, Manifest& out, char* err, size_t err_cap) {
@@ -270,10 +332,6 @@ bool parse(std::string_view json_text, Manifest& out, char* err, size_t err_cap)
   out.used = 0;
   Parser p{out, err, err_cap, {}};
   p.key_q[0] = '\0';
-  auto failed = [&] {
-    out.num_entries = 0;
-    return false;
-  };
 
   if (json_text.size() > kMaxManifestBytes)
     return p.fail("document is %zu bytes, more than the %zu-byte limit", json_text.size(), kMaxManifestBytes);
@@ -286,81 +344,17 @@ bool parse(std::string_view json_text, Manifest& out, char* err, size_t err_cap)
   json::ObjectIter it(json_text);
   json::Member mem;
   while (it.next(mem)) {
-    char key_text[kMaxKeyTextBytes];
-    long n = json::decode_string(mem.raw_key, key_text, sizeof key_text);
-    std::string_view key = n < 0 ? mem.raw_key : std::string_view(key_text, static_cast<size_t>(n));
-    quote(p.key_q, sizeof p.key_q, key);
-    if (out.num_entries == kMaxEntries) {
-      p.fail("too many keys: at most %zu", kMaxEntries);
-      return failed();
-    }
-    Entry& e = out.entries[out.num_entries];
-    e = Entry{};
-    settings::KeyRef ref;
-    if (n < 0 || !settings::parse_key_ref(key, ref, out.storage, sizeof out.storage, &out.used)) {
-      p.fail("is not a configuration key: use \"App:Env:Profile\" or "
-             "\"/applications/App/environments/Env/configurations/Profile\" (names 1..%zu bytes, "
-             "percent-encoded where they hold ':' or '/')", settings::kMaxNameBytes);
-      return failed();
-    }
-    e.application = ref.application;
-    e.environment = ref.environment;
-    e.profile = ref.profile;
-    for (size_t i = 0; i < out.num_entries; ++i) {
-      const Entry& o = out.entries[i];
-      if (o.application == e.application && o.environment == e.environment && o.profile == e.profile) {
-        p.fail("duplicate key (the same configuration as key #%zu)", i + 1);
-        return failed();
-      }
-    }
-    if (json::kind_of(mem.raw_value) != json::Kind::kObject) {
-      p.fail("value must be a JSON object ({} or with credentials and/or writeTo)");
-      return failed();
-    }
-    bool seen_cred = false, seen_write = false;
-    json::ObjectIter inner(mem.raw_value);
-    json::Member im;
-    while (inner.next(im)) {
-      if (json::key_equals(im.raw_key, "credentials")) {
-        if (seen_cred) {
-          p.fail("duplicate member credentials");
-          return failed();
-        }
-        seen_cred = true;
-        if (!parse_credentials(p, im.raw_value, e)) return failed();
-      } else if (json::key_equals(im.raw_key, "writeTo")) {
-        if (seen_write) {
-          p.fail("duplicate member writeTo");
-          return failed();
-        }
-        seen_write = true;
-        if (!parse_write_to(p, im.raw_value, e)) return failed();
-      } else {
-        p.unknown_member(im, "the key's object", "credentials, writeTo");
-        return failed();
-      }
-    }
-    if (!inner.ok()) {
-      p.fail("value must be a JSON object");
-      return failed();
-    }
-    if (e.has_write_to) {
-      for (size_t i = 0; i < out.num_entries; ++i) {
-        const Entry& o = out.entries[i];
-        if (o.has_write_to && o.write_to_path == e.write_to_path) {
-          char q[kQuotedBytes];
-          quote(q, sizeof q, e.write_to_path);
-          p.fail("writeTo.path %s is also the path of key #%zu: two configurations cannot share a file", q, i + 1);
-          return failed();
-        }
-      }
+    if (!parse_entry(p, mem)) {
+      out.num_entries = 0;  // no half manifest
+      return false;
     }
     ++out.num_entries;
   }
   if (!it.ok()) {
     p.key_q[0] = '\0';
     p.fail("the document must be a JSON object");
-    return failed();
+    out.num_entries = 0;
+    return false;
   }
   return true;
 }

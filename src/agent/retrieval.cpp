@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "appconfig/flags/flags.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/metrics.h"
 #include "appconfig/agent/store.h"
@@ -133,12 +134,12 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
   uint64_t now = loop_->now_ms();
   KeyState* k = find(key);
   if (k != nullptr && !k->fetching && k->last_status != 0 && now < k->error_until_ms) {
-    snprintf(err, err_cap, "%s", k->last_error);
+    error::fail(err, err_cap, "%s", k->last_error);
     return k->last_status;
   }
   if (k == nullptr) k = add(key);
   if (k == nullptr) {
-    snprintf(err, err_cap, "too many configurations are being retrieved at once (limit %zu)", kMaxKeys);
+    error::fail(err, err_cap, "too many configurations are being retrieved at once (limit %zu)", kMaxKeys);
     return 503;
   }
   k->last_used_ms = now;
@@ -150,14 +151,15 @@ int Retriever::wait_for(const cache::Key& key, http_server::ExchangeRef ref, Rea
     }
   }
   if (w == nullptr) {
-    snprintf(err, err_cap, "too many reads are waiting for AWS AppConfig (limit %zu)", kMaxWaiters);
+    error::fail(err, err_cap, "too many reads are waiting for AWS AppConfig (limit %zu)", kMaxWaiters);
     return 503;
   }
   if (!start_fetch(*k)) {
-    snprintf(err, err_cap, "too many fetches from AWS AppConfig in flight (limit %zu)", appconfig_data::kMaxFetches);
+    error::fail(err, err_cap, "too many fetches from AWS AppConfig in flight (limit %zu)",
+                appconfig_data::kMaxFetches);
     return 503;
   }
-  *w = Waiter{true, static_cast<uint32_t>(k - keys_), ref, done, ctx};
+  *w = Waiter{.used = true, .key_index = static_cast<uint32_t>(k - keys_), .ref = ref, .done = done, .ctx = ctx};
   return 0;
 }
 
@@ -231,7 +233,6 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
   k.fetch = appconfig_data::FetchId{};
   uint64_t now = loop::monotonic_ms();
   cache::Key key = k.key();
-  int status = 0;
   char message[400] = {};
   const uint64_t latency_ms = now - k.fetch_started_ms;
   log::Fields fields;
@@ -239,65 +240,12 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
   fields.environment = key.environment;
   fields.profile = key.profile;
   fields.ms = static_cast<int64_t>(latency_ms);
-  if (r.outcome == appconfig_data::Outcome::kError) fields.status = r.aws_status != 0 ? r.aws_status : r.status;
+  int status = 0;
   if (r.outcome == appconfig_data::Outcome::kError) {
-    ++self.stats_.fetches_failed;
-    ++k.failures;
-    bool cached = self.cache_->find(key, now) != nullptr;
-    if (cached) {
-      // Readers keep the last good bytes; say so once per failure streak.
-      if (!k.error_logged) {
-        LOG_EVENT(kWarn, fields, "refresh failed, serving the cached copy: %s", r.message);
-        k.error_logged = true;
-      }
-      k.next_due_ms = now + self.backoff_ms(k.failures);
-    } else if (r.retryable && self.fallback_ != nullptr && self.fallback_(self.fallback_ctx_, key)) {
-      // Unreachable, but a backup copy is now in the cache: serve it.
-      LOG_EVENT(kWarn, fields, "%s; serving the backup copy", r.message);
-      k.next_due_ms = now + self.backoff_ms(k.failures);
-    } else {
-      status = r.status;
-      snprintf(message, sizeof message, "%s", r.message);
-      k.last_status = r.status;
-      snprintf(k.last_error, sizeof k.last_error, "%s", r.message);
-      k.error_until_ms = now + (r.retryable ? kTransientErrorHoldMs : self.interval_ms_);
-      k.next_due_ms = now + self.backoff_ms(k.failures);
-      LOG_EVENT(kWarn, fields, "%s", r.message);
-    }
+    fields.status = r.aws_status != 0 ? r.aws_status : r.status;
+    status = self.fetch_failed(k, key, r, fields, now, message, sizeof message);
   } else {
-    if (k.error_logged)
-      LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: AWS AppConfig answers again", k.app_len, k.app, k.env_len, k.env,
-                k.prof_len, k.prof);
-    k.failures = 0;
-    k.error_logged = false;
-    k.last_status = 0;
-    uint64_t wait = self.interval_ms_;
-    if (static_cast<uint64_t>(k.session.next_poll_s) * 1000 > wait) wait = static_cast<uint64_t>(k.session.next_poll_s) * 1000;
-    k.next_due_ms = now + wait;
-    if (r.outcome == appconfig_data::Outcome::kUnchanged) {
-      ++self.stats_.fetches_unchanged;
-    } else {
-      ++self.stats_.fetches_ok;
-      store::Status st = store::put(*self.cache_, key, r.bytes, r.content_type, r.version_label, now, message,
-                                    sizeof message);
-      if (st == store::Status::kStored) {
-        fields.bytes = static_cast<int64_t>(r.bytes.size());
-        LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: stored %zu bytes (%.*s%s%.*s)", k.app_len, k.app, k.env_len, k.env, k.prof_len,
-                 k.prof, r.bytes.size(), static_cast<int>(r.content_type.size()), r.content_type.data(),
-                 r.version_label.empty() ? "" : ", version ", static_cast<int>(r.version_label.size()),
-                 r.version_label.data());
-        if (self.stored_ != nullptr) self.stored_(self.stored_ctx_, key, r.bytes, r.content_type, r.version_label);
-        message[0] = '\0';
-      } else {
-        // The previous good version (if any) stays in service; readers without one get the error.
-        LOG_EVENT(kError, fields, "%s", message);
-        if (self.cache_->find(key, now) == nullptr) status = st == store::Status::kInvalid ? 502 : 507;
-        // Invalid or no room: either way the session has now "delivered" a version we do not hold, so
-        // its next answer would be "unchanged" and hide it until the next deployment. A new session
-        // answers with the full bytes again, to be stored once there is room.
-        k.session.reset();
-      }
-    }
+    status = self.fetch_answered(k, key, r, fields, now, message, sizeof message);
   }
   if (metrics::on()) {
     metrics::Upstream outcome = r.outcome == appconfig_data::Outcome::kNew         ? metrics::Upstream::kChanged
@@ -314,6 +262,76 @@ void Retriever::on_fetched(void* ctx, const appconfig_data::Result& r) {
     w.done(w.ctx, w.ref, status, message);
   }
   self.settle_one(k);
+}
+
+// The fetch failed: readers keep the cached copy, else a backup copy, else get the error (the
+// status returned; 0 when they are served from the cache).
+int Retriever::fetch_failed(KeyState& k, const cache::Key& key, const appconfig_data::Result& r,
+                            const log::Fields& fields, uint64_t now, char* message, size_t cap) {
+  ++stats_.fetches_failed;
+  ++k.failures;
+  if (cache_->find(key, now) != nullptr) {
+    // Readers keep the last good bytes; say so once per failure streak.
+    if (!k.error_logged) {
+      LOG_EVENT(kWarn, fields, "refresh failed, serving the cached copy: %s", r.message);
+      k.error_logged = true;
+    }
+    k.next_due_ms = now + backoff_ms(k.failures);
+    return 0;
+  }
+  if (r.retryable && fallback_ != nullptr && fallback_(fallback_ctx_, key)) {
+    // Unreachable, but a backup copy is now in the cache: serve it.
+    LOG_EVENT(kWarn, fields, "%s; serving the backup copy", r.message);
+    k.next_due_ms = now + backoff_ms(k.failures);
+    return 0;
+  }
+  snprintf(message, cap, "%s", r.message);
+  k.last_status = r.status;
+  snprintf(k.last_error, sizeof k.last_error, "%s", r.message);
+  k.error_until_ms = now + (r.retryable ? kTransientErrorHoldMs : interval_ms_);
+  k.next_due_ms = now + backoff_ms(k.failures);
+  LOG_EVENT(kWarn, fields, "%s", r.message);
+  return r.status;
+}
+
+// AppConfig answered (new bytes or unchanged): schedule the next poll and store what is new. The
+// status for readers: 0 (served from the cache), or 502/507 when new bytes cannot be stored and
+// nothing older is cached; message says why.
+int Retriever::fetch_answered(KeyState& k, const cache::Key& key, const appconfig_data::Result& r,
+                              log::Fields& fields, uint64_t now, char* message, size_t cap) {
+  if (k.error_logged)
+    LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: AWS AppConfig answers again", k.app_len, k.app, k.env_len, k.env,
+              k.prof_len, k.prof);
+  k.failures = 0;
+  k.error_logged = false;
+  k.last_status = 0;
+  uint64_t wait = interval_ms_;
+  if (static_cast<uint64_t>(k.session.next_poll_s) * 1000 > wait) wait = static_cast<uint64_t>(k.session.next_poll_s) * 1000;
+  k.next_due_ms = now + wait;
+  if (r.outcome == appconfig_data::Outcome::kUnchanged) {
+    ++stats_.fetches_unchanged;
+    return 0;
+  }
+  ++stats_.fetches_ok;
+  store::Status st = store::put(*cache_, key, r.bytes, r.content_type, r.version_label, now, message, cap);
+  if (st == store::Status::kStored) {
+    fields.bytes = static_cast<int64_t>(r.bytes.size());
+    LOG_EVENT(kInfo, fields, "%.*s:%.*s:%.*s: stored %zu bytes (%.*s%s%.*s)", k.app_len, k.app, k.env_len, k.env,
+              k.prof_len, k.prof, r.bytes.size(), static_cast<int>(r.content_type.size()), r.content_type.data(),
+              r.version_label.empty() ? "" : ", version ", static_cast<int>(r.version_label.size()),
+              r.version_label.data());
+    if (stored_ != nullptr) stored_(stored_ctx_, key, r.bytes, r.content_type, r.version_label);
+    message[0] = '\0';
+    return 0;
+  }
+  // The previous good version (if any) stays in service; readers without one get the error.
+  LOG_EVENT(kError, fields, "%s", message);
+  // Invalid or no room: either way the session has now "delivered" a version we do not hold, so
+  // its next answer would be "unchanged" and hide it until the next deployment. A new session
+  // answers with the full bytes again, to be stored once there is room.
+  k.session.reset();
+  if (cache_->find(key, now) == nullptr) return st == store::Status::kInvalid ? 502 : 507;
+  return 0;
 }
 
 }  // namespace appconfig::retrieval

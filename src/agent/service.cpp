@@ -7,6 +7,8 @@
 #include "appconfig/core/log.h"
 #include "appconfig/agent/metrics.h"
 #include "appconfig/core/settings.h"
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 #include "appconfig/flags/variants.h"
 
 namespace appconfig::service {
@@ -31,13 +33,6 @@ bool g_first_read = false;
 
 void release_metrics(void*) { metrics::release_prometheus(); }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Decodes a query value: %XX and '+' as space (application/x-www-form-urlencoded).
 bool decode_query_value(std::string_view in, char* out, size_t cap, size_t* len) {
   size_t n = 0;
@@ -46,8 +41,8 @@ bool decode_query_value(std::string_view in, char* out, size_t cap, size_t* len)
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = hexval(in[i + 1]);
-      int lo = hexval(in[i + 2]);
+      int hi = text::hex_value(in[i + 1]);
+      int lo = text::hex_value(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out[n++] = static_cast<char>(hi * 16 + lo);
       i += 2;
@@ -87,7 +82,6 @@ bool header_value_ok(std::string_view v) {
 // into the exchange's scratch; empty when the scratch is full.
 std::string_view header_safe(http_server::Exchange& ex, std::string_view v) {
   if (header_value_ok(v)) return v;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   char* out = ex.scratch + ex.scratch_used;
   size_t cap = http_server::kScratchBytes - ex.scratch_used;
   size_t n = 0;
@@ -97,8 +91,8 @@ std::string_view header_safe(http_server::Exchange& ex, std::string_view v) {
       out[n++] = static_cast<char>(c);
     } else {
       out[n++] = '%';
-      out[n++] = kHex[c >> 4];
-      out[n++] = kHex[c & 15];
+      out[n++] = text::kHexUpper[c >> 4];
+      out[n++] = text::kHexUpper[c & 15];
     }
   }
   ex.scratch_used += n;
@@ -134,29 +128,30 @@ PathResult parse_path(std::string_view path, char* scratch, size_t cap, size_t* 
     std::string_view raw = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     if (raw.empty()) {
-      snprintf(err, err_cap, "the %s name is empty: %.*s", kWhat[i], static_cast<int>(kUsage.size()), kUsage.data());
+      error::fail(err, err_cap, "the %s name is empty: %.*s", kWhat[i], static_cast<int>(kUsage.size()),
+                  kUsage.data());
       return PathResult::kBad;
     }
     size_t len = 0;
-    if (!settings::percent_decode(raw, scratch + *used, cap - *used, &len)) {
-      snprintf(err, err_cap, "bad percent-encoding in the %s name \"%.*s\"", kWhat[i],
-               static_cast<int>(raw.size() > 200 ? 200 : raw.size()), raw.data());
+    if (!text::percent_decode(raw, scratch + *used, cap - *used, &len)) {
+      error::fail(err, err_cap, "bad percent-encoding in the %s name \"%.*s\"", kWhat[i],
+                  static_cast<int>(raw.size() > 200 ? 200 : raw.size()), raw.data());
       return PathResult::kBad;
     }
     std::string_view dec(scratch + *used, len);
     *used += len;
     if (dec.size() > kMaxSegmentBytes) {
-      snprintf(err, err_cap, "the %s name is %zu bytes long; names and IDs are 1 to %zu characters", kWhat[i],
-               dec.size(), kMaxSegmentBytes);
+      error::fail(err, err_cap, "the %s name is %zu bytes long; names and IDs are 1 to %zu characters", kWhat[i],
+                  dec.size(), kMaxSegmentBytes);
       return PathResult::kBad;
     }
     if (dec.find('\0') != std::string_view::npos) {
-      snprintf(err, err_cap, "the %s name contains a NUL byte", kWhat[i]);
+      error::fail(err, err_cap, "the %s name contains a NUL byte", kWhat[i]);
       return PathResult::kBad;
     }
     if (is_dotdot_component(dec)) {
-      snprintf(err, err_cap, "the %s name \"%.*s\" is not allowed (\"..\")", kWhat[i], static_cast<int>(dec.size()),
-               dec.data());
+      error::fail(err, err_cap, "the %s name \"%.*s\" is not allowed (\"..\")", kWhat[i], static_cast<int>(dec.size()),
+                  dec.data());
       return PathResult::kBad;
     }
     *outs[i] = dec;
@@ -190,7 +185,7 @@ void Service::answer(http_server::Exchange& ex) {
   // The port is for this sandbox's own processes; a forwarded request means a
   // proxy is relaying someone else (Secrets Manager agent's rule, spec §3).
   for (size_t i = 0; i < req.num_headers; ++i) {
-    if (hp::iequals(req.headers[i].name, "X-Forwarded-For")) {
+    if (text::iequals(req.headers[i].name, "X-Forwarded-For")) {
       ex.text(403, "requests with X-Forwarded-For are refused: this endpoint serves local callers only");
       return;
     }
@@ -281,7 +276,7 @@ bool Service::authorized(http_server::Exchange& ex) {
   if (!cfg_.access_token.empty()) {
     std::string_view got = hp::find_header(req.headers, req.num_headers, "Authorization");
     constexpr std::string_view kBearer = "Bearer ";
-    bool ok = got.size() > kBearer.size() && hp::iequals(got.substr(0, kBearer.size()), kBearer) &&
+    bool ok = got.size() > kBearer.size() && text::iequals(got.substr(0, kBearer.size()), kBearer) &&
               constant_time_equals(got.substr(kBearer.size()), cfg_.access_token);
     if (!ok) {
       ex.text(401, "missing or wrong Authorization header: send \"Authorization: Bearer <ACCESS_TOKEN>\"");
@@ -300,15 +295,14 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   std::string_view values[variants::kMaxContextPairs];
   size_t n = 0;
   for (size_t i = 0; i < req.num_headers; ++i) {
-    if (!hp::iequals(req.headers[i].name, "Context")) continue;
+    if (!text::iequals(req.headers[i].name, "Context")) continue;
     if (n == variants::kMaxContextPairs) {
       ex.text(400, "too many Context headers: at most %zu", variants::kMaxContextPairs);
       return false;
     }
     values[n++] = req.headers[i].value;
   }
-  // Large (4 KiB of decoded pairs); one request is evaluated at a time.
-  static variants::Context context;
+  variants::Context& context = context_;
   char err[300];
   if (!variants::parse_context(values, n, context, err, sizeof err)) {
     ex.text(400, "bad Context header: %s", err);
@@ -369,10 +363,14 @@ bool Service::answer_variants(http_server::Exchange& ex, const cache::View& v, c
   return true;
 }
 
-void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
-  // Collect ?flag= keys (decoded into scratch).
-  std::string_view flag_keys[flags::kMaxFlagKeys];
-  size_t num_flags = 0;
+namespace {
+
+// answer_config's steps. Each one that can answer returns false once it has (the reply is set).
+
+// Collects the ?flag= keys of the query, decoded into the exchange's scratch.
+bool collect_flag_keys(http_server::Exchange& ex, std::string_view query, std::string_view* flag_keys,
+                       size_t* num_flags) {
+  size_t n = 0;
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
@@ -381,44 +379,125 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
     std::string_view name = param.substr(0, eq);
     if (name != "flag") continue;  // other parameters are ignored, as the agent does
     std::string_view raw = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-    if (num_flags == flags::kMaxFlagKeys) {
+    if (n == flags::kMaxFlagKeys) {
       ex.text(400, "too many flag parameters: at most %zu per request", flags::kMaxFlagKeys);
-      return;
+      return false;
     }
     size_t len = 0;
     char* out = ex.scratch + ex.scratch_used;
     if (!decode_query_value(raw, out, http_server::kScratchBytes - ex.scratch_used, &len)) {
       ex.text(400, "bad percent-encoding in flag parameter \"%.*s\"", static_cast<int>(raw.size() > 200 ? 200 : raw.size()),
               raw.data());
-      return;
+      return false;
     }
     if (len == 0) {
       ex.text(400, "empty flag parameter: use ?flag=<flag key>");
-      return;
+      return false;
     }
-    flag_keys[num_flags++] = std::string_view(out, len);
+    flag_keys[n++] = std::string_view(out, len);
     ex.scratch_used += len;
   }
+  *num_flags = n;
+  return true;
+}
+
+// Local development: (re)reads the key's file into the cache when it changed.
+bool ensure_local(http_server::Exchange& ex, localdev::Source& local, const cache::Key& key, uint64_t now) {
+  localdev::Outcome out;
+  switch (local.ensure(key, now, out)) {
+    case localdev::Status::kOk: return true;
+    case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return false;
+    case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return false;
+    case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return false;
+    case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return false;
+    case localdev::Status::kIoError: ex.text(500, "%s", out.message); return false;
+    case localdev::Status::kNotServed: ex.text(403, "%s", out.message); return false;
+    case localdev::Status::kBusy:
+      ex.text(503, "%s", out.message);
+      ex.reply.add_header("Retry-After", "1");
+      return false;
+  }
+  return true;
+}
+
+// ?flag=: only the named flags of a feature flag profile.
+bool answer_filtered(http_server::Exchange& ex, const cache::View& v, const std::string_view* flag_keys,
+                     size_t num_flags) {
+  if (!v.feature_flags) {
+    ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
+                 "feature flag format",
+            static_cast<int>(v.content_type.size()), v.content_type.data());
+    return false;
+  }
+  flags::Filtered f;
+  size_t bad = 0;
+  flags::FilterError fe = flags::filter(v.bytes, std::span<const std::string_view>(flag_keys, num_flags),
+                                        ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used, f,
+                                        &bad);
+  if (fe == flags::FilterError::kUnknownFlag) {
+    ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key", static_cast<int>(flag_keys[bad].size()),
+            flag_keys[bad].data());
+    return false;
+  }
+  if (fe != flags::FilterError::kNone) {
+    ex.text(400, "cannot filter flags: too many or too long flag keys");
+    return false;
+  }
+  // Keys were escaped into scratch by filter(); account for what it used.
+  http_server::Reply& r = ex.reply;
+  for (size_t i = 0; i < f.num_pieces; ++i) {
+    const char* p = f.pieces[i].data;
+    if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
+      size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
+      if (end > ex.scratch_used) ex.scratch_used = end;
+    }
+    r.add_piece(p, f.pieces[i].len);
+  }
+  r.content_type = kJson;
+  return true;
+}
+
+// Warning and Age for a stale entry; Configuration-Version (and Version-Label).
+void add_version_headers(http_server::Exchange& ex, const cache::View& v, uint64_t now) {
+  http_server::Reply& r = ex.reply;
+  if (v.stale_since_ms != 0) {
+    // A newer version could not be stored (cache full of pinned entries, too large): this one is
+    // served, and readers are told (RFC 9111 §5.1 Age; RFC 7234 §5.5.1 Warning 110).
+    r.add_header("Warning", "110 - \"stale: a newer version could not be stored in the cache\"");
+    char* age = ex.scratch + ex.scratch_used;
+    size_t cap = http_server::kScratchBytes - ex.scratch_used;
+    int an = snprintf(age, cap, "%llu", static_cast<unsigned long long>(now > v.stored_ms ? (now - v.stored_ms) / 1000 : 0));
+    if (an > 0 && static_cast<size_t>(an) < cap) {
+      ex.scratch_used += static_cast<size_t>(an);
+      r.add_header("Age", std::string_view(age, static_cast<size_t>(an)));
+    }
+  }
+  // Configuration-Version: the service's Version-Label when present, else a
+  // stable hash of the bytes (spec §1).
+  std::string_view label = header_safe(ex, v.version_label);
+  if (!label.empty()) {
+    r.add_header("Configuration-Version", label);
+    r.add_header("Version-Label", label);
+  } else {
+    char* hv = ex.scratch + ex.scratch_used;
+    if (http_server::kScratchBytes - ex.scratch_used >= 17) {
+      snprintf(hv, 17, "%016llx", static_cast<unsigned long long>(v.content_hash));
+      ex.scratch_used += 16;
+      r.add_header("Configuration-Version", std::string_view(hv, 16));
+    }
+  }
+}
+
+}  // namespace
+
+void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::string_view query) {
+  std::string_view flag_keys[flags::kMaxFlagKeys];
+  size_t num_flags = 0;
+  if (!collect_flag_keys(ex, query, flag_keys, &num_flags)) return;
 
   cache::Key key{pk.application, pk.environment, pk.profile};
   uint64_t now = cfg_.loop->now_ms();
-  if (cfg_.local != nullptr) {
-    localdev::Outcome out;
-    localdev::Status s = cfg_.local->ensure(key, now, out);
-    switch (s) {
-      case localdev::Status::kOk: break;
-      case localdev::Status::kNotFound: ex.text(404, "configuration not found: %s", out.message); return;
-      case localdev::Status::kTooLarge: ex.text(507, "%s", out.message); return;
-      case localdev::Status::kNoSpace: ex.text(507, "%s", out.message); return;
-      case localdev::Status::kInvalid: ex.text(500, "%s", out.message); return;
-      case localdev::Status::kIoError: ex.text(500, "%s", out.message); return;
-      case localdev::Status::kNotServed: ex.text(403, "%s", out.message); return;
-      case localdev::Status::kBusy:
-        ex.text(503, "%s", out.message);
-        ex.reply.add_header("Retry-After", "1");
-        return;
-    }
-  }
+  if (cfg_.local != nullptr && !ensure_local(ex, *cfg_.local, key, now)) return;
   const cache::Entry* e = cfg_.cache->find(key, now);
   if (e == nullptr) {
     if (cfg_.remote == nullptr) {
@@ -446,67 +525,13 @@ void Service::answer_config(http_server::Exchange& ex, const PathKey& pk, std::s
       return;
     }
   } else if (num_flags > 0) {
-    if (!v.feature_flags) {
-      ex.text(400, "flag filtering applies only to feature flag profiles; this profile is %.*s and not in the "
-                   "feature flag format",
-              static_cast<int>(v.content_type.size()), v.content_type.data());
-      return;
-    }
-    flags::Filtered f;
-    size_t bad = 0;
-    flags::FilterError fe = flags::filter(v.bytes, std::span<const std::string_view>(flag_keys, num_flags),
-                                          ex.scratch + ex.scratch_used, http_server::kScratchBytes - ex.scratch_used,
-                                          f, &bad);
-    if (fe == flags::FilterError::kUnknownFlag) {
-      ex.text(400, "unknown flag \"%.*s\": this profile has no flag with that key",
-              static_cast<int>(flag_keys[bad].size()), flag_keys[bad].data());
-      return;
-    }
-    if (fe != flags::FilterError::kNone) {
-      ex.text(400, "cannot filter flags: too many or too long flag keys");
-      return;
-    }
-    // Keys were escaped into scratch by filter(); account for what it used.
-    for (size_t i = 0; i < f.num_pieces; ++i) {
-      const char* p = f.pieces[i].data;
-      if (p >= ex.scratch && p < ex.scratch + http_server::kScratchBytes) {
-        size_t end = static_cast<size_t>(p - ex.scratch) + f.pieces[i].len;
-        if (end > ex.scratch_used) ex.scratch_used = end;
-      }
-      r.add_piece(p, f.pieces[i].len);
-    }
-    r.content_type = kJson;
+    if (!answer_filtered(ex, v, flag_keys, num_flags)) return;
   } else {
     // Bytes a header cannot carry (a service's answer, a backup): the body is still served.
     r.content_type = header_value_ok(v.content_type) ? v.content_type : std::string_view("application/octet-stream");
     r.add_piece(v.bytes.data(), v.bytes.size());
   }
-  if (v.stale_since_ms != 0) {
-    // A newer version could not be stored (cache full of pinned entries, too large): this one is
-    // served, and readers are told (RFC 9111 §5.1 Age; RFC 7234 §5.5.1 Warning 110).
-    r.add_header("Warning", "110 - \"stale: a newer version could not be stored in the cache\"");
-    char* age = ex.scratch + ex.scratch_used;
-    size_t cap = http_server::kScratchBytes - ex.scratch_used;
-    int an = snprintf(age, cap, "%llu", static_cast<unsigned long long>(now > v.stored_ms ? (now - v.stored_ms) / 1000 : 0));
-    if (an > 0 && static_cast<size_t>(an) < cap) {
-      ex.scratch_used += static_cast<size_t>(an);
-      r.add_header("Age", std::string_view(age, static_cast<size_t>(an)));
-    }
-  }
-  // Configuration-Version: the service's Version-Label when present, else a
-  // stable hash of the bytes (spec §1).
-  std::string_view label = header_safe(ex, v.version_label);
-  if (!label.empty()) {
-    r.add_header("Configuration-Version", label);
-    r.add_header("Version-Label", label);
-  } else {
-    char* hv = ex.scratch + ex.scratch_used;
-    if (http_server::kScratchBytes - ex.scratch_used >= 17) {
-      snprintf(hv, 17, "%016llx", static_cast<unsigned long long>(v.content_hash));
-      ex.scratch_used += 16;
-      r.add_header("Configuration-Version", std::string_view(hv, 16));
-    }
-  }
+  add_version_headers(ex, v, now);
   if (metrics::on()) metrics::count_read(key, g_first_read ? metrics::Read::kFirst : metrics::Read::kCached);
   cfg_.cache->pin(e);
   r.release = &unpin;

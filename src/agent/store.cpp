@@ -32,7 +32,11 @@ Status put(cache::Cache& cache, const cache::Key& key, std::string_view bytes, s
     return Status::kNoSpace;
   }
   bool is_json = ct.substr(0, 16) == "application/json";
-  cache::Value v{bytes, ct, version_label, is_json && flags::is_flag_document(bytes), false};
+  cache::Value v{.bytes = bytes,
+                 .content_type = ct,
+                 .version_label = version_label,
+                 .feature_flags = is_json && flags::is_flag_document(bytes),
+                 .variants = false};
   // Multi-variant flags: compile once here; reads evaluate the blob.
   void* blob = nullptr;
   size_t blob_cap = 0;

@@ -2,6 +2,9 @@
 // docs/settings.md.
 #include "appconfig/core/settings.h"
 
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -34,51 +37,17 @@ constexpr std::string_view kLongPrefix = "AWS_APPCONFIG_EXTENSION_";
 
 // ---------------------------------------------------------------- small helpers
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using text::iequals;
+using text::is_alpha;
+using text::is_digit;
+using text::parse_u64;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_ctl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 
 bool has_ctl(std::string_view s) {
   for (char c : s)
     if (is_ctl(c)) return true;
   return false;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Optional whitespace around list items and header fields (RFC 9110 §5.6.3: SP / HTAB).
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Decimal digits only, overflow-checked. Empty -> false.
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (!is_digit(c)) return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
 }
 
 bool mul_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
@@ -188,18 +157,9 @@ bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) {
   if (static_cast<size_t>(n) < sizeof err.message) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err.message + n, sizeof err.message - static_cast<size_t>(n), fmt, ap);
+    error::vfail(err.message + n, sizeof err.message - static_cast<size_t>(n), fmt, ap);
     va_end(ap);
   }
-  return false;
-}
-
-bool fail_plain(Error& err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-bool fail_plain(Error& err, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err.message, sizeof err.message, fmt, ap);
-  va_end(ap);
   return false;
 }
 
@@ -290,7 +250,7 @@ bool valid_host_port(std::string_view s, bool port_required) {
     if (close == std::string_view::npos || close == 1) return false;
     std::string_view inside = s.substr(1, close - 1);
     for (char c : inside)
-      if (!(is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.')) return false;
+      if (!(text::hex_value(c) >= 0 || c == ':' || c == '.')) return false;
     std::string_view rest = s.substr(close + 1);
     if (rest.empty()) {
       port = {};
@@ -449,7 +409,7 @@ bool read_prefetch(const Found& f, Settings& s, Error& err) {
   size_t item_no = 0;
   while (true) {
     size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
+    std::string_view item = text::trim(list.substr(0, comma));
     ++item_no;
     if (item.empty())
       return fail(err, f, Echo::kValue, "has an empty item (#%zu): separate keys with single commas; %s", item_no,
@@ -491,14 +451,14 @@ bool read_proxy_headers(const Found& f, Settings& s, Error& err) {
   constexpr const char* kForms = "use \"Name: value, Name2: value2\" (RFC 9110 token names, no control characters)";
   while (true) {
     size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
+    std::string_view item = text::trim(list.substr(0, comma));
     ++item_no;
     if (item.empty()) return fail(err, f, Echo::kHidden, "has an empty item (#%zu): %s", item_no, kForms);
     size_t colon = item.find(':');
     if (colon == std::string_view::npos)
       return fail(err, f, Echo::kHidden, "item #%zu has no ':' between name and value: %s", item_no, kForms);
-    std::string_view name = trim_ows(item.substr(0, colon));
-    std::string_view value = trim_ows(item.substr(colon + 1));
+    std::string_view name = text::trim(item.substr(0, colon));
+    std::string_view value = text::trim(item.substr(colon + 1));
     bool name_ok = !name.empty() && name.size() == item.substr(0, colon).size();  // no space before ':'
     for (char c : name) name_ok = name_ok && is_tchar(c);
     if (!name_ok) return fail(err, f, Echo::kHidden, "item #%zu has an invalid header name: %s", item_no, kForms);
@@ -706,25 +666,6 @@ bool parse_port(std::string_view text, uint16_t* out) {
   return true;
 }
 
-bool percent_decode(std::string_view in, char* out, size_t cap, size_t* out_len) {
-  size_t n = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (in.size() - i < 3) return false;  // fewer than two characters follow
-      int hi = hex_value(in[i + 1]);
-      int lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      c = static_cast<char>((hi << 4) | lo);
-      i += 2;
-    }
-    if (n == cap) return false;
-    out[n++] = c;
-  }
-  *out_len = n;
-  return true;
-}
-
 bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap, size_t* used) {
   std::string_view raw[3];
   if (!text.empty() && text.front() == '/') {
@@ -757,7 +698,7 @@ bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap
   for (size_t i = 0; i < 3; ++i) {
     if (raw[i].empty() || at > cap) return false;
     size_t len = 0;
-    if (!percent_decode(raw[i], storage + at, cap - at, &len)) return false;
+    if (!text::percent_decode(raw[i], storage + at, cap - at, &len)) return false;
     std::string_view d(storage + at, len);
     if (len == 0 || len > kMaxNameBytes || d.find('\0') != std::string_view::npos) return false;
     dec[i] = d;
@@ -770,12 +711,44 @@ bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap
 
 // ---------------------------------------------------------------- load
 
+// load() runs one step per group of variables (defined below it, in the order they run).
+namespace {
+bool read_mode(const Env& env, Settings& s, Error& err);
+bool read_listener(const Env& env, Settings& s, Error& err);
+bool read_logging(const Env& env, Settings& s, Error& err);
+bool read_metrics(const Env& env, Settings& s, Error& err);
+bool read_connections(const Env& env, Settings& s, Error& err);
+bool read_polling(const Env& env, Settings& s, Error& err);
+bool read_prefetch_list(const Env& env, Settings& s, Error& err);
+bool read_proxy(const Env& env, Settings& s, Error& err);
+bool read_role(const Env& env, Settings& s, Error& err);
+bool read_region(const Env& env, Settings& s, Error& err);
+bool read_manifest(const Env& env, Settings& s, Error& err);
+bool read_serving(const Env& env, Settings& s, Error& err);
+bool read_sdk_variables(const Env& env, Settings& s, Error& err);
+bool read_sdk_identity(const Env& env, Settings& s, Error& err);
+bool check_cross_rules(const Env& env, Settings& s, Error& err);
+
+}  // namespace
+
 bool load(const char* const* envp, Settings& s, Error& err) {
   err.message[0] = '\0';
   s = Settings{};
-  Env env(envp);
-  Found f;
+  const Env env(envp);
+  // In this order: the first failing step gives the message, and later steps may look at what
+  // earlier ones set (the mode; a role's external ID needs the ARN; proxy headers need the URL).
+  return read_mode(env, s, err) && read_listener(env, s, err) && read_logging(env, s, err) &&
+         read_metrics(env, s, err) && read_connections(env, s, err) && read_polling(env, s, err) &&
+         read_prefetch_list(env, s, err) && read_proxy(env, s, err) && read_role(env, s, err) &&
+         read_region(env, s, err) && read_manifest(env, s, err) && read_serving(env, s, err) &&
+         read_sdk_variables(env, s, err) && read_sdk_identity(env, s, err) && check_cross_rules(env, s, err);
+}
 
+namespace {
+
+// Mode first: every later rule depends on it.
+bool read_mode(const Env& env, Settings& s, Error& err) {
+  Found f;
   // Mode: Lambda sets AWS_LAMBDA_RUNTIME_API for every extension (spec §3).
   if (lookup_plain(env, "AWS_LAMBDA_RUNTIME_API", &f)) {
     if (!valid_host_port(f.value, true))
@@ -785,12 +758,17 @@ bool load(const char* const* envp, Settings& s, Error& err) {
   } else {
     s.mode = Mode::kAgent;
   }
-  const Mode mode = s.mode;
   // Unknown initialization types are accepted: Lambda sets this variable, not the user, and a new
   // type must not break the extension.
   s.managed_instances =
       lookup_plain(env, "AWS_LAMBDA_INITIALIZATION_TYPE", &f) && f.value == "lambda-managed-instances";
+  return true;
+}
 
+// The local listener: port and (agent) address.
+bool read_listener(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.http_port = kDefaultHttpPort;
   if (lookup(env, mode, "HTTP_PORT", "HTTP_PORT", &f) && !parse_port(f.value, &s.http_port))
     return fail(err, f, Echo::kValue, "is not a valid port: use a number from 1 to 65535 (default %u)",
@@ -827,7 +805,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     // The official agent's default under ECS and EKS: other containers / pods reach it by address.
     s.http_host = "0.0.0.0";
   }
+  return true;
+}
 
+// Log level, format and file.
+bool read_logging(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.log_level = LogLevel::kInfo;
   if (lookup(env, mode, "LOG_LEVEL", "LOG_LEVEL", &f) && !parse_log_level(f.value, &s.log_level))
     return fail(err, f, Echo::kValue,
@@ -848,7 +832,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.log_format = LogFormat::kJson;  // Lambda's own values are Text and JSON; anything else stays text
   }
   if (!read_string(env, mode, nullptr, "LOG_PATH", Check::kPath, Echo::kValue, &s.log_path, err)) return false;
+  return true;
+}
 
+bool read_metrics(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.metrics = Metrics::kOff;
   if (lookup(env, mode, "METRICS", "METRICS", &f)) {
     if (iequals(f.value, "emf")) {
@@ -864,7 +853,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   mode == Mode::kAgent ? " or prometheus" : "");
     }
   }
+  return true;
+}
 
+// Upstream and client connection limits.
+bool read_connections(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.max_connections = kDefaultMaxConnections;
   if (lookup(env, mode, "MAX_CONNECTIONS", "MAX_CONNECTIONS", &f)) {
     uint64_t v = 0;
@@ -886,7 +881,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   kMinMaxClientConnections, kMaxMaxClientConnections, default_clients);
     s.max_client_connections = static_cast<uint32_t>(v);
   }
+  return true;
+}
 
+// Refresh interval and the timeout of one fetch.
+bool read_polling(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   s.poll_interval_ms = kDefaultPollIntervalMs;
   if (lookup(env, mode, "POLL_INTERVAL_SECONDS", "POLL_INTERVAL", &f)) {
     uint64_t v = 0;
@@ -905,9 +906,20 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       return fail(err, f, Echo::kValue, "is out of range: the timeout must be from 1ms to 10m (600000)");
     s.poll_timeout_ms = v;
   }
+  return true;
+}
 
+bool read_prefetch_list(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "PREFETCH_LIST", "PREFETCH_LIST", &f) && !read_prefetch(f, s, err)) return false;
+  return true;
+}
 
+// The CONNECT proxy; its headers need its URL.
+bool read_proxy(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "PROXY_URL", "PROXY_URL", &f)) {
     // The proxy URL may carry user:password@; never echo it.
     if (!valid_url(f.value, UrlPath::kRootOnly, UrlUserinfo::kAllow))
@@ -922,7 +934,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.proxy_headers_raw = f.value;
     if (!read_proxy_headers(f, s, err)) return false;
   }
+  return true;
+}
 
+// STS AssumeRole for every retrieval; the external ID and session name need the ARN.
+bool read_role(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   const char* role_arn_names =
       mode == Mode::kAgent ? "AWS_APPCONFIG_EXTENSION_ROLE_ARN or ROLE_ARN" : "AWS_APPCONFIG_EXTENSION_ROLE_ARN";
   if (lookup(env, mode, "ROLE_ARN", "ROLE_ARN", &f)) {
@@ -951,7 +969,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     if (s.role_arn.empty()) return fail(err, f, Echo::kValue, "is set without a role ARN: set %s", role_arn_names);
     s.role_session_name = f.value;
   }
+  return true;
+}
 
+bool read_region(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   // The SDKs' order after our own name: AWS_REGION, then AWS_DEFAULT_REGION (AWS CLI / boto3).
   s.region_source = "";
   if (lookup(env, mode, "SERVICE_REGION", "SERVICE_REGION", &f)) {
@@ -968,12 +991,17 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                   kMaxRegionBytes);
     s.service_region = f.value;
   }
+  return true;
+}
 
+bool read_manifest(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   if (lookup(env, mode, "MANIFEST", "MANIFEST", &f)) {
     constexpr std::string_view kFile = "file:";
     // The official agent's third form: the manifest JSON itself. Validated at start-up by the
     // manifest parser with the same rules (and messages) as a file's content.
-    std::string_view lead = trim_ows(f.value);
+    std::string_view lead = text::trim(f.value);
     if (!lead.empty() && lead.front() == '{') {
       s.manifest_inline = true;
     } else if (f.value.substr(0, kFile.size()) == kFile) {
@@ -989,7 +1017,13 @@ bool load(const char* const* envp, Settings& s, Error& err) {
     s.manifest = f.value;
   }
   if (!read_bool(env, mode, "WAIT_ON_MANIFEST", "WAIT_ON_MANIFEST", true, &s.wait_on_manifest, err)) return false;
+  return true;
+}
 
+// Where configurations come from and go to besides AWS, the cache and who may read.
+bool read_serving(const Env& env, Settings& s, Error& err) {
+  const Mode mode = s.mode;
+  Found f;
   // Same name in both modes (spec §2 lists it without the prefix).
   if (!read_string_plain(env, "LOCAL_DEVELOPMENT_DIRECTORY", Check::kPath, Echo::kValue, &s.local_development_directory,
                          err))
@@ -1011,8 +1045,11 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                    err))
     return false;
   if (!read_bool(env, mode, "PRELOAD_BACKUPS", "PRELOAD_BACKUPS", true, &s.preload_backups, err)) return false;
+  return true;
+}
 
-  // Standard AWS SDK variables.
+// Standard AWS SDK variables.
+bool read_sdk_variables(const Env& env, Settings& s, Error& err) {
   if (!read_string_plain(env, "AWS_SESSION_TOKEN", Check::kToken, Echo::kHidden, &s.session_token, err) ||
       !read_string_plain(env, "AWS_ACCESS_KEY_ID", Check::kToken, Echo::kValue, &s.access_key_id, err) ||
       !read_string_plain(env, "AWS_SECRET_ACCESS_KEY", Check::kToken, Echo::kHidden, &s.secret_access_key, err) ||
@@ -1041,6 +1078,12 @@ bool load(const char* const* envp, Settings& s, Error& err) {
                          &s.ec2_metadata_endpoint, err) ||
       !read_bool_plain(env, "AWS_EC2_METADATA_DISABLED", &s.ec2_metadata_disabled, err))
     return false;
+  return true;
+}
+
+// The SDK variables that need more than one check: web identity, profile, IMDS mode, container URI.
+bool read_sdk_identity(const Env& env, Settings& s, Error& err) {
+  Found f;
   if (lookup_plain(env, "AWS_ROLE_ARN", &f)) {
     if (f.value.size() < kMinRoleArnBytes || f.value.size() > kMaxRoleArnBytes || f.value.substr(0, 4) != "arn:" ||
         !valid_token(f.value))
@@ -1077,13 +1120,18 @@ bool load(const char* const* envp, Settings& s, Error& err) {
       return fail(err, f, Echo::kValue, "is not a valid relative URI: it must start with '/' (/v2/credentials/...)");
     s.container_credentials_relative_uri = f.value;
   }
-
-  // Cross-variable rules.
-  if (s.require_token && s.session_token.empty())
-    return fail_plain(err,
-                      "AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN is true but AWS_SESSION_TOKEN is not set: requests "
-                      "could never present a matching X-Aws-Parameters-Secrets-Token");
   return true;
 }
+
+// Rules between variables read by different steps.
+bool check_cross_rules(const Env& /*env*/, Settings& s, Error& err) {
+  if (s.require_token && s.session_token.empty())
+    return error::fail(err.message, sizeof err.message,
+                       "AWS_APPCONFIG_EXTENSION_REQUIRE_TOKEN is true but AWS_SESSION_TOKEN is not set: requests "
+                       "could never present a matching X-Aws-Parameters-Secrets-Token");
+  return true;
+}
+
+}  // namespace
 
 }  // namespace appconfig::settings

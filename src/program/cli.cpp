@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "appconfig/core/error.h"
+#include "appconfig/core/text.h"
 #include "mbedtls/build_info.h"
 
 #ifndef APPCONFIG_VERSION
@@ -111,8 +113,7 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
   if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
   char h[64];
   if (bare.size() >= sizeof h) {
-    snprintf(err, cap, "host is too long");
-    return false;
+    return error::fail(err, cap, "host is too long");
   }
   if (!bare.empty()) memcpy(h, bare.data(), bare.size());
   h[bare.size()] = '\0';
@@ -123,8 +124,7 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
     inet_pton(AF_INET, "127.0.0.1", &a4);
   } else if (inet_pton(AF_INET, h, &a4) != 1) {
     if (inet_pton(AF_INET6, h, &a6) != 1) {
-      snprintf(err, cap, "host \"%s\" is not an IP address: use --host 127.0.0.1, ::1 or localhost", h);
-      return false;
+      return error::fail(err, cap, "host \"%s\" is not an IP address: use --host 127.0.0.1, ::1 or localhost", h);
     }
     if (IN6_IS_ADDR_UNSPECIFIED(&a6)) a6 = in6addr_loopback;
     auto* sin6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
@@ -150,42 +150,51 @@ bool resolve(std::string_view host, uint16_t port, Target& t, char* err, size_t 
   return true;
 }
 
+// The healthcheck's work space: the settings it loads (~20 KiB) and the request it sends (two
+// tokens of up to 4 KiB each, settings). Its one user is healthcheck() with the get_ping it calls,
+// once per process: static storage rather than the stack.
+struct HealthcheckScratch {
+  settings::Settings cfg;
+  char request[2 * 4096 + 512];
+};
+HealthcheckScratch g_healthcheck;
+
 // One GET /ping over a fresh connection; the answer's status code, or 0 with err set.
 int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t cap) {
   const uint64_t deadline = mono_ms() + kHealthcheckTimeoutMs;
   int fd = socket(t.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    snprintf(err, cap, "cannot create a socket: %s", strerror(errno));
+    error::fail(err, cap, "cannot create a socket: %s", strerror(errno));
     return 0;
   }
   int status = 0;
   do {
     if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len) != 0 && errno != EINPROGRESS) {
-      snprintf(err, cap, "cannot connect to %s: %s", t.shown, strerror(errno));
+      error::fail(err, cap, "cannot connect to %s: %s", t.shown, strerror(errno));
       break;
     }
     if (!wait_for(fd, POLLOUT, deadline)) {
-      snprintf(err, cap, "no connection to %s within %d ms", t.shown, kHealthcheckTimeoutMs);
+      error::fail(err, cap, "no connection to %s within %d ms", t.shown, kHealthcheckTimeoutMs);
       break;
     }
     int so_error = 0;
     socklen_t so_len = sizeof so_error;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
     if (so_error != 0) {
-      snprintf(err, cap, "cannot connect to %s: %s", t.shown, strerror(so_error));
+      error::fail(err, cap, "cannot connect to %s: %s", t.shown, strerror(so_error));
       break;
     }
-    // Tokens are at most 4096 bytes each (settings); the request is built in one buffer.
-    static char req[2 * 4096 + 512];
-    int n = snprintf(req, sizeof req, "GET /ping HTTP/1.1\r\nHost: %s\r\nUser-Agent: appconfig-extension-healthcheck\r\n",
+    char* req = g_healthcheck.request;
+    constexpr size_t kReqBytes = sizeof g_healthcheck.request;
+    int n = snprintf(req, kReqBytes, "GET /ping HTTP/1.1\r\nHost: %s\r\nUser-Agent: appconfig-extension-healthcheck\r\n",
                      t.shown);
     if (!cfg.access_token.empty())
-      n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "Authorization: Bearer %.*s\r\n",
+      n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "Authorization: Bearer %.*s\r\n",
                     static_cast<int>(cfg.access_token.size()), cfg.access_token.data());
     if (cfg.require_token)
-      n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "X-Aws-Parameters-Secrets-Token: %.*s\r\n",
+      n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "X-Aws-Parameters-Secrets-Token: %.*s\r\n",
                     static_cast<int>(cfg.session_token.size()), cfg.session_token.data());
-    n += snprintf(req + n, sizeof req - static_cast<size_t>(n), "Connection: close\r\n\r\n");
+    n += snprintf(req + n, kReqBytes - static_cast<size_t>(n), "Connection: close\r\n\r\n");
     size_t sent = 0;
     bool ok = true;
     while (sent < static_cast<size_t>(n) && ok) {
@@ -199,7 +208,7 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
       }
     }
     if (!ok) {
-      snprintf(err, cap, "cannot send the request to %s", t.shown);
+      error::fail(err, cap, "cannot send the request to %s", t.shown);
       break;
     }
     char resp[kMaxHealthResponseBytes];
@@ -217,9 +226,9 @@ int get_ping(const Target& t, const settings::Settings& cfg, char* err, size_t c
     resp[got] = '\0';
     // "HTTP/1.1 200 OK": the status is the three digits after the first space (RFC 9112 §4).
     const char* sp = strchr(resp, ' ');
-    if (strncmp(resp, "HTTP/1.", 7) != 0 || sp == nullptr || sp[1] < '1' || sp[1] > '5' || sp[2] < '0' ||
-        sp[2] > '9' || sp[3] < '0' || sp[3] > '9') {
-      snprintf(err, cap, "no HTTP answer from %s within %d ms", t.shown, kHealthcheckTimeoutMs);
+    if (strncmp(resp, "HTTP/1.", 7) != 0 || sp == nullptr || sp[1] < '1' || sp[1] > '5' || !text::is_digit(sp[2]) ||
+        !text::is_digit(sp[3])) {
+      error::fail(err, cap, "no HTTP answer from %s within %d ms", t.shown, kHealthcheckTimeoutMs);
       break;
     }
     status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
@@ -320,7 +329,7 @@ void describe_listen(const settings::Settings& cfg, char* buf, size_t cap) {
 }
 
 int healthcheck(const Args& a, const char* const* envp) {
-  static settings::Settings cfg;  // ~20 KiB: static storage, never the stack
+  settings::Settings& cfg = g_healthcheck.cfg;
   settings::Error serr;
   if (!settings::load(envp, cfg, serr)) {
     out(2, "unhealthy: %s\n", serr.message);

@@ -25,6 +25,7 @@
 #include "appconfig/net/http_server.h"
 #include "appconfig/agent/lambda_api.h"
 #include "appconfig/agent/localdev.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/core/loop.h"
 #include "appconfig/agent/metrics.h"
@@ -44,6 +45,35 @@ constexpr size_t kMaxCacheEntries = 1024;
 // Start-up waits on the loop (before anything listens) for the IMDS region and for an HTTP_HOST
 // name: IMDS answers in milliseconds on EC2; both have their own shorter per-try timeouts.
 constexpr uint64_t kStartupLookupTimeoutMs = 5000;
+
+// Start-up's waits on the loop: the IMDS region (discover_region) and an HTTP_HOST name
+// (listen_on_host).
+struct RegionWait {
+  bool done = false;
+  char region[endpoints::kMaxRegionBytes + 1] = "";
+  char error[credentials::kMaxErrorBytes] = "";
+};
+
+struct NameWait {
+  bool done = false;
+  dns_wire::Address addrs[8];
+  size_t n = 0;
+  char error[dns::kMaxErrorBytes] = "";
+};
+
+// Work space of start-up and `check`, each member used by the one function named, once per process
+// (single-threaded): in App's static storage rather than on the stack (the shared file is large)
+// or in function statics.
+struct Startup {
+  char log_path[4096];                                  // init_logging: LOG_PATH as a C string
+  char ca_bundle[4096];                                 // init_remote: the TLS layer keeps the path
+  char shared_file[credentials::kMaxSharedFileBytes];   // discover_region: the shared config file
+  credentials::Imds imds;                               // discover_region
+  RegionWait region_wait;                               // discover_region
+  NameWait name_wait;                                   // listen_on_host
+  cli::Plan::Key plan_keys[retrieval::kMaxKeys];        // print_plan
+  cache::Key manifest_keys[retrieval::kMaxKeys];        // print_plan
+};
 
 struct App {
   settings::Settings cfg;
@@ -77,6 +107,7 @@ struct App {
   bool check_only = false;  // `check`: init as start-up does, bind and register nothing
   endpoints::Endpoint endpoint;
   bool loop_failed = false;  // poll(2) failed: already logged, being reported
+  Startup startup;
 };
 
 App* g_app = nullptr;  // large (fixed tables): static storage, never the stack
@@ -264,15 +295,14 @@ bool init_remote(App& app, char* err, size_t cap) {
   endpoints::Endpoint ep;
   if (!endpoints::appconfigdata(cfg, ep, err, cap)) return false;
   app.endpoint = ep;
-  static char ca_bundle[4096];
+  char* ca_bundle = app.startup.ca_bundle;
   if (!cfg.ca_bundle.empty()) {
-    snprintf(ca_bundle, sizeof ca_bundle, "%.*s", static_cast<int>(cfg.ca_bundle.size()), cfg.ca_bundle.data());
+    snprintf(ca_bundle, sizeof app.startup.ca_bundle, "%.*s", static_cast<int>(cfg.ca_bundle.size()), cfg.ca_bundle.data());
     tls::set_extra_ca_file(ca_bundle);
   }
   if (!app.resolver_ready) {
     if (!app.resolver.init(&app.loop)) {
-      snprintf(err, cap, "cannot set up the DNS resolver");
-      return false;
+      return error::fail(err, cap, "cannot set up the DNS resolver");
     }
     app.resolver_ready = true;
     app.client.set_resolver(app.resolver.client_hook(&app.client));
@@ -290,9 +320,8 @@ bool init_remote(App& app, char* err, size_t cap) {
     http_client::ProxyError pe = app.client.set_proxy(pcfg);
     if (pe != http_client::ProxyError::kNone) {
       // Never echo the URL: it may hold a password.
-      snprintf(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
-               http_client::proxy_error_message(pe));
-      return false;
+      return error::fail(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
+                         http_client::proxy_error_message(pe));
     }
     LOG_INFO("upstream requests go through a proxy (%s)", pc.from_environment ? "HTTPS_PROXY" : "PROXY_URL");
   }
@@ -310,18 +339,17 @@ bool init_remote(App& app, char* err, size_t cap) {
     app.creds = &app.role_creds;
   }
   if (!app.creds->configured() && cfg.num_prefetch > 0) {
-    snprintf(err, cap,
-             "no AWS credentials to fetch the prefetch list with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-             "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_PROFILE, or AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    return false;
+    return error::fail(
+        err, cap,
+        "no AWS credentials to fetch the prefetch list with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_PROFILE, or AWS_CONTAINER_CREDENTIALS_FULL_URI");
   }
   char ua[64];
   snprintf(ua, sizeof ua, "appconfig-extension/%s", APPCONFIG_VERSION);
   uint64_t interval_s = cfg.poll_interval_ms / 1000;
   if (!app.data.init(&app.loop, &app.client, ep, static_cast<uint32_t>(interval_s > 86400 ? 86400 : interval_s), ua) ||
       !app.remote.init(&app.loop, &app.cache, &app.data, app.creds, cfg.poll_interval_ms, cfg.poll_timeout_ms)) {
-    snprintf(err, cap, "cannot allocate retrieval tables");
-    return false;
+    return error::fail(err, cap, "cannot allocate retrieval tables");
   }
   if (!app.features.init(&app.loop, &app.client, &app.cache, &app.remote, base, cfg, err, cap))
     return false;
@@ -339,12 +367,6 @@ bool ensure_resolver(App& app) {
   app.client.set_resolver(app.resolver.client_hook(&app.client));
   return true;
 }
-
-struct RegionWait {
-  bool done = false;
-  char region[endpoints::kMaxRegionBytes + 1] = "";
-  char error[credentials::kMaxErrorBytes] = "";
-};
 
 void on_imds_region(void* ctx, std::string_view body, const char* error) {
   auto* w = static_cast<RegionWait*>(ctx);
@@ -372,8 +394,7 @@ void on_imds_region(void* ctx, std::string_view body, const char* error) {
 bool discover_region(App& app, char* err, size_t cap) {
   settings::Settings& cfg = app.cfg;
   if (!cfg.service_region.empty()) return true;
-  static char file_buf[credentials::kMaxSharedFileBytes];
-  if (!credentials::profile_region(cfg, file_buf, app.region, sizeof app.region, err, cap)) return false;
+  if (!credentials::profile_region(cfg, app.startup.shared_file, app.region, sizeof app.region, err, cap)) return false;
   if (app.region[0] != '\0') {
     cfg.service_region = app.region;
     cfg.region_source = "the shared config profile";
@@ -383,34 +404,24 @@ bool discover_region(App& app, char* err, size_t cap) {
                                    "config profile's region"
                                  : "SERVICE_REGION, AWS_REGION, AWS_DEFAULT_REGION, the shared config profile's region";
   if (app.lambda || cfg.ec2_metadata_disabled) {
-    snprintf(err, cap, "no AWS region: tried %s%s; set AWS_REGION", tried,
-             cfg.ec2_metadata_disabled ? " (instance metadata is off: AWS_EC2_METADATA_DISABLED)" : "");
-    return false;
+    return error::fail(err, cap, "no AWS region: tried %s%s; set AWS_REGION", tried,
+                       cfg.ec2_metadata_disabled ? " (instance metadata is off: AWS_EC2_METADATA_DISABLED)" : "");
   }
-  static credentials::Imds imds;
-  static RegionWait w;
+  credentials::Imds& imds = app.startup.imds;
+  RegionWait& w = app.startup.region_wait;
   if (!imds.init(&app.loop, &app.client, cfg, err, cap)) return false;
   if (!imds.get("/latest/meta-data/placement/region", kStartupLookupTimeoutMs, &on_imds_region, &w)) {
-    snprintf(err, cap, "no AWS region: cannot ask instance metadata");
-    return false;
+    return error::fail(err, cap, "no AWS region: cannot ask instance metadata");
   }
   while (!w.done) app.loop.run_once(100);
   if (w.region[0] == '\0') {
-    snprintf(err, cap, "no AWS region: tried %s and %s; set AWS_REGION", tried, w.error);
-    return false;
+    return error::fail(err, cap, "no AWS region: tried %s and %s; set AWS_REGION", tried, w.error);
   }
   memcpy(app.region, w.region, sizeof app.region);
   cfg.service_region = app.region;
   cfg.region_source = "instance metadata";
   return true;
 }
-
-struct NameWait {
-  bool done = false;
-  dns_wire::Address addrs[8];
-  size_t n = 0;
-  char error[dns::kMaxErrorBytes] = "";
-};
 
 void on_listen_name(void* ctx, const dns_wire::Address* addrs, size_t n, const char* error) {
   auto* w = static_cast<NameWait*>(ctx);
@@ -440,15 +451,15 @@ http_server::ListenError listen_on_host(App& app, bool* beyond_loopback, char* m
     *beyond_loopback = !is_loopback_literal(bare);
     return app.server.listen(host, cfg.http_port, msg, cap);
   }
-  static NameWait w;
+  NameWait& w = app.startup.name_wait;
   if (!ensure_resolver(app) || app.resolver.resolve(bare, &on_listen_name, &w) == 0) {
-    snprintf(msg, cap, "HTTP_HOST=%s: cannot start resolving it", h);
+    error::fail(msg, cap, "HTTP_HOST=%s: cannot start resolving it", h);
     return http_server::ListenError::kBadHost;
   }
   uint64_t end = loop::monotonic_ms() + kStartupLookupTimeoutMs;
   while (!w.done && loop::monotonic_ms() < end) app.loop.run_once(100);
   if (w.n == 0) {
-    snprintf(msg, cap, "HTTP_HOST=%s does not resolve: %s", h, w.done ? w.error : "timed out");
+    error::fail(msg, cap, "HTTP_HOST=%s does not resolve: %s", h, w.done ? w.error : "timed out");
     return http_server::ListenError::kBadHost;
   }
   *beyond_loopback = false;
@@ -505,7 +516,7 @@ void early_log_init() {
 // `check`: what start-up would do with these settings, printed on stdout.
 int print_plan(App& app) {
   const settings::Settings& cfg = app.cfg;
-  static cli::Plan::Key keys[retrieval::kMaxKeys];
+  cli::Plan::Key* keys = app.startup.plan_keys;
   size_t n = 0;
   for (size_t i = 0; i < cfg.num_prefetch && n < retrieval::kMaxKeys; ++i)
     keys[n++] = {cfg.prefetch[i].application, cfg.prefetch[i].environment, cfg.prefetch[i].profile, "prefetch list"};
@@ -514,7 +525,7 @@ int print_plan(App& app) {
       const cache::Key& k = app.features.manifest_key();
       if (n < retrieval::kMaxKeys) keys[n++] = {k.application, k.environment, k.profile, "the manifest, from AppConfig"};
     } else {
-      static cache::Key mk[retrieval::kMaxKeys];
+      cache::Key* mk = app.startup.manifest_keys;
       size_t m = app.features.manifest_keys(mk, retrieval::kMaxKeys);
       for (size_t i = 0; i < m && n < retrieval::kMaxKeys; ++i)
         keys[n++] = {mk[i].application, mk[i].environment, mk[i].profile, "manifest"};
@@ -552,6 +563,171 @@ int print_plan(App& app) {
   return cli::kExitOk;
 }
 
+// ---------------------------------------------------------------- start-up, step by step
+
+// Each init step returns kContinue, or the process's exit code once the failure is reported
+// (report_init_error: stderr, and /init/error under Lambda). main runs them in the order of
+// docs/architecture.md ("Init").
+constexpr int kContinue = -1;
+
+int init_settings(App& app, const char* argv0) {
+  settings::Error err;
+  if (!settings::load(environ, app.cfg, err)) return report_init_error(app, argv0, "ConfigInvalid", err.message);
+  app.lambda = app.cfg.mode == settings::Mode::kLambda;
+  return kContinue;
+}
+
+// LOG_PATH, the configured log line, and the metrics buffer.
+int init_logging(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  int log_fd = 2;
+  if (!cfg.log_path.empty()) {
+    char* path = app.startup.log_path;
+    snprintf(path, sizeof app.startup.log_path, "%.*s", static_cast<int>(cfg.log_path.size()), cfg.log_path.data());
+    // O_NONBLOCK for the open only: a FIFO without a reader fails at once (ENXIO) instead of
+    // blocking start-up forever; writes then block as they do on stderr.
+    log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (log_fd >= 0) fcntl(log_fd, F_SETFL, fcntl(log_fd, F_GETFL) & ~O_NONBLOCK);
+    if (log_fd < 0) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "LOG_PATH=\"%s\" cannot be opened: %s", path, strerror(errno));
+      return report_init_error(app, argv0, "ConfigInvalid", msg);
+    }
+  }
+  // CloudWatch stamps Lambda lines itself; the agent prints its own time.
+  log::init(cfg.log_level, log_fd, app.lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc, cfg.log_format);
+  if (!metrics::init(cfg.metrics))
+    return report_init_error(app, argv0, "InitFailed", "cannot reserve the metrics buffer (METRICS=prometheus)");
+  return kContinue;
+}
+
+int init_loop(App& app, const char* argv0) {
+  if (!app.loop.init()) return report_init_error(app, argv0, "InitFailed", "cannot set up the event loop");
+  app.loop.on_signal(&on_signal, &app);
+  app.loop.on_failure(&on_loop_failure, &app);
+  return kContinue;
+}
+
+// The cache arena (reserved, untouched) and, in local development, the files over it.
+int init_cache(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  if (!app.cache.init(cfg.cache_size_bytes, kMaxCacheEntries)) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "cannot reserve the %zu-byte cache arena (AWS_APPCONFIG_EXTENSION_CACHE_SIZE): %s",
+             cfg.cache_size_bytes, strerror(errno));
+    return report_init_error(app, argv0, "ConfigInvalid", msg);
+  }
+  app.local_mode = !cfg.local_development_directory.empty();
+  if (app.local_mode) {
+    char msg[600];
+    if (!app.local.init(cfg.local_development_directory, cfg.poll_interval_ms, &app.cache, msg, sizeof msg))
+      return report_init_error(app, argv0, "ConfigInvalid", msg);
+  }
+  return kContinue;
+}
+
+// The local server's connection buffers and the HTTP client's.
+int init_http(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  static_assert(settings::kMaxMaxClientConnections == http_server::kMaxConnections);
+  // No one answer is larger than its profile, and no profile larger than the cache.
+  const http_server::Limits limits{.max_connections = cfg.max_client_connections,
+                                   .answer_buffer_bytes = cfg.cache_size_bytes};
+  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc, limits))
+    return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
+  if (!app.client.init(&app.loop, cfg.max_connections))
+    return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
+  app.client_ready = true;
+  app.remote_mode = !app.local_mode;
+  return kContinue;
+}
+
+int init_region(App& app, const char* argv0) {
+  if (!app.remote_mode) return kContinue;
+  char e[700];
+  if (!discover_region(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+  return kContinue;
+}
+
+// `check`: the same source set-up as start-up (errors included), without binding or calling AppConfig.
+int check(App& app, const char* argv0) {
+  char e[600];
+  if (app.remote_mode && !init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+  return print_plan(app);
+}
+
+// Bind before registering: the runtime may read as soon as its init starts.
+int init_listeners(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  char msg[600];
+  bool beyond_loopback = false;
+  http_server::ListenError le = listen_on_host(app, &beyond_loopback, msg, sizeof msg);
+  if (le != http_server::ListenError::kNone)
+    return report_init_error(app, argv0, le == http_server::ListenError::kAddressInUse ? "PortInUse" : "ConfigInvalid",
+                             msg);
+  if (beyond_loopback && cfg.access_token.empty())
+    LOG_WARN("listening on %.*s (HTTP_HOST%s) without ACCESS_TOKEN: anyone who can reach port %u on this host "
+             "(other containers, pods or machines on the network) can read every configuration this agent can "
+             "fetch; set ACCESS_TOKEN to require Authorization: Bearer",
+             static_cast<int>(cfg.http_host.size()), cfg.http_host.data(),
+             getenv("HTTP_HOST") == nullptr ? " default under ECS / Kubernetes" : "", cfg.http_port);
+  return kContinue;
+}
+
+// DNS, credentials chain, endpoint and manifest (init_remote), then the service over the sources.
+int init_sources(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  if (app.remote_mode) {
+    char e[600];
+    if (!init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
+  }
+  app.svc.init(service::Config{
+      .version = APPCONFIG_VERSION,
+      .cache = &app.cache,
+      .local = app.local_mode ? &app.local : nullptr,
+      .remote = app.remote_mode ? &app.remote : nullptr,
+      .server = &app.server,
+      .loop = &app.loop,
+      .required_secrets_token = cfg.require_token ? cfg.session_token : std::string_view(),
+      .access_token = cfg.access_token,
+  });
+  LOG_INFO("appconfig-extension %s listening on %s port %u%s%.*s", APPCONFIG_VERSION,
+           cfg.http_host.empty() ? "127.0.0.1 and [::1]" : cfg.http_host.data(), cfg.http_port,
+           app.local_mode ? ", local development mode over " : "",
+           app.local_mode ? static_cast<int>(cfg.local_development_directory.size()) : 0,
+           app.local_mode ? cfg.local_development_directory.data() : "");
+  return kContinue;
+}
+
+// Lambda: register (the prefetch starts once registered); the agent: prefetch now. Both refresh on a
+// timer where no INVOKE events come.
+int start(App& app, const char* argv0) {
+  const settings::Settings& cfg = app.cfg;
+  if (!app.lambda) {
+    start_prefetch(app);
+    app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
+    return kContinue;
+  }
+  const lambda_api::Options opt{.runtime_api = cfg.runtime_api,
+                                .name = basename_of(argv0),
+                                .managed_instances = cfg.managed_instances,
+                                .poll_timeout_ms = cfg.poll_timeout_ms};
+  const lambda_api::Hooks hooks{.ctx = &app,
+                                .registered = &on_registered,
+                                .invoke = &on_invoke,
+                                .shutdown = &on_shutdown,
+                                .fatal = &on_fatal};
+  char e[300];
+  if (!app.ext.init(&app.loop, &app.client, opt, hooks, e, sizeof e)) {
+    fatal_line(e);
+    return 2;
+  }
+  app.ext.start_register();
+  // Managed Instances are never frozen and run invokes concurrently: refresh on a timer.
+  if (cfg.managed_instances) app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
+  return kContinue;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -569,130 +745,18 @@ int main(int argc, char** argv) {
     case cli::Command::kCheck: app.check_only = true; break;
   }
   early_log_init();
-  settings::Error err;
-  if (!settings::load(environ, app.cfg, err)) return report_init_error(app, argv0, "ConfigInvalid", err.message);
-  settings::Settings& cfg = app.cfg;
-  app.lambda = cfg.mode == settings::Mode::kLambda;
-
-  int log_fd = 2;
-  if (!cfg.log_path.empty()) {
-    char path[4096];
-    snprintf(path, sizeof path, "%.*s", static_cast<int>(cfg.log_path.size()), cfg.log_path.data());
-    // O_NONBLOCK for the open only: a FIFO without a reader fails at once (ENXIO) instead of
-    // blocking start-up forever; writes then block as they do on stderr.
-    log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
-    if (log_fd >= 0) fcntl(log_fd, F_SETFL, fcntl(log_fd, F_GETFL) & ~O_NONBLOCK);
-    if (log_fd < 0) {
-      char msg[600];
-      snprintf(msg, sizeof msg, "LOG_PATH=\"%s\" cannot be opened: %s", path, strerror(errno));
-      return report_init_error(app, argv0, "ConfigInvalid", msg);
-    }
-  }
-  // CloudWatch stamps Lambda lines itself; the agent prints its own time.
-  log::init(cfg.log_level, log_fd, app.lambda ? log::Timestamp::kNone : log::Timestamp::kIso8601Utc, cfg.log_format);
-  if (!metrics::init(cfg.metrics))
-    return report_init_error(app, argv0, "InitFailed", "cannot reserve the metrics buffer (METRICS=prometheus)");
-
-  if (!app.loop.init()) return report_init_error(app, argv0, "InitFailed", "cannot set up the event loop");
-  app.loop.on_signal(&on_signal, &app);
-  app.loop.on_failure(&on_loop_failure, &app);
-
-  if (!app.cache.init(cfg.cache_size_bytes, kMaxCacheEntries)) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "cannot reserve the %zu-byte cache arena (AWS_APPCONFIG_EXTENSION_CACHE_SIZE): %s",
-             cfg.cache_size_bytes, strerror(errno));
-    return report_init_error(app, argv0, "ConfigInvalid", msg);
-  }
-
-  app.local_mode = !cfg.local_development_directory.empty();
-  if (app.local_mode) {
-    char msg[600];
-    if (!app.local.init(cfg.local_development_directory, cfg.poll_interval_ms, &app.cache, msg, sizeof msg))
-      return report_init_error(app, argv0, "ConfigInvalid", msg);
-  }
-
-  static_assert(settings::kMaxMaxClientConnections == http_server::kMaxConnections);
-  http_server::Limits limits;
-  limits.max_connections = cfg.max_client_connections;
-  // No one answer is larger than its profile, and no profile larger than the cache.
-  limits.answer_buffer_bytes = cfg.cache_size_bytes;
-  if (!app.server.init(&app.loop, &service::Service::handle, &app.svc, limits))
-    return report_init_error(app, argv0, "InitFailed", "cannot allocate connection buffers");
-  if (!app.client.init(&app.loop, cfg.max_connections))
-    return report_init_error(app, argv0, "InitFailed", "cannot allocate HTTP client buffers");
-  app.client_ready = true;
-  app.remote_mode = !app.local_mode;
-  if (app.remote_mode) {
-    char e[700];
-    if (!discover_region(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
-  }
-  if (app.check_only) {
-    // The same source set-up as start-up (errors included), without binding or calling AppConfig.
-    char e[600];
-    if (app.remote_mode && !init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
-    return print_plan(app);
-  }
-  // Bind before registering: the runtime may read as soon as its init starts.
-  char msg[600];
-  bool beyond_loopback = false;
-  http_server::ListenError le = listen_on_host(app, &beyond_loopback, msg, sizeof msg);
-  if (le != http_server::ListenError::kNone)
-    return report_init_error(app, argv0, le == http_server::ListenError::kAddressInUse ? "PortInUse" : "ConfigInvalid",
-                             msg);
-  if (beyond_loopback && cfg.access_token.empty())
-    LOG_WARN("listening on %.*s (HTTP_HOST%s) without ACCESS_TOKEN: anyone who can reach port %u on this host "
-             "(other containers, pods or machines on the network) can read every configuration this agent can "
-             "fetch; set ACCESS_TOKEN to require Authorization: Bearer",
-             static_cast<int>(cfg.http_host.size()), cfg.http_host.data(),
-             getenv("HTTP_HOST") == nullptr ? " default under ECS / Kubernetes" : "", cfg.http_port);
-  if (app.remote_mode) {
-    char e[600];
-    if (!init_remote(app, e, sizeof e)) return report_init_error(app, argv0, "ConfigInvalid", e);
-  }
-
-  service::Config sc;
-  sc.version = APPCONFIG_VERSION;
-  sc.cache = &app.cache;
-  sc.local = app.local_mode ? &app.local : nullptr;
-  sc.remote = app.remote_mode ? &app.remote : nullptr;
-  sc.server = &app.server;
-  sc.loop = &app.loop;
-  if (cfg.require_token) sc.required_secrets_token = cfg.session_token;
-  sc.access_token = cfg.access_token;
-  app.svc.init(sc);
-
-  LOG_INFO("appconfig-extension %s listening on %s port %u%s%.*s", APPCONFIG_VERSION,
-           cfg.http_host.empty() ? "127.0.0.1 and [::1]" : cfg.http_host.data(), cfg.http_port,
-           app.local_mode ? ", local development mode over " : "",
-           app.local_mode ? static_cast<int>(cfg.local_development_directory.size()) : 0,
-           app.local_mode ? cfg.local_development_directory.data() : "");
-
-  if (app.lambda) {
-    lambda_api::Options opt;
-    opt.runtime_api = cfg.runtime_api;
-    opt.name = basename_of(argv0);
-    opt.managed_instances = cfg.managed_instances;
-    opt.poll_timeout_ms = cfg.poll_timeout_ms;
-    lambda_api::Hooks hooks;
-    hooks.ctx = &app;
-    hooks.registered = &on_registered;
-    hooks.invoke = &on_invoke;
-    hooks.shutdown = &on_shutdown;
-    hooks.fatal = &on_fatal;
-    char e[300];
-    if (!app.ext.init(&app.loop, &app.client, opt, hooks, e, sizeof e)) {
-      fatal_line(e);
-      return 2;
-    }
-    app.ext.start_register();
-    // Managed Instances are never frozen and run invokes concurrently: refresh on a timer.
-    if (cfg.managed_instances)
-      app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
-  } else {
-    // The agent outside Lambda: prefetch now, refresh on a timer.
-    start_prefetch(app);
-    app.refresh_timer = app.loop.add_timer(cfg.poll_interval_ms, &on_refresh_timer, &app);
-  }
+  // settings -> log -> loop -> cache arena -> HTTP client -> region: nothing listens yet.
+  if (int rc = init_settings(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_logging(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_loop(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_cache(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_http(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_region(app, argv0); rc != kContinue) return rc;
+  if (app.check_only) return check(app, argv0);
+  // -> listeners -> DNS, credentials, endpoint, manifest -> (Lambda) register -> prefetch.
+  if (int rc = init_listeners(app, argv0); rc != kContinue) return rc;
+  if (int rc = init_sources(app, argv0); rc != kContinue) return rc;
+  if (int rc = start(app, argv0); rc != kContinue) return rc;
   app.loop.run();
   app.server.stop_accepting();
   if (!app.lambda) emit_metrics(metrics::kMaxKeys + 1);

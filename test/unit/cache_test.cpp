@@ -68,7 +68,7 @@ TEST(Cache, InitRejectsBadSizes) {
   // Not initialised: put refuses, find finds nothing.
   Key k{"a", "e", "p"};
   EXPECT_EQ(c.find(k, 1), nullptr);
-  EXPECT_NE(c.put(k, Value{"x", "t", "v", false}, 1).status, PutStatus::kStored);
+  EXPECT_NE(c.put(k, Value{"x", "t", "v"}, 1).status, PutStatus::kStored);
   EXPECT_TRUE(c.init(1000, 4));
   EXPECT_EQ(c.arena_bytes(), 1008u);  // rounded up to kAlignment
   EXPECT_TRUE(c.init(64, 1));         // re-init
@@ -79,7 +79,7 @@ TEST(Cache, PutFindView) {
   Cache c;
   ASSERT_TRUE(c.init(1 << 20, 8));
   Key k{"app", "env", "prof"};
-  Value v{"{\"a\":1}", "application/json", "v7", true};
+  Value v{.bytes = "{\"a\":1}", .content_type = "application/json", .version_label = "v7", .feature_flags = true};
   auto r = c.put(k, v, 1234);
   ASSERT_EQ(r.status, PutStatus::kStored);
   EXPECT_EQ(r.needed_bytes, block_for(k, v));
@@ -106,7 +106,7 @@ TEST(Cache, PutFindView) {
   EXPECT_EQ(c.find(Key{"ap", "penv", "prof"}, 1), nullptr);
   EXPECT_EQ(c.find(Key{"app", "en", "vprof"}, 1), nullptr);
   EXPECT_EQ(c.find(Key{"App", "env", "prof"}, 1), nullptr);  // case-sensitive
-  ASSERT_EQ(c.put(Key{"ap", "penv", "prof"}, Value{"other", "", "", false}, 5).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"ap", "penv", "prof"}, Value{"other", "", ""}, 5).status, PutStatus::kStored);
   EXPECT_EQ(view_body(c, k), v.bytes);
   EXPECT_EQ(view_body(c, Key{"ap", "penv", "prof"}), "other");
 
@@ -125,8 +125,10 @@ TEST(Cache, ReplaceUnpinned) {
   Cache c;
   ASSERT_TRUE(c.init(4096, 4));
   Key k{"a", "e", "p"};
-  ASSERT_EQ(c.put(k, Value{std::string(100, 'x'), "t", "1", false}, 1).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(k, Value{std::string(300, 'y'), "t", "2", true}, 2).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{std::string(100, 'x'), "t", "1"}, 1).status, PutStatus::kStored);
+  const std::string flags_body(300, 'y');
+  const Value flags_value{.bytes = flags_body, .content_type = "t", .version_label = "2", .feature_flags = true};
+  ASSERT_EQ(c.put(k, flags_value, 2).status, PutStatus::kStored);
   EXPECT_EQ(c.entry_count(), 1u);
   EXPECT_EQ(c.used_bytes(), block_for(3 + 300 + 1 + 1));
   const cache::Entry* e = c.find(k, 3);
@@ -146,7 +148,7 @@ TEST(Cache, ReplaceWhilePinnedKeepsOldBytesUntilUnpin) {
   ASSERT_TRUE(c.init(64 * 1024, 4));
   Key k{"a", "e", "p"};
   std::string old_body(10000, 'o');
-  ASSERT_EQ(c.put(k, Value{old_body, "text/plain", "v1", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{old_body, "text/plain", "v1"}, 1).status, PutStatus::kStored);
   const cache::Entry* old_e = c.find(k, 2);
   ASSERT_NE(old_e, nullptr);
   c.pin(old_e);
@@ -155,8 +157,8 @@ TEST(Cache, ReplaceWhilePinnedKeepsOldBytesUntilUnpin) {
   const char* old_ptr = old_v.bytes.data();
 
   size_t used_one = c.used_bytes();
-  ASSERT_EQ(c.put(k, Value{std::string(10000, 'n'), "text/plain", "v2", false}, 3).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(k, Value{std::string(12000, 'm'), "text/plain", "v3", false}, 4).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{std::string(10000, 'n'), "text/plain", "v2"}, 3).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{std::string(12000, 'm'), "text/plain", "v3"}, 4).status, PutStatus::kStored);
   EXPECT_EQ(c.entry_count(), 1u);
   // Old bytes intact and unmoved.
   EXPECT_EQ(c.view(old_e).bytes.data(), old_ptr);
@@ -187,7 +189,7 @@ TEST(Cache, RemovePinnedRetires) {
   Cache c;
   ASSERT_TRUE(c.init(4096, 2));
   Key k{"a", "e", "p"};
-  ASSERT_EQ(c.put(k, Value{"body", "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{"body", "", ""}, 1).status, PutStatus::kStored);
   const cache::Entry* e = c.find(k, 1);
   c.pin(e);
   EXPECT_TRUE(c.remove(k));
@@ -196,7 +198,7 @@ TEST(Cache, RemovePinnedRetires) {
   EXPECT_EQ(c.view(e).bytes, "body");
   EXPECT_GT(c.used_bytes(), 0u);
   // A new entry of the same key coexists with the retired one.
-  ASSERT_EQ(c.put(k, Value{"new", "", "", false}, 2).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{"new", "", ""}, 2).status, PutStatus::kStored);
   EXPECT_EQ(c.view(e).bytes, "body");
   c.unpin(e);
   EXPECT_EQ(c.used_bytes(), 16u);
@@ -210,24 +212,24 @@ TEST(Cache, EvictsLeastRecentlyReadFirst) {
   auto key = [](char id) { return Key{std::string_view(&"ABCDEFGH"[id - 'A'], 1), "e", "p"}; };
   std::string body(1021, '.');
   for (char id : {'A', 'B', 'C', 'D'}) {
-    ASSERT_EQ(c.put(key(id), Value{body, "", "", false}, 1).status, PutStatus::kStored) << id;
+    ASSERT_EQ(c.put(key(id), Value{body, "", ""}, 1).status, PutStatus::kStored) << id;
   }
   EXPECT_EQ(c.used_bytes(), 4096u);
   // Read order: D newest put; now read A then C. LRU order (oldest first): B, D, A, C.
   // (Put order: A B C D, so before reads the order oldest-first is A B C D.)
   ASSERT_NE(c.find(key('A'), 10), nullptr);
   ASSERT_NE(c.find(key('C'), 11), nullptr);
-  ASSERT_EQ(c.put(key('E'), Value{body, "", "", false}, 12).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('E'), Value{body, "", ""}, 12).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('B'), 13), nullptr);  // evicted
   EXPECT_EQ(c.entry_count(), 4u);
   // Now oldest-first: D, E? No: E was put at 12 (most recent), then nothing read besides the failed B.
   // Order: D, A, C, E.
-  ASSERT_EQ(c.put(key('F'), Value{body, "", "", false}, 14).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('F'), Value{body, "", ""}, 14).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('D'), 15), nullptr);
   // Order now: A, C, E, F. Read A -> C, E, F, A. A double-size entry evicts two: C and E.
   ASSERT_NE(c.find(key('A'), 16), nullptr);
   std::string big(2045, '#');
-  ASSERT_EQ(c.put(key('G'), Value{big, "", "", false}, 17).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('G'), Value{big, "", ""}, 17).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('C'), 18), nullptr);
   EXPECT_EQ(c.find(key('E'), 18), nullptr);
   EXPECT_NE(c.find(key('F'), 18), nullptr);
@@ -241,12 +243,12 @@ TEST(Cache, ReplacementKeepsLruPositionAndReusesOwnSpace) {
   ASSERT_TRUE(c.init(4096, 16));
   auto key = [](char id) { return Key{std::string_view(&"ABCDEFGH"[id - 'A'], 1), "e", "p"}; };
   std::string body(1021, '.');
-  for (char id : {'A', 'B', 'C', 'D'}) ASSERT_EQ(c.put(key(id), Value{body, "", "", false}, 1).status, PutStatus::kStored);
+  for (char id : {'A', 'B', 'C', 'D'}) ASSERT_EQ(c.put(key(id), Value{body, "", ""}, 1).status, PutStatus::kStored);
   // Replacing A in a full arena reuses A's own block: nothing else is evicted.
-  ASSERT_EQ(c.put(key('A'), Value{std::string(1021, 'a'), "", "", false}, 2).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('A'), Value{std::string(1021, 'a'), "", ""}, 2).status, PutStatus::kStored);
   EXPECT_EQ(c.entry_count(), 4u);
   // A's refresh did not count as a read: A is still the least recently used.
-  ASSERT_EQ(c.put(key('E'), Value{body, "", "", false}, 3).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('E'), Value{body, "", ""}, 3).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('A'), 4), nullptr);
   EXPECT_NE(c.find(key('B'), 4), nullptr);
 }
@@ -256,20 +258,20 @@ TEST(Cache, PinnedEntriesAreNeverEvicted) {
   ASSERT_TRUE(c.init(4096, 16));
   auto key = [](char id) { return Key{std::string_view(&"ABCDEFGH"[id - 'A'], 1), "e", "p"}; };
   std::string body(1021, '.');
-  for (char id : {'A', 'B', 'C', 'D'}) ASSERT_EQ(c.put(key(id), Value{body, "", "", false}, 1).status, PutStatus::kStored);
+  for (char id : {'A', 'B', 'C', 'D'}) ASSERT_EQ(c.put(key(id), Value{body, "", ""}, 1).status, PutStatus::kStored);
   const cache::Entry* a = c.find(key('A'), 2);
   const cache::Entry* b = c.find(key('B'), 3);
   c.pin(a);
   c.pin(b);
   // LRU oldest-first: C D A B; A and B pinned. E evicts C.
-  ASSERT_EQ(c.put(key('E'), Value{body, "", "", false}, 4).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('E'), Value{body, "", ""}, 4).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('C'), 5), nullptr);
   EXPECT_NE(c.find(key('D'), 5), nullptr);
   // Now oldest: A(pinned) B(pinned) E D. F evicts E (skipping A and B).
-  ASSERT_EQ(c.put(key('F'), Value{body, "", "", false}, 6).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('F'), Value{body, "", ""}, 6).status, PutStatus::kStored);
   EXPECT_EQ(c.find(key('E'), 7), nullptr);
   // A 3 KiB entry cannot be made: only D and F (2 KiB) are evictable. Nothing is evicted.
-  auto r = c.put(key('G'), Value{std::string(3000, 'g'), "", "", false}, 8);
+  auto r = c.put(key('G'), Value{std::string(3000, 'g'), "", ""}, 8);
   EXPECT_EQ(r.status, PutStatus::kNoSpace);
   EXPECT_EQ(r.needed_bytes, block_for(3 + 3000));
   EXPECT_EQ(r.arena_bytes, 4096u);
@@ -283,7 +285,7 @@ TEST(Cache, PinnedEntriesAreNeverEvicted) {
   // With the pins gone it fits. Layout is A B F D (F took E's block, E took C's), LRU
   // oldest-first A B D F: evicting A, B, D leaves two 2 KiB/1 KiB holes around F, so F
   // goes too: eviction follows LRU order, not the cheapest set of blocks.
-  ASSERT_EQ(c.put(key('G'), Value{std::string(3000, 'g'), "", "", false}, 10).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(key('G'), Value{std::string(3000, 'g'), "", ""}, 10).status, PutStatus::kStored);
   EXPECT_EQ(c.entry_count(), 1u);
   EXPECT_EQ(view_body(c, key('G')), std::string(3000, 'g'));
 }
@@ -292,14 +294,14 @@ TEST(Cache, TooLargeReportsSizes) {
   Cache c;
   ASSERT_TRUE(c.init(1000, 4));
   Key k{"app", "env", "prof"};
-  auto r = c.put(k, Value{std::string(1000, 'x'), "application/json", "1", false}, 1);
+  auto r = c.put(k, Value{std::string(1000, 'x'), "application/json", "1"}, 1);
   EXPECT_EQ(r.status, PutStatus::kTooLarge);
   EXPECT_EQ(r.needed_bytes, block_for(10 + 1000 + 16 + 1));
   EXPECT_EQ(r.arena_bytes, 1008u);
   EXPECT_EQ(r.free_bytes, 1008u);
   EXPECT_EQ(c.entry_count(), 0u);
   // Exactly the arena size fits.
-  auto r2 = c.put(k, Value{std::string(1008 - 10, 'x'), "", "", false}, 1);
+  auto r2 = c.put(k, Value{std::string(1008 - 10, 'x'), "", ""}, 1);
   EXPECT_EQ(r2.status, PutStatus::kStored);
   EXPECT_EQ(r2.free_bytes, 0u);
   EXPECT_STRNE(cache::status_message(PutStatus::kTooLarge), cache::status_message(PutStatus::kNoSpace));
@@ -308,27 +310,27 @@ TEST(Cache, TooLargeReportsSizes) {
 TEST(Cache, TableFull) {
   Cache c;
   ASSERT_TRUE(c.init(1 << 16, 2));
-  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1", "", "", false}, 1).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(Key{"b", "", ""}, Value{"2", "", "", false}, 1).status, PutStatus::kStored);
-  auto r = c.put(Key{"c", "", ""}, Value{"3", "", "", false}, 1);
+  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1", "", ""}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"b", "", ""}, Value{"2", "", ""}, 1).status, PutStatus::kStored);
+  auto r = c.put(Key{"c", "", ""}, Value{"3", "", ""}, 1);
   EXPECT_EQ(r.status, PutStatus::kTableFull);
   EXPECT_EQ(view_body(c, Key{"a", "", ""}), "1");
   // Replacement of an existing key is still allowed when the table is full.
-  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1b", "", "", false}, 2).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1b", "", ""}, 2).status, PutStatus::kStored);
   // Retired entries use the spare slots: two pinned old versions exhaust them.
   const cache::Entry* a = c.find(Key{"a", "", ""}, 3);
   const cache::Entry* b = c.find(Key{"b", "", ""}, 3);
   c.pin(a);
   c.pin(b);
-  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1c", "", "", false}, 4).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(Key{"b", "", ""}, Value{"2c", "", "", false}, 4).status, PutStatus::kStored);
-  EXPECT_EQ(c.put(Key{"a", "", ""}, Value{"1d", "", "", false}, 5).status, PutStatus::kTableFull);
+  ASSERT_EQ(c.put(Key{"a", "", ""}, Value{"1c", "", ""}, 4).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"b", "", ""}, Value{"2c", "", ""}, 4).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(Key{"a", "", ""}, Value{"1d", "", ""}, 5).status, PutStatus::kTableFull);
   EXPECT_EQ(view_body(c, Key{"a", "", ""}), "1c");
   c.unpin(a);
-  EXPECT_EQ(c.put(Key{"a", "", ""}, Value{"1d", "", "", false}, 5).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(Key{"a", "", ""}, Value{"1d", "", ""}, 5).status, PutStatus::kStored);
   c.unpin(b);
   EXPECT_TRUE(c.remove(Key{"a", "", ""}));
-  EXPECT_EQ(c.put(Key{"c", "", ""}, Value{"3", "", "", false}, 6).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(Key{"c", "", ""}, Value{"3", "", ""}, 6).status, PutStatus::kStored);
 }
 
 TEST(Cache, FailedReplaceRestoresOldVersionIntact) {
@@ -341,11 +343,11 @@ TEST(Cache, FailedReplaceRestoresOldVersionIntact) {
   Cache c;
   ASSERT_TRUE(c.init(4 * U, 8));
   auto body_of = [](char ch) { return std::string(U - 1, ch); };  // block = 1 + body = U
-  ASSERT_EQ(c.put(Key{"A", "", ""}, Value{body_of('a'), "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"A", "", ""}, Value{body_of('a'), "", ""}, 1).status, PutStatus::kStored);
   std::string b_body(U - 3, 'b');  // + "B" + "vb" = U
   for (size_t i = 0; i < b_body.size(); i += 7) b_body[i] = static_cast<char>('0' + i % 10);
-  ASSERT_EQ(c.put(Key{"B", "", ""}, Value{b_body, "", "vb", false}, 1).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(Key{"P", "", ""}, Value{body_of('p'), "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"B", "", ""}, Value{b_body, "", "vb"}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"P", "", ""}, Value{body_of('p'), "", ""}, 1).status, PutStatus::kStored);
   const cache::Entry* p = c.find(Key{"P", "", ""}, 2);
   c.pin(p);
   const cache::Entry* b = c.find(Key{"B", "", ""}, 3);
@@ -353,7 +355,7 @@ TEST(Cache, FailedReplaceRestoresOldVersionIntact) {
   std::string b_expected(c.view(b).bytes);
   const char* b_ptr = c.view(b).bytes.data();
 
-  auto r = c.put(Key{"B", "", ""}, Value{std::string(3 * U - 1, 'n'), "", "", false}, 4);
+  auto r = c.put(Key{"B", "", ""}, Value{std::string(3 * U - 1, 'n'), "", ""}, 4);
   EXPECT_EQ(r.status, PutStatus::kNoSpace);
   const cache::Entry* b2 = c.find(Key{"B", "", ""}, 5);
   ASSERT_NE(b2, nullptr);
@@ -371,7 +373,7 @@ TEST(Cache, FreedPagesLeaveRss) {
   ASSERT_TRUE(c.init(8 << 20, 4));
   std::string body(2 << 20, 'r');
   Key k{"a", "e", "p"};
-  ASSERT_EQ(c.put(k, Value{body, "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(k, Value{body, "", ""}, 1).status, PutStatus::kStored);
   const cache::Entry* e = c.find(k, 1);
   const char* data = c.view(e).bytes.data();
   size_t pages = resident_pages(data, body.size());
@@ -437,7 +439,8 @@ TEST(Cache, RandomOperationsAgainstModel) {
       EXPECT_EQ(ex.version, it->second.version);
       EXPECT_EQ(ex.ff, it->second.ff);
       Key k = key_of(idx);
-      used += block_for(k, Value{ex.body, ex.type, ex.version, ex.ff});
+      used += block_for(
+          k, Value{.bytes = ex.body, .content_type = ex.type, .version_label = ex.version, .feature_flags = ex.ff});
     }
     std::set<const cache::Entry*> retired;
     for (auto& p : pins) {
@@ -447,7 +450,10 @@ TEST(Cache, RandomOperationsAgainstModel) {
       bool live = false;
       c.for_each([&](const cache::Entry* e, const cache::View&) { live = live || e == p.e; });
       if (!live && retired.insert(p.e).second)
-        used += block_for(key_of(p.key), Value{p.want.body, p.want.type, p.want.version, p.want.ff});
+        used += block_for(key_of(p.key), Value{.bytes = p.want.body,
+                                               .content_type = p.want.type,
+                                               .version_label = p.want.version,
+                                               .feature_flags = p.want.ff});
     }
     EXPECT_EQ(c.used_bytes(), used);
     EXPECT_EQ(c.entry_count(), seen.size());
@@ -469,11 +475,12 @@ TEST(Cache, RandomOperationsAgainstModel) {
       ex.type = rnd(2) ? "application/json" : "";
       ex.version = rnd(3) ? std::to_string(step) : "";
       ex.ff = rnd(2);
-      auto r = c.put(k, Value{ex.body, ex.type, ex.version, ex.ff}, static_cast<uint64_t>(step));
+      const Value v{.bytes = ex.body, .content_type = ex.type, .version_label = ex.version, .feature_flags = ex.ff};
+      auto r = c.put(k, v, static_cast<uint64_t>(step));
       auto after = snapshot();
       EXPECT_EQ(r.arena_bytes, c.arena_bytes());
       EXPECT_EQ(r.free_bytes, c.arena_bytes() - c.used_bytes());
-      EXPECT_EQ(r.needed_bytes, block_for(k, Value{ex.body, ex.type, ex.version, ex.ff}));
+      EXPECT_EQ(r.needed_bytes, block_for(k, v));
       if (r.status == PutStatus::kStored) {
         ++stored;
         model[idx] = ex;
@@ -535,7 +542,7 @@ TEST(Cache, RandomOperationsAgainstModel) {
   EXPECT_EQ(c.entry_count(), 0u);
   // After everything is freed, the free ranges coalesced back to one: the whole arena fits.
   Key big{"big", "", ""};
-  EXPECT_EQ(c.put(big, Value{std::string(kArena - 3, 'z'), "", "", false}, 1).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(big, Value{std::string(kArena - 3, 'z'), "", ""}, 1).status, PutStatus::kStored);
 }
 
 TEST(Cache, ManyKeysIndexIntegrity) {
@@ -551,8 +558,8 @@ TEST(Cache, ManyKeysIndexIntegrity) {
   std::vector<std::string> apps;
   for (size_t i = 0; i < kN; ++i) apps.push_back("a" + std::to_string(rng()));
   for (size_t i = 0; i < kN; ++i)
-    ASSERT_EQ(c.put(Key{apps[i], "e", "p"}, Value{std::to_string(i), "", "", false}, 1).status, PutStatus::kStored);
-  EXPECT_EQ(c.put(Key{"one-more", "e", "p"}, Value{"x", "", "", false}, 1).status, PutStatus::kTableFull);
+    ASSERT_EQ(c.put(Key{apps[i], "e", "p"}, Value{std::to_string(i), "", ""}, 1).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(Key{"one-more", "e", "p"}, Value{"x", "", ""}, 1).status, PutStatus::kTableFull);
   std::vector<bool> present(kN, true);
   for (int round = 0; round < 3; ++round) {
     for (size_t i = 0; i < kN; ++i)
@@ -569,7 +576,7 @@ TEST(Cache, ManyKeysIndexIntegrity) {
     }
     for (size_t i = 0; i < kN; ++i)
       if (!present[i] && rng() % 2) {
-        ASSERT_EQ(c.put(Key{apps[i], "e", "p"}, Value{std::to_string(i), "", "", false}, 3).status, PutStatus::kStored);
+        ASSERT_EQ(c.put(Key{apps[i], "e", "p"}, Value{std::to_string(i), "", ""}, 3).status, PutStatus::kStored);
         present[i] = true;
       }
   }
@@ -583,15 +590,15 @@ TEST(Cache, ValueAliasingTheArena) {
   Cache c;
   ASSERT_TRUE(c.init(4096, 8));
   Key a{"a", "", ""}, b{"b", "", ""};
-  ASSERT_EQ(c.put(a, Value{std::string(1000, 'q'), "t", "v", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(a, Value{std::string(1000, 'q'), "t", "v"}, 1).status, PutStatus::kStored);
   cache::View va = c.view(c.find(a, 1));
   // Copying one entry's bytes into another key works while there is room.
-  ASSERT_EQ(c.put(b, Value{va.bytes, va.content_type, va.version_label, false}, 2).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(b, Value{va.bytes, va.content_type, va.version_label}, 2).status, PutStatus::kStored);
   EXPECT_EQ(view_body(c, b), std::string(1000, 'q'));
-  ASSERT_EQ(c.put(Key{"c", "", ""}, Value{std::string(2000, 'c'), "", "", false}, 3).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"c", "", ""}, Value{std::string(2000, 'c'), "", ""}, 3).status, PutStatus::kStored);
   // Arena nearly full: an aliasing put neither evicts (it could free its own source) nor reuses.
   cache::View vb = c.view(c.find(b, 4));
-  auto r = c.put(a, Value{std::string_view(vb.bytes.data(), 1000), "", "", false}, 5);
+  auto r = c.put(a, Value{std::string_view(vb.bytes.data(), 1000), "", ""}, 5);
   // 4096 - (1008 + 1008 + 2016) = 64 bytes free. Replacing a (unpinned) would normally
   // reuse a's block, but the value aliases the arena, so: kNoSpace, a intact.
   EXPECT_EQ(r.status, PutStatus::kNoSpace);
@@ -599,12 +606,12 @@ TEST(Cache, ValueAliasingTheArena) {
   EXPECT_EQ(view_body(c, a), std::string(1000, 'q'));
   // The same value copied out of the arena first replaces a in place.
   std::string copy(vb.bytes);
-  EXPECT_EQ(c.put(a, Value{copy, "", "", false}, 5).status, PutStatus::kStored);
+  EXPECT_EQ(c.put(a, Value{copy, "", ""}, 5).status, PutStatus::kStored);
   EXPECT_EQ(c.entry_count(), 3u);
   std::string big(1500, 'z');
   // b's whole body as a prefix of a larger value: does not fit in the free bytes -> kNoSpace, nothing evicted.
   std::string_view alias(vb.bytes.data(), 1000);
-  auto r2 = c.put(Key{"d", "", ""}, Value{alias, big, "", false}, 6);
+  auto r2 = c.put(Key{"d", "", ""}, Value{alias, big, ""}, 6);
   EXPECT_EQ(r2.status, PutStatus::kNoSpace);
   EXPECT_EQ(c.entry_count(), 3u);
   EXPECT_EQ(view_body(c, b), std::string(1000, 'q'));
@@ -614,7 +621,7 @@ TEST(Cache, ForEachMayRemoveDuringWalk) {
   Cache c;
   ASSERT_TRUE(c.init(1 << 16, 16));
   for (int i = 0; i < 10; ++i)
-    ASSERT_EQ(c.put(Key{"k" + std::to_string(i), "", ""}, Value{std::to_string(i), "", "", false}, 1).status,
+    ASSERT_EQ(c.put(Key{"k" + std::to_string(i), "", ""}, Value{std::to_string(i), "", ""}, 1).status,
               PutStatus::kStored);
   int visited = 0;
   c.for_each([&](const cache::Entry*, const cache::View& v) {
@@ -630,8 +637,8 @@ TEST(Cache, StaleMarksLastUntilTheNextVersionIsStored) {
   Cache c;
   ASSERT_TRUE(c.init(4096, 16));
   Key a{"a", "e", "p"}, b{"b", "e", "p"};
-  ASSERT_EQ(c.put(a, Value{std::string(1000, 'a'), "", "", false}, 1).status, PutStatus::kStored);
-  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", "", false}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(a, Value{std::string(1000, 'a'), "", ""}, 1).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", ""}, 1).status, PutStatus::kStored);
   EXPECT_FALSE(c.mark_stale(Key{"x", "e", "p"}, 5));
   EXPECT_EQ(c.stale_count(), 0u);
   // Readers pin a and b; a's newer 3 KiB version cannot be stored: a is served, marked stale.
@@ -639,7 +646,7 @@ TEST(Cache, StaleMarksLastUntilTheNextVersionIsStored) {
   const cache::Entry* eb = c.find(b, 2);
   c.pin(ea);
   c.pin(eb);
-  EXPECT_EQ(c.put(a, Value{std::string(3000, 'A'), "", "", false}, 3).status, PutStatus::kNoSpace);
+  EXPECT_EQ(c.put(a, Value{std::string(3000, 'A'), "", ""}, 3).status, PutStatus::kNoSpace);
   EXPECT_TRUE(c.mark_stale(a, 3));
   EXPECT_TRUE(c.mark_stale(a, 4));  // marking twice keeps the first time and counts once
   EXPECT_EQ(c.stale_count(), 1u);
@@ -648,7 +655,7 @@ TEST(Cache, StaleMarksLastUntilTheNextVersionIsStored) {
   c.unpin(ea);
   c.unpin(eb);
   // The next version stored is current again.
-  ASSERT_EQ(c.put(a, Value{std::string(2000, 'A'), "", "", false}, 6).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(a, Value{std::string(2000, 'A'), "", ""}, 6).status, PutStatus::kStored);
   EXPECT_EQ(c.view(c.find(a, 7)).stale_since_ms, 0u);
   EXPECT_EQ(c.stale_count(), 0u);
   // Removal and eviction of a stale entry keep the count true.
@@ -656,10 +663,10 @@ TEST(Cache, StaleMarksLastUntilTheNextVersionIsStored) {
   EXPECT_EQ(c.stale_count(), 1u);
   EXPECT_TRUE(c.remove(b));
   EXPECT_EQ(c.stale_count(), 0u);
-  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", "", false}, 9).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(b, Value{std::string(1000, 'b'), "", ""}, 9).status, PutStatus::kStored);
   EXPECT_TRUE(c.mark_stale(b, 10));
   c.find(a, 11);  // b is now least recently read: a large put evicts it
-  ASSERT_EQ(c.put(Key{"c", "e", "p"}, Value{std::string(1900, 'c'), "", "", false}, 12).status, PutStatus::kStored);
+  ASSERT_EQ(c.put(Key{"c", "e", "p"}, Value{std::string(1900, 'c'), "", ""}, 12).status, PutStatus::kStored);
   EXPECT_EQ(c.find(b, 13), nullptr);
   EXPECT_EQ(c.stale_count(), 0u);
 }

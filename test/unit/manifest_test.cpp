@@ -41,7 +41,7 @@ struct Parsed {
 };
 
 Parsed run(const std::string& text) {
-  Parsed p{false, "", std::make_unique<Manifest>()};
+  Parsed p{.ok = false, .err = "", .m = std::make_unique<Manifest>()};
   char err[512];
   memset(err, 'X', sizeof err);
   p.ok = parse(text, *p.m, err, sizeof err);

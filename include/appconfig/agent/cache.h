@@ -66,6 +66,10 @@ enum class PutStatus : uint8_t {
 };
 const char* status_message(PutStatus s);
 
+// An entry's strings, in the order of its arena block: body, application, environment, profile,
+// content type, version label.
+constexpr size_t kEntryParts = 6;
+
 struct PutResult {
   PutStatus status;
   size_t needed_bytes;  // the arena block the entry needs (all its strings, rounded to kAlignment)
@@ -165,6 +169,15 @@ class Cache {
   bool range_reserve_at(size_t offset, size_t length);
   void release_pages(size_t lo, size_t hi);
   bool aliases_arena(std::string_view s) const;
+  // put()'s steps, defined in cache.cpp and used only there (inline: no code of their own beside
+  // put's); parts are the entry's strings in block order.
+  inline PutStatus make_room(size_t need, uint32_t old, const std::string_view (&parts)[kEntryParts], size_t& offset,
+                             bool& old_offered);
+  inline void evict_until(size_t need, uint32_t keep);
+  inline uint32_t store_entry(uint64_t key_hash, const Key& key, const Value& v,
+                              const std::string_view (&parts)[kEntryParts], size_t offset, size_t need,
+                              uint64_t now_ms);
+  inline void link_entry(uint32_t slot, uint32_t old, bool old_offered);
 
   uint8_t* arena_ = nullptr;
   size_t arena_bytes_ = 0;

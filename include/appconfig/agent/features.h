@@ -76,6 +76,9 @@ class Features {
   cache::Key manifest_key_{};
   char backup_dir_[4096] = {};
   bool preload_ = true;
+  // preload_backups' copies of the keys it returns (the loaded views die after each callback); its
+  // only user, called once at start-up, so the keys stay valid for the process.
+  char preloaded_names_[retrieval::kMaxKeys][3][settings::kMaxNameBytes + 1] = {};
   // One provider per distinct (role, external id, session name, duration).
   struct Role {
     bool used;

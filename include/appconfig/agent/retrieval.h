@@ -18,6 +18,7 @@
 #include "appconfig/agent/cache.h"
 #include "appconfig/aws/credentials.h"
 #include "appconfig/net/http_server.h"
+#include "appconfig/core/log.h"
 #include "appconfig/core/loop.h"
 
 namespace appconfig::retrieval {
@@ -85,6 +86,12 @@ class Retriever {
   KeyState* add(const cache::Key& key);
   bool start_fetch(KeyState& k);
   static void on_fetched(void* ctx, const appconfig_data::Result& r);
+  // on_fetched's two cases (retrieval.cpp, used only there); each returns the status for waiting
+  // readers (0: the cache serves them).
+  inline int fetch_failed(KeyState& k, const cache::Key& key, const appconfig_data::Result& r,
+                          const log::Fields& fields, uint64_t now, char* message, size_t cap);
+  inline int fetch_answered(KeyState& k, const cache::Key& key, const appconfig_data::Result& r, log::Fields& fields,
+                            uint64_t now, char* message, size_t cap);
   void settle_one(KeyState& k);
   uint64_t backoff_ms(uint32_t failures);
 

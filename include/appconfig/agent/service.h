@@ -17,6 +17,7 @@
 #include "appconfig/net/http_server.h"
 #include "appconfig/agent/localdev.h"
 #include "appconfig/agent/retrieval.h"
+#include "appconfig/flags/variants.h"
 
 namespace appconfig::service {
 
@@ -61,6 +62,9 @@ class Service {
   void answer_metrics(http_server::Exchange& ex);
   bool answer_variants(http_server::Exchange& ex, const cache::View& v, const std::string_view* keys, size_t num_keys);
   Config cfg_;
+  // answer_variants' decoded Context pairs (4 KiB): the loop answers one request at a time, so
+  // one is enough; kept here rather than on the stack.
+  variants::Context context_;
 };
 
 }  // namespace appconfig::service

@@ -198,10 +198,6 @@ bool parse_port(std::string_view text, uint16_t* out);
 // percent-decoded into storage[*used..cap) (advancing *used), 1..kMaxNameBytes bytes decoded, no
 // NUL byte. On failure *used is unchanged.
 bool parse_key_ref(std::string_view text, KeyRef& out, char* storage, size_t cap, size_t* used);
-// Strict percent-decoding (RFC 3986 §2.1): "%" must be followed by two hex digits (either case);
-// every other byte is copied; "+" stays "+". Returns false on a bad escape or when the output
-// would not fit in cap bytes. %00 decodes to a NUL byte: callers that care must check.
-bool percent_decode(std::string_view in, char* out, size_t cap, size_t* out_len);
 
 // A URL as it may be shown in a message: any userinfo (`user:password@`) in the authority is
 // replaced by `***@` (written into out). Returns url itself when it has none, or "(URL hidden)"

@@ -233,12 +233,16 @@ class TextReader : Reader {
       return false;
     }
     const Byte c = s_[pos_++];
-    if (c == '\n') return true;  // line continuation
-    if (c == '\r') {
-      if (at(pos_, '\n')) ++pos_;
-      return true;
+    switch (c) {
+      case '\n': return true;  // line continuation
+      case '\r':
+        if (at(pos_, '\n')) ++pos_;
+        return true;
+      case 'x':
+      case 'u':
+      case 'U': return code_point_escape(sink, c, start, ascii_only);
+      default: break;
     }
-    if (c == 'x' || c == 'u' || c == 'U') return code_point_escape(sink, c, start, ascii_only);
     const int simple = simple_escape(c);
     if (simple < 0) {
       fail(Error::kBadString, start);

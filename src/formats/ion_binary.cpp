@@ -14,10 +14,13 @@ namespace {
 using namespace internal;
 
 // The Ion type of each binary type code 0x0-0xD (0xE is an annotation wrapper, 0xF reserved).
-constexpr Type kTypeOfCode[] = {Type::kNull,  Type::kBool,    Type::kInt,       Type::kInt,    Type::kFloat,
-                                Type::kDecimal, Type::kTimestamp, Type::kSymbol, Type::kString, Type::kClob,
-                                Type::kBlob,  Type::kList,    Type::kSexp,      Type::kStruct};
+constexpr Type kTypeOfCode[] = {
+    Type::kNull,   Type::kBool,   Type::kInt,  Type::kInt,  Type::kFloat, Type::kDecimal, Type::kTimestamp,
+    Type::kSymbol, Type::kString, Type::kClob, Type::kBlob, Type::kList,  Type::kSexp,    Type::kStruct,
+};
 
+// The binary reader: each value is read from its type descriptor and length, within the bounds of
+// its container (`end`); strings and lobs point into the input. One per parse_binary() call.
 class BinaryReader : Reader {
  public:
   BinaryReader(std::string_view bytes, Arena& arena, std::span<const SharedTable> catalogue)
@@ -306,7 +309,8 @@ class BinaryReader : Reader {
 
   // An Int field (sign and magnitude, -0 allowed) from p to end as decimal
   // digits in the arena ("0" when empty).
-  __attribute__((noinline)) bool int_field_digits(size_t p, size_t end, size_t at, bool& negative, std::string_view& digits) {
+  __attribute__((noinline)) bool int_field_digits(size_t p, size_t end, size_t at, bool& negative,
+                                                  std::string_view& digits) {
     negative = false;
     digits = "0";
     if (p >= end) return true;

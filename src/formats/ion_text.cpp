@@ -21,7 +21,7 @@ using text::hex_value;
 using text::is_digit;
 
 // RFC 4648 §4: the 6-bit value of each byte of the base64 alphabet, kPad for '=', kNotBase64 for
-// every other byte (one load per character: blobs are read at memcpy-like speed).
+// every other byte (one load per character of a blob).
 constexpr int8_t kPad = -1;
 constexpr int8_t kNotBase64 = -2;
 constexpr std::array<int8_t, 256> kBase64 = [] {
@@ -48,6 +48,8 @@ void set_int(Node& n, bool negative, std::string_view digits) {
   n.int_value = negative ? INT64_MIN : INT64_MAX;
 }
 
+// The text reader: a cursor (pos_) over the input, one member function per grammar rule; decoded
+// text goes to the top of the arena through a Sink. One per parse_text() call.
 class TextReader : Reader {
  public:
   TextReader(std::string_view text, Arena& arena, std::span<const SharedTable> catalogue)
@@ -692,7 +694,8 @@ class TextReader : Reader {
   }
 
   // 0x / 0b integers: digits to a big-endian magnitude, then as binary ints.
-  __attribute__((noinline)) Node* radix_int(Node& n, std::string_view tok, size_t i, unsigned bits_per_digit, bool negative, size_t start) {
+  __attribute__((noinline)) Node* radix_int(Node& n, std::string_view tok, size_t i, unsigned bits_per_digit,
+                                            bool negative, size_t start) {
     const size_t d0 = i;
     auto ok = [bits_per_digit](Byte b) { return bits_per_digit == 4 ? hex_value(b) >= 0 : (b == '0' || b == '1'); };
     size_t significant = 0;

@@ -5,6 +5,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-${CXX:-g++} -std=c++20 -O2 -fno-exceptions -fno-rtti -I"$root/include" "$root/bench/ion_budget.cpp" "$root/src/formats/ion.cpp" \
-  -o "$work/ion_budget"
+${CXX:-g++} -std=c++20 -O2 -fno-exceptions -fno-rtti -I"$root/include" "$root/bench/ion_budget.cpp" \
+  "$root"/src/formats/ion*.cpp "$root/src/core/text.cpp" "$root/src/core/error.cpp" -o "$work/ion_budget"
 "$work/ion_budget"

@@ -1,5 +1,6 @@
 // json: strict RFC 8259 validation and raw-span access. See include/appconfig/formats/json.h.
 #include "appconfig/formats/json.h"
+#include "appconfig/core/text.h"
 #include "appconfig/core/utf8.h"
 
 #include <algorithm>
@@ -10,19 +11,11 @@ namespace {
 
 using Byte = unsigned char;
 
-constexpr bool is_ws(Byte c) {
-  // RFC 8259 §2: only these four; form feed and NBSP are not whitespace.
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+// RFC 8259 §2: only these four (text::kJsonSpace); form feed and NBSP are not whitespace.
+constexpr bool is_ws(Byte c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-constexpr bool is_digit(Byte c) { return c >= '0' && c <= '9'; }
-
-int hex_value(Byte c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using text::hex_value;
+using text::is_digit;
 
 // Length of the well-formed UTF-8 sequence at p (1..4), or 0 when it is
 // ill-formed or cut short (RFC 3629 §4, via utf8::decode).
@@ -189,12 +182,9 @@ enum class Want : uint8_t {
   kCommaOrClose,  // after a value inside a container
 };
 
-constexpr Byte kArray = '[';
-constexpr Byte kObject = '{';
-
-// t[b, e) without substr(), whose bounds check would pull in a throwing
-// libstdc++ helper; callers guarantee b <= e <= t.size().
-std::string_view slice(std::string_view t, size_t b, size_t e) { return {t.data() + b, e - b}; }
+// An open container on the validator's stack (an enum, not a byte: stores to a byte array may
+// alias anything, and would keep the validator's state out of registers).
+enum class Open : uint8_t { kArray, kObject };
 
 // Index of the first non-whitespace byte at or after i.
 size_t skip_ws(std::string_view t, size_t i) {
@@ -257,6 +247,119 @@ size_t skip_value(std::string_view t, size_t i) {
   return j == i ? std::string_view::npos : j;
 }
 
+// true, false or null at t[i] (c is its first byte): {kNone, index after it}, or the error.
+ValidateResult scan_literal(std::string_view t, size_t i) {
+  const Byte c = static_cast<Byte>(t[i]);
+  std::string_view literal;
+  if (c == 't') literal = "true";
+  if (c == 'f') literal = "false";
+  if (c == 'n') literal = "null";
+  if (literal.empty()) return {Error::kUnexpectedChar, i};
+  const std::string_view rest = text::slice(t, i, i + std::min(literal.size(), t.size() - i));
+  if (rest != literal) {
+    // A prefix of the literal cut by the end of input is a truncation.
+    if (rest.size() < literal.size() && text::slice(literal, 0, rest.size()) == rest) {
+      return {Error::kTruncated, t.size()};
+    }
+    return {Error::kUnexpectedChar, i};
+  }
+  return {Error::kNone, i + literal.size()};
+}
+
+// The validator between tokens: where it is in the grammar and the open containers. Each step
+// reads one token at text[i] (not whitespace) and answers {kNone, index after it} or the error.
+struct Validator {
+  explicit Validator(std::string_view t)
+      : text(t), base(reinterpret_cast<const Byte*>(t.data())), size(t.size()) {}
+
+  std::string_view text;
+  const Byte* base;
+  size_t size;
+  Open stack[kMaxDepth];  // per open container (left uninitialised)
+  size_t depth = 0;
+  Want want = Want::kValue;
+
+  // The text ended here: valid after one complete top-level value.
+  ValidateResult at_end() const {
+    if (depth == 0 && want == Want::kCommaOrClose) return {Error::kNone, size};
+    return {Error::kTruncated, size};
+  }
+
+  ValidateResult close(size_t i) {
+    --depth;
+    want = Want::kCommaOrClose;
+    return {Error::kNone, i + 1};
+  }
+
+  // The token at text[i] (not whitespace), as the state asks: punctuation, a key, a closing
+  // bracket or a value.
+  ValidateResult step(size_t i) {
+    const Byte c = base[i];
+    switch (want) {
+      case Want::kColon:
+        if (c != ':') return {Error::kUnexpectedChar, i};
+        want = Want::kValue;
+        return {Error::kNone, i + 1};
+      case Want::kCommaOrClose: return comma_or_close(i);
+      case Want::kKeyOrClose:
+        if (c == '}') return close(i);
+        return key(i);
+      case Want::kKey: return key(i);
+      case Want::kValueOrClose:
+        if (c == ']') return close(i);
+        break;
+      case Want::kValue: break;
+    }
+    return value(i);
+  }
+
+  ValidateResult comma_or_close(size_t i) {
+    if (depth == 0) return {Error::kTrailingData, i};
+    const Byte c = base[i];
+    const Open top = stack[depth - 1];
+    if (c == ',') {
+      want = top == Open::kArray ? Want::kValue : Want::kKey;
+      return {Error::kNone, i + 1};
+    }
+    if ((top == Open::kArray && c == ']') || (top == Open::kObject && c == '}')) return close(i);
+    return {Error::kUnexpectedChar, i};
+  }
+
+  ValidateResult key(size_t i) {
+    if (base[i] != '"') return {Error::kUnexpectedChar, i};
+    size_t next = 0, err_at = 0;
+    const Error e = scan_string(base, size, i, &next, &err_at);
+    if (e != Error::kNone) return {e, err_at};
+    want = Want::kColon;
+    return {Error::kNone, next};
+  }
+
+  // A value: an opening bracket (one level deeper) or a whole scalar.
+  ValidateResult value(size_t i) {
+    const Byte c = base[i];
+    if (c == '[' || c == '{') {
+      if (depth == kMaxDepth) return {Error::kTooDeep, i};
+      stack[depth++] = c == '[' ? Open::kArray : Open::kObject;
+      want = c == '[' ? Want::kValueOrClose : Want::kKeyOrClose;
+      return {Error::kNone, i + 1};
+    }
+    size_t next = 0, err_at = 0;
+    Error e = Error::kNone;
+    if (c == '"') {
+      e = scan_string(base, size, i, &next, &err_at);
+    } else if (c == '-' || is_digit(c)) {
+      e = scan_number(base, size, i, &next, &err_at);
+    } else {
+      const ValidateResult r = scan_literal(text, i);
+      if (r.error != Error::kNone) return r;
+      next = r.offset;
+    }
+    if (e != Error::kNone) return {e, err_at};
+    want = Want::kCommaOrClose;
+    return {Error::kNone, next};
+  }
+};
+
 }  // namespace
 
 const char* error_message(Error error) {
@@ -284,102 +387,15 @@ ValidateResult validate(std::string_view text) {
   if (size >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF) {
     return {Error::kByteOrderMark, 0};
   }
-  Byte stack[kMaxDepth];  // kArray or kObject per open container
-  size_t depth = 0;
-  Want want = Want::kValue;
+  Validator v(text);
   size_t i = skip_ws(text, 0);
   if (i == size) return {Error::kEmpty, i};
-
   for (;;) {
     i = skip_ws(text, i);
-    if (i == size) {
-      if (depth == 0 && want == Want::kCommaOrClose) return {Error::kNone, size};
-      return {Error::kTruncated, size};
-    }
-    const Byte c = base[i];
-    switch (want) {
-      case Want::kColon:
-        if (c != ':') return {Error::kUnexpectedChar, i};
-        ++i;
-        want = Want::kValue;
-        continue;
-      case Want::kCommaOrClose: {
-        if (depth == 0) return {Error::kTrailingData, i};
-        const Byte top = stack[depth - 1];
-        if (c == ',') {
-          ++i;
-          want = top == kArray ? Want::kValue : Want::kKey;
-          continue;
-        }
-        if ((top == kArray && c == ']') || (top == kObject && c == '}')) {
-          ++i;
-          --depth;
-          want = Want::kCommaOrClose;
-          continue;
-        }
-        return {Error::kUnexpectedChar, i};
-      }
-      case Want::kKeyOrClose:
-      case Want::kKey: {
-        if (c == '}' && want == Want::kKeyOrClose) {
-          ++i;
-          --depth;
-          want = Want::kCommaOrClose;
-          continue;
-        }
-        if (c != '"') return {Error::kUnexpectedChar, i};
-        size_t next = 0, err_at = 0;
-        const Error e = scan_string(base, size, i, &next, &err_at);
-        if (e != Error::kNone) return {e, err_at};
-        i = next;
-        want = Want::kColon;
-        continue;
-      }
-      case Want::kValueOrClose:
-        if (c == ']') {
-          ++i;
-          --depth;
-          want = Want::kCommaOrClose;
-          continue;
-        }
-        break;
-      case Want::kValue:
-        break;
-    }
-
-    // A value starts here.
-    if (c == '[' || c == '{') {
-      if (depth == kMaxDepth) return {Error::kTooDeep, i};
-      stack[depth++] = c;
-      ++i;
-      want = c == '[' ? Want::kValueOrClose : Want::kKeyOrClose;
-      continue;
-    }
-    size_t next = 0, err_at = 0;
-    Error e = Error::kNone;
-    if (c == '"') {
-      e = scan_string(base, size, i, &next, &err_at);
-    } else if (c == '-' || is_digit(c)) {
-      e = scan_number(base, size, i, &next, &err_at);
-    } else {
-      std::string_view literal;
-      if (c == 't') literal = "true";
-      if (c == 'f') literal = "false";
-      if (c == 'n') literal = "null";
-      if (literal.empty()) return {Error::kUnexpectedChar, i};
-      const std::string_view rest = slice(text, i, i + std::min(literal.size(), size - i));
-      if (rest != literal) {
-        // A prefix of the literal cut by the end of input is a truncation.
-        if (rest.size() < literal.size() && slice(literal, 0, rest.size()) == rest) {
-          return {Error::kTruncated, size};
-        }
-        return {Error::kUnexpectedChar, i};
-      }
-      next = i + literal.size();
-    }
-    if (e != Error::kNone) return {e, err_at};
-    i = next;
-    want = Want::kCommaOrClose;
+    if (i == size) return v.at_end();
+    const ValidateResult r = v.step(i);
+    if (r.error != Error::kNone) return r;
+    i = r.offset;
   }
 }
 
@@ -423,8 +439,8 @@ bool ObjectIter::next(Member& out) {
   } else {
     return fail();
   }
-  out.raw_key = slice(text_, key_start, key_end);
-  out.raw_value = slice(text_, value_start, value_end);
+  out.raw_key = text::slice(text_, key_start, key_end);
+  out.raw_value = text::slice(text_, value_start, value_end);
   return true;
 }
 
@@ -464,10 +480,7 @@ std::optional<std::string_view> find(std::string_view object_text, std::string_v
 }
 
 Kind kind_of(std::string_view raw_value) {
-  size_t b = 0, e = raw_value.size();
-  while (b < e && is_ws(static_cast<Byte>(raw_value[b]))) ++b;
-  while (e > b && is_ws(static_cast<Byte>(raw_value[e - 1]))) --e;
-  const std::string_view v = slice(raw_value, b, e);
+  const std::string_view v = text::trim(raw_value, text::kJsonSpace);
   if (v.empty()) return Kind::kInvalid;
   switch (v.front()) {
     case '{': return Kind::kObject;
@@ -511,7 +524,6 @@ size_t escaped_length(std::string_view s) {
 }
 
 size_t escape(std::string_view s, char* out, size_t cap) {
-  static constexpr char kHex[] = "0123456789abcdef";
   size_t n = 0;
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
@@ -522,7 +534,8 @@ size_t escape(std::string_view s, char* out, size_t cap) {
     } else if (c == '\n' || c == '\t' || c == '\r') {
       buf[0] = '\\', buf[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r', len = 2;
     } else if (c < 0x20) {
-      buf[0] = '\\', buf[1] = 'u', buf[2] = '0', buf[3] = '0', buf[4] = kHex[c >> 4], buf[5] = kHex[c & 0xF];
+      buf[0] = '\\', buf[1] = 'u', buf[2] = '0', buf[3] = '0';
+      buf[4] = text::kHexLower[c >> 4], buf[5] = text::kHexLower[c & 0xF];
       len = 6;
     } else {
       buf[0] = static_cast<char>(c), len = 1;

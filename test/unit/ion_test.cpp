@@ -6,6 +6,7 @@
 #define TEST_DATA_DIR "test/data"
 #endif
 #include "appconfig/formats/ion.h"
+#include "appconfig/formats/ion_internal.h"
 #include "appconfig/flags/variants.h"
 #include "ion_equal.h"
 #include "ion_worst.h"
@@ -168,6 +169,35 @@ TEST(IonTimestamp, Precisions) {
     Timestamp t;
     EXPECT_FALSE(parse_timestamp(b, t)) << b;
   }
+}
+
+// The helpers both readers share (ion_internal.h): the fields' calendar check, the instant they
+// stand for, binary fraction digits as nanoseconds, and the text forms' fraction digits.
+TEST(IonTimestamp, SharedFieldHelpers) {
+  using internal::Fields;
+  Fields f{.year = 2024, .month = 2, .day = 29, .hour = 23, .minute = 59, .second = 59};
+  EXPECT_TRUE(internal::fields_valid(f));
+  f.year = 2023;
+  EXPECT_FALSE(internal::fields_valid(f));  // not a leap year
+  f = Fields{.year = 1970, .month = 1, .day = 2, .hour = 1, .offset_min = 60, .precision = Precision::kMinute};
+  EXPECT_EQ(internal::to_timestamp(f, false).epoch_s, 86400 + 3600);  // fields in UTC
+  EXPECT_EQ(internal::to_timestamp(f, true).epoch_s, 86400);           // local time at +01:00
+  EXPECT_EQ(internal::to_timestamp(f, true).offset_min, 60);
+  f.offset_min = 24 * 60;
+  EXPECT_FALSE(internal::fields_valid(f));
+  EXPECT_EQ(internal::fraction_nanos("5", 1), 500000000u);            // 0.5
+  EXPECT_EQ(internal::fraction_nanos("123", 6), 123000u);             // 0.000123
+  EXPECT_EQ(internal::fraction_nanos("1234567891", 10), 123456789u);  // truncated
+  EXPECT_EQ(internal::fraction_nanos("7", 12), 0u);                   // below a nanosecond
+  Timestamp t;
+  std::string_view fraction;
+  ASSERT_TRUE(internal::parse_timestamp_text("2024-01-01T00:00:00.0120Z", t, &fraction));
+  EXPECT_EQ(fraction, "0120");
+  EXPECT_EQ(t.nanos, 12000000u);
+  EXPECT_FALSE(t.offset_unknown);
+  ASSERT_TRUE(internal::parse_timestamp_text("2024-01-01T", t, &fraction));
+  EXPECT_TRUE(t.offset_unknown);  // a date has no local offset
+  EXPECT_EQ(t.precision, Precision::kDay);
 }
 
 // ---------------------------------------------------------------- text

@@ -8,6 +8,9 @@
 // `imports`), W3C/Ion timestamp parsing. Both readers produce the same tree, so
 // a consumer cannot tell which encoding a document came in.
 // Knows nothing of feature flags, rules or JSON: it only reads Ion.
+// Implemented in src/formats/ion_text.cpp (text reader), ion_binary.cpp
+// (binary reader), ion_timestamp.cpp (timestamps) and ion.cpp (what they
+// share); see include/appconfig/formats/ion_internal.h.
 //
 // Limits are documented at each constant; anything beyond them is an error,
 // never a crash. Every reader pass is linear in the input: each byte is looked

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "appconfig/core/text.h"
+
 namespace appconfig::http_parse {
 
 // Header fields kept per message: the agent's callers (Lambda functions over
@@ -200,7 +202,7 @@ ChunkedResult decode_chunked(ChunkedDecoder& d, char* buf, size_t len, uint64_t 
 
 // Case-insensitive name lookup; the first match, or an empty view (data()==nullptr) if absent.
 std::string_view find_header(const Header* headers, size_t n, std::string_view name);
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality: text::iequals, kept under this name for callers above net.
+inline bool iequals(std::string_view a, std::string_view b) { return text::iequals(a, b); }
 
 }  // namespace appconfig::http_parse

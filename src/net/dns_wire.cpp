@@ -37,11 +37,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string_view strip_trailing_dot(std::string_view s) {
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  return s;
-}
-
 // Dotted text -> uncompressed wire name (labels + terminating 0). Returns the
 // wire length, or 0 when the name is not a plain hostname-ish name.
 size_t encode_name(std::string_view name, bool to_lower, uint8_t* out, size_t cap) {
@@ -521,6 +516,11 @@ bool parse_ip_literal(std::string_view text, Address& out) {
   }
   memcpy(out.bytes, bytes, sizeof bytes);
   return true;
+}
+
+std::string_view strip_trailing_dot(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace appconfig::dns_wire

@@ -277,6 +277,21 @@ int error_status(Error e) {
   }
 }
 
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s)
+    if (!is_tchar(static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+bool is_visible_field_value(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
+  }
+  return true;
+}
+
 std::string_view find_header(const Header* headers, size_t n, std::string_view name) {
   for (size_t i = 0; i < n; ++i) {
     if (text::iequals(headers[i].name, name)) return headers[i].value;

@@ -1,4 +1,5 @@
 #include "appconfig/net/http_client.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/sysfile.h"
 #include "appconfig/core/text.h"
 
@@ -91,6 +92,57 @@ void put_proxy_headers(Writer& w, const proxy::Route& route) {
     w.put(h.value);
     w.put("\r\n");
   }
+}
+
+// host[:port] as Host and absolute-form URIs write it: IPv6 bracketed, the port left out when it
+// is the scheme's default (RFC 9110 §7.2, §4.2).
+void put_host(Writer& w, std::string_view host, uint16_t port, uint16_t default_port) {
+  const bool br = bracketless_v6(host);
+  if (br) w.put("[");
+  w.put(host);
+  if (br) w.put("]");
+  if (port != default_port) {
+    w.put(":");
+    w.put_u64(port);
+  }
+}
+
+// A checked request (Client::check_request) as bytes. via_proxy: plain HTTP through that proxy,
+// so the target is in absolute-form and the proxy's headers go along.
+void write_request(Writer& w, const Endpoint& ep, const Request& req, const proxy::Route* via_proxy) {
+  w.put(req.method);
+  w.put(" ");
+  if (via_proxy != nullptr) {
+    w.put("http://");
+    put_host(w, ep.host, ep.port, 80);
+  }
+  w.put(req.target);
+  w.put(" HTTP/1.1\r\n");
+  bool have_host = false;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    // A caller-supplied Host wins: SigV4 signs the exact value it sends.
+    if (text::iequals(h.name, "Host")) have_host = true;
+    w.put(h.name);
+    w.put(": ");
+    w.put(h.value);
+    w.put("\r\n");
+  }
+  if (!have_host) {
+    w.put("Host: ");
+    put_host(w, ep.host, ep.port, ep.tls ? 443 : 80);
+    w.put("\r\n");
+  }
+  if (via_proxy != nullptr) put_proxy_headers(w, *via_proxy);
+  // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
+  // send 0 for methods that define one when there is none.
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    w.put("Content-Length: ");
+    w.put_u64(req.body.size());
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+  w.put(req.body);
 }
 
 }  // namespace
@@ -332,9 +384,8 @@ int Client::find_or_add_endpoint(const Endpoint& ep) {
   return free_ix;
 }
 
-RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
-  if (arena_ == nullptr || cb == nullptr) return RequestId{};
-  ApiScope scope(api_depth_);
+// A free request slot bound to the endpoint, its deadline armed; -1 when a table is full.
+int Client::claim_slot(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
   int si = -1;
   for (size_t i = 0; i < kMaxRequests; ++i) {
     if (!slots_[i].in_use) {
@@ -342,17 +393,9 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
       break;
     }
   }
-  if (si < 0) return RequestId{};
-  bool host_ok = proxy::is_host_text(ep.host);
-  int ei = host_ok ? find_or_add_endpoint(ep) : -1;
-  if (host_ok && ei < 0) return RequestId{};
-  if (!host_ok) {
-    // Keep a printable endpoint for the detail; it is rejected just below.
-    Endpoint shown{"(invalid host)", ep.port, ep.tls};
-    ei = find_or_add_endpoint(shown);
-    if (ei < 0) return RequestId{};
-  }
-
+  if (si < 0) return -1;
+  const int ei = find_or_add_endpoint(ep);
+  if (ei < 0) return -1;
   Slot& s = slots_[si];
   if (++generation_ == 0) generation_ = 1;
   s.gen = generation_;
@@ -372,92 +415,54 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
     s.timer = loop_->add_timer(req.timeout_ms, &Client::on_timer, &s);
     if (!s.timer.valid()) {
       s.in_use = false;
-      return RequestId{};
+      return -1;
     }
   }
-  RequestId id{static_cast<uint32_t>(si), s.gen};
+  return si;
+}
 
+// The request's own parts, in the order they would be written; false (after fail()) on the
+// first one we refuse to send.
+bool Client::check_request(int si, const Request& req) {
+  if (!http_parse::is_token(req.method)) return fail(si, Error::kBadRequest, "method is not a token");
+  if (!is_target(req.target))
+    return fail(si, Error::kBadRequest, "request target is empty or contains spaces or control bytes");
+  if (req.num_headers > kMaxRequestHeaders || (req.num_headers > 0 && req.headers == nullptr))
+    return fail(si, Error::kBadRequest, "more than %zu request headers", kMaxRequestHeaders);
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    if (!http_parse::is_token(h.name) || !http_parse::is_visible_field_value(h.value))
+      return fail(si, Error::kBadRequest,
+                  "request header %zu has an invalid name or a byte outside visible ASCII in its value", i);
+    // We own message framing; a caller's framing header would contradict ours.
+    if (text::iequals(h.name, "Content-Length") || text::iequals(h.name, "Transfer-Encoding"))
+      return fail(si, Error::kBadRequest, "request header %.*s is set by the client", static_cast<int>(h.name.size()),
+                  h.name.data());
+  }
+  return true;
+}
+
+RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
+  if (arena_ == nullptr || cb == nullptr) return RequestId{};
+  ApiScope scope(api_depth_);
+  const bool host_ok = proxy::is_host_text(ep.host);
+  // Keep a printable endpoint for the detail; a bad host is rejected just below.
+  const Endpoint shown{.host = "(invalid host)", .port = ep.port, .tls = ep.tls};
+  const int si = claim_slot(host_ok ? ep : shown, req, cb, ctx);
+  if (si < 0) return RequestId{};
+  Slot& s = slots_[si];
+  RequestId id{static_cast<uint32_t>(si), s.gen};
   if (!host_ok) {
     fail(si, Error::kBadRequest, "host is empty, too long or contains invalid characters");
     return id;
   }
   // Serialise now (RFC 9112 §3, §5): the caller's strings may die after we return.
-  if (!http_parse::is_token(req.method)) {
-    fail(si, Error::kBadRequest, "method is not a token");
-    return id;
-  }
-  if (!is_target(req.target)) {
-    fail(si, Error::kBadRequest, "request target is empty or contains spaces or control bytes");
-    return id;
-  }
-  if (req.num_headers > kMaxRequestHeaders || (req.num_headers > 0 && req.headers == nullptr)) {
-    fail(si, Error::kBadRequest, "more than %zu request headers", kMaxRequestHeaders);
-    return id;
-  }
-  Writer w{s.req, kMaxRequestBytes};
-  w.put(req.method);
-  w.put(" ");
+  if (!check_request(si, req)) return id;
   // Plain HTTP through a proxy: absolute-form (RFC 9112 §3.2.2), so the proxy
   // knows where to forward; HTTPS goes through a CONNECT tunnel instead.
-  const bool absolute = eps_[ei].via_proxy && !ep.tls && req.target[0] == '/';
-  if (absolute) {
-    bool br = bracketless_v6(ep.host);
-    w.put("http://");
-    if (br) w.put("[");
-    w.put(ep.host);
-    if (br) w.put("]");
-    if (ep.port != 80) {
-      w.put(":");
-      w.put_u64(ep.port);
-    }
-  }
-  w.put(req.target);
-  w.put(" HTTP/1.1\r\n");
-  bool have_host = false;
-  for (size_t i = 0; i < req.num_headers; ++i) {
-    const Header& h = req.headers[i];
-    if (!http_parse::is_token(h.name) || !http_parse::is_visible_field_value(h.value)) {
-      fail(si, Error::kBadRequest, "request header %zu has an invalid name or a byte outside visible ASCII in its value", i);
-      return id;
-    }
-    // We own message framing; a caller's framing header would contradict ours.
-    if (text::iequals(h.name, "Content-Length") || text::iequals(h.name, "Transfer-Encoding")) {
-      fail(si, Error::kBadRequest, "request header %.*s is set by the client", static_cast<int>(h.name.size()),
-           h.name.data());
-      return id;
-    }
-    // A caller-supplied Host wins: SigV4 signs the exact value it sends.
-    if (text::iequals(h.name, "Host")) have_host = true;
-    w.put(h.name);
-    w.put(": ");
-    w.put(h.value);
-    w.put("\r\n");
-  }
-  if (!have_host) {
-    // RFC 9110 §7.2: host and, unless default for the scheme, port.
-    w.put("Host: ");
-    bool br = bracketless_v6(ep.host);
-    if (br) w.put("[");
-    w.put(ep.host);
-    if (br) w.put("]");
-    if (ep.port != (ep.tls ? 443 : 80)) {
-      w.put(":");
-      w.put_u64(ep.port);
-    }
-    w.put("\r\n");
-  }
-  if (absolute) {
-    put_proxy_headers(w, *proxy_);
-  }
-  // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
-  // send 0 for methods that define one when there is none.
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    w.put("Content-Length: ");
-    w.put_u64(req.body.size());
-    w.put("\r\n");
-  }
-  w.put("\r\n");
-  w.put(req.body);
+  const bool absolute = eps_[s.ep].via_proxy && !ep.tls && req.target[0] == '/';
+  Writer w{s.req, kMaxRequestBytes};
+  write_request(w, ep, req, absolute ? proxy_ : nullptr);
   if (!w.ok) {
     fail(si, Error::kBadRequest, "request larger than %zu bytes", kMaxRequestBytes);
     return id;
@@ -465,7 +470,7 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
   s.req_len = w.len;
   s.queued = true;
   s.seq = next_seq_++;
-  pump(ei);
+  pump(s.ep);
   return id;
 }
 
@@ -1146,30 +1151,27 @@ static bool head_worth_parsing(Client::Conn& c, size_t max_head_bytes) {
   return worth;
 }
 
-void Client::process(Conn& c) {
+// Parses the response head once enough of it is in (interim 1xx answers are dropped). True
+// when the final head is done and the body can be framed; false to wait (or after fail()).
+bool Client::process_head(Conn& c) {
   const Slot& s = slots_[c.slot];
   while (!c.head_done) {
-    if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return;
+    if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return false;
     ++head_parses_;
     http_parse::Result r =
         http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, s.head, kMaxResponseHeaderBytes);
-    if (r.status == http_parse::Status::kIncomplete) return;
+    if (r.status == http_parse::Status::kIncomplete) return false;
     if (r.status == http_parse::Status::kError) {
-      if (r.error == http_parse::Error::kHeadersTooLarge) {
-        fail(c.slot, Error::kTooLarge, "response header section over %zu bytes", kMaxResponseHeaderBytes);
-      } else {
-        fail(c.slot, Error::kProtocol, "malformed response: %s at byte %zu", http_parse::error_message(r.error),
-             r.error_offset);
-      }
-      return;
+      if (r.error == http_parse::Error::kHeadersTooLarge)
+        return fail(c.slot, Error::kTooLarge, "response header section over %zu bytes", kMaxResponseHeaderBytes);
+      return fail(c.slot, Error::kProtocol, "malformed response: %s at byte %zu", http_parse::error_message(r.error),
+                  r.error_offset);
     }
     if (c.resp.status < 200) {
       // RFC 9110 §15.2: interim responses precede the final one; we never ask
       // for an upgrade, so 101 cannot be followed by HTTP.
-      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses) {
-        fail(c.slot, Error::kProtocol, "unexpected interim response %d", c.resp.status);
-        return;
-      }
+      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses)
+        return fail(c.slot, Error::kProtocol, "unexpected interim response %d", c.resp.status);
       std::memmove(c.buf, c.buf + r.consumed, c.fill - r.consumed);
       c.fill -= r.consumed;
       c.head_scan = 0;
@@ -1179,14 +1181,44 @@ void Client::process(Conn& c) {
     c.head_done = true;
     c.head_len = r.consumed;
     c.body_len = 0;
-    if (c.resp.body == http_parse::BodyKind::kContentLength && c.resp.content_length > kMaxResponseBodyBytes) {
-      fail(c.slot, Error::kTooLarge, "Content-Length %llu over the %zu-byte limit",
-           static_cast<unsigned long long>(c.resp.content_length), kMaxResponseBodyBytes);
-      return;
-    }
+    if (c.resp.body == http_parse::BodyKind::kContentLength && c.resp.content_length > kMaxResponseBodyBytes)
+      return fail(c.slot, Error::kTooLarge, "Content-Length %llu over the %zu-byte limit",
+                  static_cast<unsigned long long>(c.resp.content_length), kMaxResponseBodyBytes);
     if (c.resp.body == http_parse::BodyKind::kChunked) c.chunk = http_parse::ChunkedDecoder{};
   }
+  return true;
+}
 
+// Decodes the chunked body in place: decoded bytes sit at buf[head_len, head_len + body_len);
+// everything after them is raw input not yet decoded.
+void Client::decode_chunked_body(Conn& c) {
+  char* raw = c.buf + c.head_len + c.body_len;
+  size_t raw_len = c.fill - (c.head_len + c.body_len);
+  http_parse::ChunkedResult r =
+      http_parse::decode_chunked(c.chunk, raw, raw_len, kMaxResponseBodyBytes - c.body_len);
+  if (r.status == http_parse::Status::kError) {
+    if (r.error == http_parse::Error::kChunkTooLarge) {
+      fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+    } else {
+      fail(c.slot, Error::kProtocol, "malformed chunked body: %s", http_parse::error_message(r.error));
+    }
+    return;
+  }
+  size_t extra = raw_len - r.consumed;
+  c.body_len += r.data_len;
+  if (c.body_len > kMaxResponseBodyBytes) {
+    fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+    return;
+  }
+  if (r.status == http_parse::Status::kComplete) {
+    complete(c, extra);
+  } else {
+    c.fill = c.head_len + c.body_len;  // all raw input was consumed into the state
+  }
+}
+
+void Client::process(Conn& c) {
+  if (!c.head_done && !process_head(c)) return;
   switch (c.resp.body) {
     case http_parse::BodyKind::kNone:
       complete(c, c.fill - c.head_len);
@@ -1196,34 +1228,9 @@ void Client::process(Conn& c) {
       if (have >= c.resp.content_length) complete(c, have - c.resp.content_length);
       return;
     }
-    case http_parse::BodyKind::kChunked: {
-      // Decoded bytes sit at buf[head_len, head_len + body_len); everything
-      // after them is raw input not yet decoded.
-      char* raw = c.buf + c.head_len + c.body_len;
-      size_t raw_len = c.fill - (c.head_len + c.body_len);
-      http_parse::ChunkedResult r =
-          http_parse::decode_chunked(c.chunk, raw, raw_len, kMaxResponseBodyBytes - c.body_len);
-      if (r.status == http_parse::Status::kError) {
-        if (r.error == http_parse::Error::kChunkTooLarge) {
-          fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
-        } else {
-          fail(c.slot, Error::kProtocol, "malformed chunked body: %s", http_parse::error_message(r.error));
-        }
-        return;
-      }
-      size_t extra = raw_len - r.consumed;
-      c.body_len += r.data_len;
-      if (c.body_len > kMaxResponseBodyBytes) {
-        fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
-        return;
-      }
-      if (r.status == http_parse::Status::kComplete) {
-        complete(c, extra);
-      } else {
-        c.fill = c.head_len + c.body_len;  // all raw input was consumed into the state
-      }
+    case http_parse::BodyKind::kChunked:
+      decode_chunked_body(c);
       return;
-    }
     case http_parse::BodyKind::kUntilClose:
       if (c.fill - c.head_len > kMaxResponseBodyBytes)
         fail(c.slot, Error::kTooLarge, "close-delimited body over the %zu-byte limit", kMaxResponseBodyBytes);
@@ -1305,7 +1312,7 @@ void Client::before_response_failure(Conn& c, Error if_not_retried, const char* 
        s.retried ? " (after one retry)" : "");
 }
 
-void Client::fail(int si, Error e, const char* fmt, ...) {
+bool Client::fail(int si, Error e, const char* fmt, ...) {
   Slot& s = slots_[si];
   int n = host_port(s.ep, s.detail, sizeof s.detail);
   if (n < 0) n = 0;
@@ -1314,7 +1321,7 @@ void Client::fail(int si, Error e, const char* fmt, ...) {
   off = std::strlen(s.detail);
   va_list ap;
   va_start(ap, fmt);
-  std::vsnprintf(s.detail + off, sizeof s.detail - off, fmt, ap);
+  error::vfail(s.detail + off, sizeof s.detail - off, fmt, ap);
   va_end(ap);
   s.pending = e;
   s.queued = false;
@@ -1323,11 +1330,12 @@ void Client::fail(int si, Error e, const char* fmt, ...) {
     // Inside send()/cancel(): deliver from the loop on its next pass.
     loop_->cancel_timer(s.timer);
     s.timer = loop_->add_timer(0, &Client::on_timer, &s);
-    if (s.timer.valid()) return;
+    if (s.timer.valid()) return false;
     // Timer table full (1024 timers): delivering now is the lesser evil.
   }
   deliver_error(si);
   pump_all();
+  return false;
 }
 
 void Client::deliver_error(int si) {

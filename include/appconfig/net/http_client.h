@@ -213,6 +213,8 @@ class Client {
   static void on_resume_timer(void* ctx);
 
   int find_or_add_endpoint(const Endpoint& ep);
+  int claim_slot(const Endpoint& ep, const Request& req, Callback cb, void* ctx);
+  bool check_request(int si, const Request& req);
   void pump_all();
   void pump(int ep);
   bool start_conn(int slot);
@@ -235,9 +237,13 @@ class Client {
   void do_read(Conn& c);
   void on_eof(Conn& c, bool clean, const char* why);
   void process(Conn& c);
+  bool process_head(Conn& c);
+  void decode_chunked_body(Conn& c);
   void complete(Conn& c, size_t extra_bytes);
   void before_response_failure(Conn& c, Error if_not_retried, const char* why);
-  void fail(int slot, Error e, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  // Records the failure (detail "host:port: ..."), closes the request's connection and delivers
+  // the error (from the loop when inside send()/cancel()). Returns false, for `return fail(...)`.
+  bool fail(int slot, Error e, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
   void deliver_error(int slot);
   void close_conn(Conn& c);
   void release_slot(int slot);

@@ -869,7 +869,7 @@ void Server::on_sweep(void* ctx) {
       LOG_DEBUG("closing a local connection: request head not complete within %llu ms",
                 static_cast<unsigned long long>(s->limits_.header_timeout_ms));
       // 408 is a courtesy: the client may not be reading.
-      static const char k408[] =
+      static constexpr char k408[] =
           "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       ssize_t r = send(c.fd, k408, sizeof k408 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       (void)r;

@@ -434,7 +434,7 @@ bool global_init(Error& err) {
   mbedtls_entropy_init(&g.entropy);
   mbedtls_ctr_drbg_init(&g.drbg);
   mbedtls_x509_crt_init(&g.ca);
-  static const unsigned char kPersonalization[] = "appconfig-extension tls";
+  static constexpr unsigned char kPersonalization[] = "appconfig-extension tls";
   int ret = mbedtls_ctr_drbg_seed(&g.drbg, mbedtls_entropy_func, &g.entropy, kPersonalization,
                                   sizeof kPersonalization - 1);
   if (ret != 0) {

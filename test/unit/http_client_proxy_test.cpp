@@ -455,7 +455,7 @@ class ProxyE2E : public ProxyClient {
   hc::RequestId get(const std::string& host, uint16_t port, bool tls, Outcome& o, const std::string& target = "/",
                     uint64_t timeout_ms = 8000) {
     hc::Request req{"GET", target, nullptr, 0, "", timeout_ms};
-    return client.send(hc::Endpoint{host, port, tls}, req, &record, &o);
+    return client.send(hc::Endpoint{.host = host, .port = port, .tls = tls}, req, &record, &o);
   }
   void use_proxy(uint16_t port, const std::string& userinfo = "", const hc::Header* hs = nullptr, size_t n = 0,
                  const std::string& no_proxy = "") {

@@ -323,8 +323,9 @@ void rebase(Request& out, const RequestScan& scan, const char* now) {
   }
 }
 
-// One parse_request call: the input, the scan it resumes and how far it got. A step returns true
-// once `result` holds the call's answer, false to go on with the phase it left in sc.phase.
+// One parse_request call: the input, the scan it resumes and its answer. A step gets the scan
+// position i (parse_request's own variable) and returns true once `result` holds the call's
+// answer, false to go on with the phase it left in sc.phase.
 struct RequestCursor {
   std::string_view buf;
   size_t n;  // bytes that may belong to the head
@@ -332,31 +333,26 @@ struct RequestCursor {
   size_t max_target_bytes;
   Request& out;
   RequestScan& sc;
-  size_t i;      // scan position
-  size_t start;  // where this call began
   Result result{};
 
-  // Each stop records how far the scan got; `at` is where the next call resumes.
+  // `at` is where the next call resumes.
   bool incomplete_at(size_t at) {
     sc.pos = at;
-    sc.scanned += i - start;
     result = (buf.size() > max_header_bytes) ? fail(Error::kHeadersTooLarge, max_header_bytes) : incomplete();
     return true;
   }
   bool error_at(Error e, size_t at) {
-    sc.scanned += i - start;
     result = fail(e, at);
     return true;
   }
 };
 
 // Leading empty lines, then "method SP request-target SP" of the request line (RFC 9112 §3).
-bool request_line_step(RequestCursor& cur) {
+bool request_line_step(RequestCursor& cur, size_t& i) {
   const std::string_view buf = cur.buf;
   const size_t n = cur.n;
   RequestScan& sc = cur.sc;
   const size_t max_target_bytes = cur.max_target_bytes;
-  size_t& i = cur.i;
   switch (sc.phase) {
     case kLeadCrlf:
       // RFC 9112 §2.2: a server SHOULD ignore empty lines received before the request-line.
@@ -409,12 +405,11 @@ bool request_line_step(RequestCursor& cur) {
 }
 
 // "HTTP-version CRLF" ends the request line; then the method and the target's form are checked.
-bool version_step(RequestCursor& cur) {
+bool version_step(RequestCursor& cur, size_t& i) {
   const std::string_view buf = cur.buf;
   const size_t n = cur.n;
   RequestScan& sc = cur.sc;
   Request& out = cur.out;
-  size_t& i = cur.i;
   switch (sc.phase) {
     case kVersion: {
       // HTTP-version CRLF. At most 8 bytes, re-matched from their start.
@@ -456,12 +451,11 @@ bool version_step(RequestCursor& cur) {
   return false;
 }
 
-// The empty line at cur.i ends the head: the framing seen in the fields decides the body.
-bool finish_head(RequestCursor& cur) {
+// The empty line at i ends the head: the framing seen in the fields decides the body.
+bool finish_head(RequestCursor& cur, size_t& i) {
   Request& out = cur.out;
-  cur.i += 2;
-  cur.sc.scanned += cur.i - cur.start;
-  cur.sc.pos = cur.i;
+  i += 2;
+  cur.sc.pos = i;
   out.num_headers = cur.sc.num_headers;
   const Framing& f = cur.sc.framing;
   out.keep_alive = keep_alive_for(out.version_minor, f);
@@ -476,17 +470,16 @@ bool finish_head(RequestCursor& cur) {
     out.body = BodyKind::kContentLength;
     out.content_length = f.cl;
   }
-  cur.result = Result{Status::kComplete, Error::kNone, cur.i, 0};
+  cur.result = Result{Status::kComplete, Error::kNone, i, 0};
   return true;
 }
 
 // Header field lines (RFC 9112 §5), one phase at a time, until the empty line.
-bool field_step(RequestCursor& cur) {
+bool field_step(RequestCursor& cur, size_t& i) {
   const std::string_view buf = cur.buf;
   const size_t n = cur.n;
   RequestScan& sc = cur.sc;
   Request& out = cur.out;
-  size_t& i = cur.i;
   switch (sc.phase) {
     case kFieldStart: {
       if (i >= n) return cur.incomplete_at(i);
@@ -494,7 +487,7 @@ bool field_step(RequestCursor& cur) {
       if (c == '\r') {
         if (i + 1 >= n) return cur.incomplete_at(i);
         if (buf[i + 1] != '\n') return cur.error_at(Error::kBadHeader, i + 1);  // bare CR (RFC 9112 §2.2)
-        return finish_head(cur);
+        return finish_head(cur, i);
       }
       // Whitespace at a line start is obs-fold, or whitespace before the first
       // field; both must be rejected by a server (RFC 9112 §5.2, §2.2).
@@ -555,12 +548,17 @@ Result parse_request(std::string_view buf, Request& out, RequestScan& sc, size_t
   const size_t n = buf.size() < max_header_bytes ? buf.size() : max_header_bytes;
   if (sc.base != nullptr && sc.base != buf.data()) rebase(out, sc, buf.data());
   sc.base = buf.data();
-  RequestCursor cur{buf, n, max_header_bytes, max_target_bytes, out, sc, sc.pos, sc.pos};
+  RequestCursor cur{buf, n, max_header_bytes, max_target_bytes, out, sc};
+  size_t i = sc.pos;
+  const size_t start = i;
   for (;;) {
-    const bool stop = sc.phase < kVersion      ? request_line_step(cur)
-                      : sc.phase < kFieldStart ? version_step(cur)
-                                               : field_step(cur);
-    if (stop) return cur.result;
+    const bool stop = sc.phase < kVersion      ? request_line_step(cur, i)
+                      : sc.phase < kFieldStart ? version_step(cur, i)
+                                               : field_step(cur, i);
+    if (stop) {
+      sc.scanned += i - start;  // how far this call got, whatever it answers
+      return cur.result;
+    }
   }
 }
 

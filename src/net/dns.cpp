@@ -1,5 +1,6 @@
 #include "appconfig/net/dns.h"
 #include "appconfig/core/sysfile.h"
+#include "appconfig/core/text.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -29,15 +30,6 @@ constexpr size_t kMaxResolvConfBytes = 8192;
 constexpr size_t kTcpSlotBytes = 2 + kMaxTcpReplyBytes;
 
 constexpr size_t align16(size_t n) { return (n + 15) / 16 * 16; }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // "a.b.c.d:port" or "[v6]:port" for error texts.
 void format_server(const dns_wire::Address& a, uint16_t port, char* out, size_t cap) {
@@ -334,7 +326,7 @@ bool Resolver::lookup_cache(Query& q) {
   uint64_t now = loop::monotonic_ms();
   for (size_t i = 0; i < kCacheEntries; ++i) {
     CacheEntry& e = cache_[i];
-    if (!e.used || !iequals(std::string_view(e.name, e.name_len), std::string_view(q.name, q.name_len))) continue;
+    if (!e.used || !text::iequals(std::string_view(e.name, e.name_len), std::string_view(q.name, q.name_len))) continue;
     if (e.expires_ms <= now) {
       e.used = false;
       return false;
@@ -357,7 +349,7 @@ void Resolver::store_cache(const Query& q, bool negative, uint32_t ttl_s) {
   // The same name, else a free or expired entry, else the one expiring first.
   CacheEntry* slot = nullptr;
   for (size_t i = 0; i < kCacheEntries && slot == nullptr; ++i)
-    if (cache_[i].used && iequals(std::string_view(cache_[i].name, cache_[i].name_len), std::string_view(q.name, q.name_len)))
+    if (cache_[i].used && text::iequals(std::string_view(cache_[i].name, cache_[i].name_len), std::string_view(q.name, q.name_len)))
       slot = &cache_[i];
   for (size_t i = 0; i < kCacheEntries && slot == nullptr; ++i)
     if (!cache_[i].used || cache_[i].expires_ms <= now) slot = &cache_[i];
@@ -367,7 +359,7 @@ void Resolver::store_cache(const Query& q, bool negative, uint32_t ttl_s) {
   e.used = true;
   e.negative = negative;
   e.name_len = static_cast<uint8_t>(q.name_len);
-  for (size_t i = 0; i < q.name_len; ++i) e.name[i] = lower(q.name[i]);
+  for (size_t i = 0; i < q.name_len; ++i) e.name[i] = text::lower(q.name[i]);
   e.name[q.name_len] = '\0';
   e.expires_ms = now + uint64_t{ttl_s} * 1000;
   e.num_addrs = negative ? 0 : q.num_addrs;

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "appconfig/core/text.h"
+
 namespace appconfig::dns_wire {
 
 namespace {
@@ -20,7 +22,6 @@ uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1
 uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
-uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; }
 
 // string_view::substr without the out_of_range throw (we build without exceptions):
 // pos is clamped to the size.
@@ -28,18 +29,6 @@ std::string_view sub(std::string_view s, size_t pos, size_t n = std::string_view
   if (pos > s.size()) pos = s.size();
   if (n > s.size() - pos) n = s.size() - pos;
   return std::string_view(s.data() + pos, n);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(static_cast<uint8_t>(a[i])) != lower(static_cast<uint8_t>(b[i]))) return false;
-  return true;
-}
-
-std::string_view strip_trailing_dot(std::string_view s) {
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  return s;
 }
 
 // Dotted text -> uncompressed wire name (labels + terminating 0). Returns the
@@ -58,7 +47,7 @@ size_t encode_name(std::string_view name, bool to_lower, uint8_t* out, size_t ca
     for (size_t i = start; i < dot; ++i) {
       auto c = static_cast<uint8_t>(name[i]);
       if (c < 0x21 || c > 0x7e) return 0;
-      out[w++] = to_lower ? lower(c) : c;
+      out[w++] = to_lower ? static_cast<uint8_t>(text::lower(static_cast<char>(c))) : c;
     }
     start = dot + 1;
   }
@@ -98,7 +87,7 @@ ParseError read_name(const uint8_t* pkt, size_t len, size_t pos, uint8_t* out, s
     if (b > len - p - 1) return ParseError::kTruncatedPacket;
     if (w + 1 + b + 1 > kMaxNameWireBytes) return ParseError::kBadName;
     out[w++] = b;
-    for (size_t i = 0; i < b; ++i) out[w++] = lower(pkt[p + 1 + i]);
+    for (size_t i = 0; i < b; ++i) out[w++] = static_cast<uint8_t>(text::lower(static_cast<char>(pkt[p + 1 + i])));
     p += 1 + size_t{b};
   }
 }
@@ -148,15 +137,11 @@ void name_to_text(const uint8_t* wire, char* out) {
   out[w] = '\0';  // at most 253 characters: a 255-octet wire name
 }
 
+// At most 9 digits (resolv.conf values and test ports), and the value at most max_value.
 bool parse_decimal(std::string_view s, int max_value, int& out) {
-  if (s.empty() || s.size() > 9) return false;
-  int v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  if (v > max_value) return false;
-  out = v;
+  uint64_t v = 0;
+  if (s.size() > 9 || !text::parse_uint(s, static_cast<uint64_t>(max_value), &v)) return false;
+  out = static_cast<int>(v);
   return true;
 }
 
@@ -165,7 +150,7 @@ bool parse_v4(std::string_view s, uint8_t* out) {
   for (int part = 0; part < 4; ++part) {
     size_t start = i;
     int v = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3) v = v * 10 + (s[i++] - '0');
+    while (i < s.size() && text::is_digit(s[i]) && i - start < 3) v = v * 10 + (s[i++] - '0');
     size_t digits = i - start;
     if (digits == 0 || v > 255 || (digits > 1 && s[start] == '0')) return false;
     out[part] = static_cast<uint8_t>(v);
@@ -175,13 +160,6 @@ bool parse_v4(std::string_view s, uint8_t* out) {
     }
   }
   return i == s.size();
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // RFC 4291 §2.2: x:x:x:x:x:x:x:x, "::" for one or more zero groups, and an
@@ -201,7 +179,8 @@ bool parse_v6(std::string_view s, uint8_t* out) {
     if (n == 8) return false;
     size_t start = i;
     unsigned v = 0;
-    while (i < s.size() && hex_value(s[i]) >= 0 && i - start < 5) v = v * 16 + static_cast<unsigned>(hex_value(s[i++]));
+    while (i < s.size() && text::hex_value(s[i]) >= 0 && i - start < 5)
+      v = v * 16 + static_cast<unsigned>(text::hex_value(s[i++]));
     if (i < s.size() && s[i] == '.') {
       uint8_t v4[4];
       if (n > 6 || !parse_v4(sub(s, start), v4)) return false;
@@ -327,99 +306,110 @@ size_t build_query(uint16_t id, std::string_view name, Type type, uint8_t* out, 
   return p;
 }
 
-ParseError parse_response(const uint8_t* pkt, size_t len, uint16_t expected_id, std::string_view qname, Type qtype,
-                          Answer& out) {
-  out.num_addrs = 0;
-  out.ttl_s = 0;
-  out.canonical[0] = '\0';
-  if (pkt == nullptr || len < kHeaderBytes) return ParseError::kTruncatedPacket;
+namespace {
+
+// A name in wire form (lower case, uncompressed), as read_name writes it.
+struct WireName {
+  uint8_t bytes[kMaxNameWireBytes];
+  size_t len = 0;
+};
+
+ParseError rcode_error(unsigned rcode) {
+  switch (rcode) {
+    case 0: return ParseError::kNone;
+    case 2: return ParseError::kServerFailure;
+    case 3: return ParseError::kNxDomain;
+    case 5: return ParseError::kRefused;
+    default: return ParseError::kOtherRcode;
+  }
+}
+
+// The header (RFC 1035 §4.1.1) and the one question (§4.1.2), which must be ours (qname, in wire
+// form, into want); then TC and the rcode. *answers = the offset of the answer section.
+ParseError check_header_and_question(const uint8_t* pkt, size_t len, uint16_t expected_id, std::string_view qname,
+                                     Type qtype, WireName& want, size_t* answers) {
   if (be16(pkt) != expected_id) return ParseError::kWrongId;
-  uint16_t flags = be16(pkt + 2);
+  const uint16_t flags = be16(pkt + 2);
   if ((flags & kFlagQr) == 0 || ((flags >> 11) & 0xF) != 0) return ParseError::kNotResponse;
-  uint16_t qdcount = be16(pkt + 4);
-  uint16_t ancount = be16(pkt + 6);
-  unsigned rcode = flags & 0xF;
-
-  uint8_t want[kMaxNameWireBytes];
-  size_t want_len = encode_name(qname, true, want, sizeof want);
-  if (want_len == 0) return ParseError::kBadName;
-
-  auto rcode_error = [&]() {
-    switch (rcode) {
-      case 0: return ParseError::kNone;
-      case 2: return ParseError::kServerFailure;
-      case 3: return ParseError::kNxDomain;
-      case 5: return ParseError::kRefused;
-      default: return ParseError::kOtherRcode;
-    }
-  };
+  want.len = encode_name(qname, true, want.bytes, sizeof want.bytes);
+  if (want.len == 0) return ParseError::kBadName;
+  const uint16_t qdcount = be16(pkt + 4);
+  const unsigned rcode = flags & 0xF;
   if (qdcount != 1) {
     // Some servers drop the question from error replies (e.g. FORMERR, REFUSED).
     if (qdcount == 0 && (flags & kFlagTc)) return ParseError::kTruncatedFlag;
-    if (qdcount == 0 && rcode != 0) return rcode_error();
+    if (qdcount == 0 && rcode != 0) return rcode_error(rcode);
     return ParseError::kWrongQuestion;
   }
-
-  uint8_t name[kMaxNameWireBytes];
-  size_t name_len = 0;
+  WireName name;
   size_t pos = 0;
-  ParseError e = read_name(pkt, len, kHeaderBytes, name, name_len, pos);
+  ParseError e = read_name(pkt, len, kHeaderBytes, name.bytes, name.len, pos);
   if (e != ParseError::kNone) return e;
   if (len - pos < 4) return ParseError::kTruncatedPacket;
-  if (!same_name(name, name_len, want, want_len) || be16(pkt + pos) != static_cast<uint16_t>(qtype) ||
+  if (!same_name(name.bytes, name.len, want.bytes, want.len) || be16(pkt + pos) != static_cast<uint16_t>(qtype) ||
       be16(pkt + pos + 2) != kClassIn)
     return ParseError::kWrongQuestion;
-  pos += 4;
+  *answers = pos + 4;
   if (flags & kFlagTc) return ParseError::kTruncatedFlag;
-  if (rcode != 0) return rcode_error();
+  return rcode_error(rcode);
+}
 
-  const size_t answers = pos;
+// Validates every record once (answers fully, authority and additional for framing only: a
+// reply shorter than its counts is malformed), so later passes over the answers cannot fail.
+// Bytes after the last counted record are ignored.
+ParseError check_records(const uint8_t* pkt, size_t len, size_t answers) {
+  const size_t ancount = be16(pkt + 6);
+  const size_t records = ancount + be16(pkt + 8) + be16(pkt + 10);
   Record rr;
-  // Validate every record once (answers fully, authority and additional for
-  // framing only: a reply shorter than its counts is malformed), so the passes
-  // below cannot fail. Bytes after the last counted record are ignored.
-  const size_t records = size_t{ancount} + be16(pkt + 8) + be16(pkt + 10);
   for (size_t i = 0, p = answers; i < records; ++i) {
-    e = read_record(pkt, len, p, rr, p);
+    ParseError e = read_record(pkt, len, p, rr, p);
     if (e != ParseError::kNone) return e;
     if (i >= ancount || rr.cls != kClassIn) continue;
     if ((rr.type == static_cast<uint16_t>(Type::kA) && rr.rdlen != 4) ||
         (rr.type == static_cast<uint16_t>(Type::kAaaa) && rr.rdlen != 16))
       return ParseError::kTruncatedPacket;
     if (rr.type == static_cast<uint16_t>(Type::kCname)) {
-      uint8_t target[kMaxNameWireBytes];
-      size_t target_len = 0, end = 0;
-      e = read_name(pkt, len, rr.rdata, target, target_len, end);
+      WireName target;
+      size_t end = 0;
+      e = read_name(pkt, len, rr.rdata, target.bytes, target.len, end);
       if (e != ParseError::kNone) return e;
       if (end != rr.rdata + rr.rdlen) return ParseError::kTruncatedPacket;
     }
   }
+  return ParseError::kNone;
+}
 
-  // Follow the CNAME chain from the question name (records may come in any order).
-  uint8_t current[kMaxNameWireBytes];
-  memcpy(current, want, want_len);
-  size_t current_len = want_len;
-  uint32_t ttl_s = UINT32_MAX;
+// Follows the CNAME chain from name (records may come in any order); name becomes the last
+// target, *ttl_s the smallest TTL on the way. False past kMaxCnameHops (a loop, or too long).
+bool follow_cnames(const uint8_t* pkt, size_t len, size_t answers, WireName& name, uint32_t* ttl_s) {
+  const size_t ancount = be16(pkt + 6);
+  Record rr;
   for (int hop = 0;; ++hop) {
     bool followed = false;
     for (size_t i = 0, p = answers; i < ancount && !followed; ++i) {
       read_record(pkt, len, p, rr, p);
       if (rr.cls != kClassIn || rr.type != static_cast<uint16_t>(Type::kCname) ||
-          !same_name(rr.owner, rr.owner_len, current, current_len))
+          !same_name(rr.owner, rr.owner_len, name.bytes, name.len))
         continue;
       size_t end = 0;
-      read_name(pkt, len, rr.rdata, current, current_len, end);
-      if (rr.ttl_s < ttl_s) ttl_s = rr.ttl_s;
+      read_name(pkt, len, rr.rdata, name.bytes, name.len, end);
+      if (rr.ttl_s < *ttl_s) *ttl_s = rr.ttl_s;
       followed = true;
     }
-    if (!followed) break;
-    if (hop + 1 > kMaxCnameHops) return ParseError::kNoAnswer;
+    if (!followed) return true;
+    if (hop + 1 > kMaxCnameHops) return false;
   }
+}
 
+// The A or AAAA records of name (at most kMaxAddresses), into out; *ttl_s as in follow_cnames.
+void collect_addresses(const uint8_t* pkt, size_t len, size_t answers, const WireName& name, Type qtype, Answer& out,
+                       uint32_t* ttl_s) {
+  const size_t ancount = be16(pkt + 6);
+  Record rr;
   for (size_t i = 0, p = answers; i < ancount; ++i) {
     read_record(pkt, len, p, rr, p);
     if (rr.cls != kClassIn || rr.type != static_cast<uint16_t>(qtype) ||
-        !same_name(rr.owner, rr.owner_len, current, current_len))
+        !same_name(rr.owner, rr.owner_len, name.bytes, name.len))
       continue;
     if (rr.type != static_cast<uint16_t>(Type::kA) && rr.type != static_cast<uint16_t>(Type::kAaaa)) continue;
     if (out.num_addrs == kMaxAddresses) break;
@@ -427,11 +417,30 @@ ParseError parse_response(const uint8_t* pkt, size_t len, uint16_t expected_id, 
     memset(a.bytes, 0, sizeof a.bytes);
     a.family = rr.rdlen == 4 ? AF_INET : AF_INET6;
     memcpy(a.bytes, pkt + rr.rdata, rr.rdlen);
-    if (rr.ttl_s < ttl_s) ttl_s = rr.ttl_s;
+    if (rr.ttl_s < *ttl_s) *ttl_s = rr.ttl_s;
   }
+}
+
+}  // namespace
+
+ParseError parse_response(const uint8_t* pkt, size_t len, uint16_t expected_id, std::string_view qname, Type qtype,
+                          Answer& out) {
+  out.num_addrs = 0;
+  out.ttl_s = 0;
+  out.canonical[0] = '\0';
+  if (pkt == nullptr || len < kHeaderBytes) return ParseError::kTruncatedPacket;
+  WireName name;  // the question's, then each CNAME target in turn
+  size_t answers = 0;
+  ParseError e = check_header_and_question(pkt, len, expected_id, qname, qtype, name, &answers);
+  if (e != ParseError::kNone) return e;
+  e = check_records(pkt, len, answers);
+  if (e != ParseError::kNone) return e;
+  uint32_t ttl_s = UINT32_MAX;
+  if (!follow_cnames(pkt, len, answers, name, &ttl_s)) return ParseError::kNoAnswer;
+  collect_addresses(pkt, len, answers, name, qtype, out, &ttl_s);
   if (out.num_addrs == 0) return ParseError::kNoAnswer;
   out.ttl_s = ttl_s;
-  name_to_text(current, out.canonical);
+  name_to_text(name.bytes, out.canonical);
   return ParseError::kNone;
 }
 
@@ -447,7 +456,7 @@ size_t lookup_hosts(std::string_view hosts_file_text, std::string_view name, Add
     Address addr;
     if (!parse_ip_literal(next_token(line), addr)) continue;
     for (std::string_view tok = next_token(line); !tok.empty(); tok = next_token(line)) {
-      if (!iequals(strip_trailing_dot(tok), name)) continue;
+      if (!text::iequals(strip_trailing_dot(tok), name)) continue;
       bool dup = false;
       for (size_t i = 0; i < n; ++i) dup = dup || same_address(out[i], addr);
       if (!dup) out[n++] = addr;
@@ -456,8 +465,7 @@ size_t lookup_hosts(std::string_view hosts_file_text, std::string_view name, Add
   }
   // RFC 6761 §6.3: localhost names are the loopback addresses, also where no /etc/hosts says so
   // (a minimal container or chroot has none).
-  const bool localhost = iequals(name, "localhost") ||
-                         (name.size() > 10 && iequals(name.substr(name.size() - 10), ".localhost"));
+  const bool localhost = text::iequals(name, "localhost") || (name.size() > 10 && text::iends_with(name, ".localhost"));
   if (n == 0 && localhost) {
     Address v4{AF_INET, {127, 0, 0, 1}};
     Address v6{AF_INET6, {}};
@@ -521,6 +529,11 @@ bool parse_ip_literal(std::string_view text, Address& out) {
   }
   memcpy(out.bytes, bytes, sizeof bytes);
   return true;
+}
+
+std::string_view strip_trailing_dot(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace appconfig::dns_wire

@@ -1,5 +1,7 @@
 #include "appconfig/net/http_client.h"
+#include "appconfig/core/error.h"
 #include "appconfig/core/sysfile.h"
+#include "appconfig/core/text.h"
 
 #include "appconfig/net/tls.h"
 
@@ -42,40 +44,11 @@ constexpr const char* kHostsPath = "/etc/hosts";
 constexpr size_t kConnectOffset = kMaxResponseHeaderBytes;
 static_assert(kConnectOffset + kMaxConnectRequestBytes <= kConnBufBytes);
 
-bool is_tchar(unsigned char c) {
-  // RFC 9110 §5.6.2 token characters.
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char ch : s)
-    if (!is_tchar(static_cast<unsigned char>(ch))) return false;
-  return true;
-}
-// Field values (RFC 9110 §5.5): visible ASCII, SP and HTAB only. CR, LF and NUL would let a value
-// smuggle a header or a second request; other control bytes and obs-text (>= 0x80) are refused
-// too, so every header value we send from input is visible ASCII.
-bool is_field_value(std::string_view s) {
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
-  }
-  return true;
-}
 bool is_target(std::string_view s) {
   if (s.empty()) return false;
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
-bool is_host_text(std::string_view s) {
-  if (s.empty() || s.size() > kMaxHostBytes) return false;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@' || c == '?' || c == '#') return false;
   }
   return true;
 }
@@ -104,240 +77,75 @@ struct Writer {
 
 bool bracketless_v6(std::string_view host) { return host.find(':') != std::string_view::npos && host[0] != '['; }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && http_parse::iequals(s.substr(0, prefix.size()), prefix);
-}
-bool iends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && http_parse::iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-std::string_view trim_blanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-std::string_view strip_brackets(std::string_view h) {
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') return h.substr(1, h.size() - 2);
-  return h;
-}
-std::string_view strip_trailing_dot(std::string_view h) {
-  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
-  return h;
-}
-bool parse_port(std::string_view s, uint16_t* out) {
-  if (s.empty() || s.size() > 5) return false;
-  uint32_t v = 0;
-  for (char ch : s) {
-    if (ch < '0' || ch > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(ch - '0');
+// The proxy is the next hop of both a CONNECT and an absolute-form request:
+// its credentials and extra headers go on either (RFC 9110 §11.7.2).
+void put_proxy_headers(Writer& w, const proxy::Route& route) {
+  if (!route.authorization().empty()) {
+    w.put("Proxy-Authorization: ");
+    w.put(route.authorization());
+    w.put("\r\n");
   }
-  if (v == 0 || v > 65535) return false;
-  *out = static_cast<uint16_t>(v);
-  return true;
-}
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-// RFC 3986 §2.1 percent-decoding of userinfo; false on a malformed escape or overflow.
-bool percent_decode(std::string_view in, char* out, size_t cap, size_t* len) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    char ch = in[i];
-    if (ch == '%') {
-      if (i + 2 >= in.size()) return false;
-      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      ch = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (*len >= cap) return false;
-    out[(*len)++] = ch;
+  for (size_t i = 0; i < route.num_headers; ++i) {
+    const Header h = route.header(i);
+    w.put(h.name);
+    w.put(": ");
+    w.put(h.value);
+    w.put("\r\n");
   }
-  return true;
 }
-// RFC 4648 §4 base64 with padding. out must hold 4 * ceil(n / 3) bytes.
-size_t base64_encode(const unsigned char* in, size_t n, char* out) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = uint32_t{in[i]} << 16;
-    if (i + 1 < n) v |= uint32_t{in[i + 1]} << 8;
-    if (i + 2 < n) v |= in[i + 2];
-    out[o++] = kAlphabet[(v >> 18) & 63];
-    out[o++] = kAlphabet[(v >> 12) & 63];
-    out[o++] = i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out[o++] = i + 2 < n ? kAlphabet[v & 63] : '=';
+
+// host[:port] as Host and absolute-form URIs write it: IPv6 bracketed, the port left out when it
+// is the scheme's default (RFC 9110 §7.2, §4.2).
+void put_host(Writer& w, std::string_view host, uint16_t port, uint16_t default_port) {
+  const bool br = bracketless_v6(host);
+  if (br) w.put("[");
+  w.put(host);
+  if (br) w.put("]");
+  if (port != default_port) {
+    w.put(":");
+    w.put_u64(port);
   }
-  return o;
 }
-// Hosts that never go through a proxy: the proxy cannot reach this sandbox's
-// loopback (Runtime API, local credential endpoints) or link-local addresses
-// (169.254.170.2 container credentials, fe80::/10).
-bool always_direct(std::string_view host) {
-  std::string_view h = strip_trailing_dot(strip_brackets(host));
-  if (http_parse::iequals(h, "localhost") || iends_with(h, ".localhost")) return true;
-  dns_wire::Address a;
-  if (!dns_wire::parse_ip_literal(h, a)) return false;
-  if (a.family == AF_INET) return a.bytes[0] == 127 || (a.bytes[0] == 169 && a.bytes[1] == 254);
-  static constexpr uint8_t kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  if (std::memcmp(a.bytes, kLoop6, 16) == 0) return true;
-  if (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80) return true;
-  // IPv4-mapped loopback / link-local (::ffff:a.b.c.d).
-  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(a.bytes, kMapped, 12) == 0)
-    return a.bytes[12] == 127 || (a.bytes[12] == 169 && a.bytes[13] == 254);
-  return false;
-}
-bool prefix_equal(const uint8_t* a, const uint8_t* b, unsigned bits) {
-  unsigned full = bits / 8;
-  if (std::memcmp(a, b, full) != 0) return false;
-  unsigned rest = bits % 8;
-  if (rest == 0) return true;
-  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-  return (a[full] & mask) == (b[full] & mask);
+
+// A checked request (Client::check_request) as bytes. via_proxy: plain HTTP through that proxy,
+// so the target is in absolute-form and the proxy's headers go along.
+void write_request(Writer& w, const Endpoint& ep, const Request& req, const proxy::Route* via_proxy) {
+  w.put(req.method);
+  w.put(" ");
+  if (via_proxy != nullptr) {
+    w.put("http://");
+    put_host(w, ep.host, ep.port, 80);
+  }
+  w.put(req.target);
+  w.put(" HTTP/1.1\r\n");
+  bool have_host = false;
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    // A caller-supplied Host wins: SigV4 signs the exact value it sends.
+    if (text::iequals(h.name, "Host")) have_host = true;
+    w.put(h.name);
+    w.put(": ");
+    w.put(h.value);
+    w.put("\r\n");
+  }
+  if (!have_host) {
+    w.put("Host: ");
+    put_host(w, ep.host, ep.port, ep.tls ? 443 : 80);
+    w.put("\r\n");
+  }
+  if (via_proxy != nullptr) put_proxy_headers(w, *via_proxy);
+  // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
+  // send 0 for methods that define one when there is none.
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    w.put("Content-Length: ");
+    w.put_u64(req.body.size());
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+  w.put(req.body);
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------- proxy helpers
-
-const char* proxy_error_message(ProxyError e) {
-  switch (e) {
-    case ProxyError::kNone: return "no error";
-    case ProxyError::kNotInitialised: return "the HTTP client is not initialised";
-    case ProxyError::kBadUrl:
-      return "is not a valid proxy URL: use http[s]://[user:password@]host[:port] (no path, query or other scheme)";
-    case ProxyError::kBadCredentials: return "has a malformed percent-escape or over-long user:password";
-    case ProxyError::kBadHeader: return "proxy headers: a name is not a token, a value has a byte outside visible ASCII (control, DEL or >= 0x80), or too many/long";
-    case ProxyError::kNoProxyTooLong: return "NO_PROXY is longer than 4096 bytes";
-  }
-  return "unknown proxy error";
-}
-
-ProxyError parse_proxy_url(std::string_view url, ProxyUrl& out) {
-  out = ProxyUrl{};
-  std::string_view rest = url;
-  out.port = 80;
-  if (istarts_with(rest, "http://")) {
-    rest.remove_prefix(7);
-  } else if (istarts_with(rest, "https://")) {
-    rest.remove_prefix(8);
-    out.tls = true;
-    out.port = 443;
-  } else if (rest.find("://") != std::string_view::npos) {
-    return ProxyError::kBadUrl;  // socks5:// and friends
-  }
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  if (end != std::string_view::npos && rest.substr(end) != "/") return ProxyError::kBadUrl;
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority.remove_prefix(at + 1);
-    size_t colon = userinfo.find(':');
-    out.has_credentials = true;
-    out.user = userinfo.substr(0, colon);
-    out.password = colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
-  }
-  std::string_view host, port;
-  if (!authority.empty() && authority[0] == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return ProxyError::kBadUrl;
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return ProxyError::kBadUrl;
-      port = after.substr(1);
-      if (port.empty()) return ProxyError::kBadUrl;
-    }
-    dns_wire::Address a;
-    if (!dns_wire::parse_ip_literal(host, a) || a.family != AF_INET6) return ProxyError::kBadUrl;
-  } else {
-    size_t colon = authority.find(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port = authority.substr(colon + 1);
-      if (port.empty()) return ProxyError::kBadUrl;
-    }
-  }
-  if (!is_host_text(host) || host.find_first_of("[]") != std::string_view::npos) return ProxyError::kBadUrl;
-  if (!port.empty() && !parse_port(port, &out.port)) return ProxyError::kBadUrl;
-  out.host = host;
-  return ProxyError::kNone;
-}
-
-bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
-  std::string_view h = strip_trailing_dot(strip_brackets(host));
-  if (h.empty()) return false;
-  dns_wire::Address host_ip;
-  bool host_is_ip = dns_wire::parse_ip_literal(h, host_ip);
-  while (!no_proxy.empty()) {
-    size_t comma = no_proxy.find(',');
-    std::string_view e = trim_blanks(no_proxy.substr(0, comma));
-    no_proxy = comma == std::string_view::npos ? std::string_view() : no_proxy.substr(comma + 1);
-    if (e.empty()) continue;
-    if (e == "*") return true;
-    // Ports are ignored: "[v6]:p", "[v6]", "name:p", "a.b.c.d:p"; a bare v6 has several colons.
-    if (e[0] == '[') {
-      size_t close = e.find(']');
-      if (close == std::string_view::npos) continue;
-      e = e.substr(1, close - 1);
-    } else if (size_t c = e.find(':'); c != std::string_view::npos && e.find(':', c + 1) == std::string_view::npos) {
-      e = e.substr(0, c);
-    }
-    // CIDR range (Go's NO_PROXY accepts them; curl since 7.86).
-    if (size_t slash = e.find('/'); slash != std::string_view::npos) {
-      dns_wire::Address net;
-      uint16_t bits = 0;
-      std::string_view len = e.substr(slash + 1);
-      if (!host_is_ip || !dns_wire::parse_ip_literal(e.substr(0, slash), net) || net.family != host_ip.family)
-        continue;
-      if (len == "0") return true;
-      if (!parse_port(len, &bits) || bits > (net.family == AF_INET ? 32 : 128)) continue;
-      if (prefix_equal(net.bytes, host_ip.bytes, bits)) return true;
-      continue;
-    }
-    dns_wire::Address ip;
-    if (dns_wire::parse_ip_literal(e, ip)) {
-      if (host_is_ip && ip.family == host_ip.family &&
-          std::memcmp(ip.bytes, host_ip.bytes, ip.family == AF_INET ? 4 : 16) == 0)
-        return true;
-      continue;
-    }
-    if (host_is_ip) continue;  // a name entry never matches an address
-    if (e.size() >= 2 && e[0] == '*' && e[1] == '.') e.remove_prefix(1);
-    if (!e.empty() && e[0] == '.') e.remove_prefix(1);
-    e = strip_trailing_dot(e);
-    if (e.empty()) continue;
-    if (http_parse::iequals(h, e)) return true;
-    if (h.size() > e.size() && h[h.size() - e.size() - 1] == '.' && iends_with(h, e)) return true;
-  }
-  return false;
-}
-
-ProxyChoice choose_proxy(const char* const* envp, std::string_view configured) {
-  auto get = [envp](std::string_view name) -> std::string_view {
-    for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
-      std::string_view kv(*e);
-      if (kv.size() > name.size() && kv[name.size()] == '=' && kv.substr(0, name.size()) == name)
-        return kv.substr(name.size() + 1);
-    }
-    return std::string_view();
-  };
-  ProxyChoice c{};
-  if (!configured.empty()) {
-    c.url = configured;
-  } else {
-    c.url = get("HTTPS_PROXY");
-    if (c.url.empty()) c.url = get("https_proxy");
-    c.from_environment = !c.url.empty();
-  }
-  c.no_proxy = get("NO_PROXY");
-  if (c.no_proxy.empty()) c.no_proxy = get("no_proxy");
-  return c;
-}
 
 enum class Client::Phase : uint8_t {
   kFree, kResolving, kConnecting, kHandshake, kActive, kIdle, kDelivering,
@@ -345,42 +153,6 @@ enum class Client::Phase : uint8_t {
   kProxyHandshake,  // TLS with an https:// proxy, before CONNECT (or an absolute-form request)
 };
 
-struct Client::Proxy {
-  bool enabled = false;
-  bool tls = false;  // https:// proxy: TLS to it first
-  bool local_direct = true;
-  uint16_t port = 0;
-  size_t host_len = 0;
-  char host[kMaxHostBytes + 1] = {};
-  size_t auth_len = 0;      // "Basic <base64>" (RFC 7617), or 0
-  char auth[16 + (kMaxProxyCredentialBytes + 2) / 3 * 4] = {};
-  Header headers[kMaxProxyHeaders] = {};  // views into header_bytes
-  size_t num_headers = 0;
-  char header_bytes[kMaxProxyHeaderBytes] = {};
-  size_t no_proxy_len = 0;
-  char no_proxy[kMaxNoProxyBytes] = {};
-  std::string_view name() const { return std::string_view(host, host_len); }
-  std::string_view no_proxy_list() const { return std::string_view(no_proxy, no_proxy_len); }
-};
-
-namespace {
-// The proxy is the next hop of both a CONNECT and an absolute-form request:
-// its credentials and extra headers go on either (RFC 9110 §11.7.2).
-template <class W, class P>
-void put_proxy_headers(W& w, const P& proxy) {
-  if (proxy.auth_len > 0) {
-    w.put("Proxy-Authorization: ");
-    w.put(std::string_view(proxy.auth, proxy.auth_len));
-    w.put("\r\n");
-  }
-  for (size_t i = 0; i < proxy.num_headers; ++i) {
-    w.put(proxy.headers[i].name);
-    w.put(": ");
-    w.put(proxy.headers[i].value);
-    w.put("\r\n");
-  }
-}
-}  // namespace
 
 struct Client::Conn {
   Client* owner = nullptr;
@@ -494,7 +266,7 @@ bool Client::init(loop::Loop* lp, size_t max_connections_per_endpoint) {
                       : max_connections_per_endpoint > kMaxConnections ? kMaxConnections
                                                                        : max_connections_per_endpoint;
   const size_t tables = round_up_page(kMaxConnections * sizeof(Conn) + kMaxRequests * sizeof(Slot) +
-                                      kMaxEndpoints * sizeof(Ep) + sizeof(Proxy) + 64);
+                                      kMaxEndpoints * sizeof(Ep) + sizeof(proxy::Route) + 64);
   arena_bytes_ = tables + kMaxRequests * kMaxRequestBytes + kMaxConnections * kConnBufBytes;
   // One reservation; MAP_NORESERVE + untouched pages cost no RSS, so the
   // buffers "grow" page by page as responses arrive and never touch the heap.
@@ -514,7 +286,7 @@ bool Client::init(loop::Loop* lp, size_t max_connections_per_endpoint) {
   eps_ = reinterpret_cast<Ep*>(cur);
   cur += kMaxEndpoints * sizeof(Ep);
   cur = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(cur) + 15) & ~uintptr_t{15});
-  proxy_ = new (cur) Proxy{};
+  proxy_ = new (cur) proxy::Route{};
   char* bufs = arena_ + tables;
   for (size_t i = 0; i < kMaxRequests; ++i) {
     Slot* s = new (&slots_[i]) Slot{};
@@ -545,7 +317,7 @@ Client::~Client() {
   }
   for (size_t i = 0; i < kMaxRequests; ++i)
     if (slots_[i].in_use) loop_->cancel_timer(slots_[i].timer);
-  explicit_bzero(proxy_, sizeof(Proxy));  // Proxy-Authorization carries a password
+  explicit_bzero(proxy_, sizeof(proxy::Route));  // Proxy-Authorization carries a password
   munmap(arena_, arena_bytes_);
   arena_ = nullptr;
 }
@@ -571,84 +343,14 @@ int Client::host_port(int ep, char* out, size_t cap) const {
 
 ProxyError Client::set_proxy(const ProxyConfig& cfg) {
   if (arena_ == nullptr) return ProxyError::kNotInitialised;
-  Proxy next{};
-  if (!cfg.url.empty()) {
-    ProxyUrl u;
-    ProxyError pe = parse_proxy_url(cfg.url, u);
-    if (pe != ProxyError::kNone) return pe;
-    next.enabled = true;
-    next.tls = u.tls;
-    next.port = u.port;
-    next.host_len = u.host.size();
-    std::memcpy(next.host, u.host.data(), u.host.size());
-    if (u.has_credentials) {
-      // RFC 7617 §2: base64(user-id ":" password), after percent-decoding the
-      // URL's userinfo (RFC 3986 §3.2.1).
-      char plain[kMaxProxyCredentialBytes];
-      size_t n = 0;
-      bool ok = percent_decode(u.user, plain, sizeof plain, &n) && n < sizeof plain;
-      if (ok) plain[n++] = ':';
-      ok = ok && percent_decode(u.password, plain, sizeof plain, &n);
-      // RFC 7617 §2: the user-id cannot contain a colon; CR/LF/NUL would break the header.
-      for (size_t i = 0; ok && i < n; ++i) ok = plain[i] != '\r' && plain[i] != '\n' && plain[i] != '\0';
-      if (ok) {
-        std::memcpy(next.auth, "Basic ", 6);
-        next.auth_len = 6 + base64_encode(reinterpret_cast<const unsigned char*>(plain), n, next.auth + 6);
-      }
-      explicit_bzero(plain, sizeof plain);
-      if (!ok) {
-        explicit_bzero(&next, sizeof next);
-        return ProxyError::kBadCredentials;
-      }
-    }
-    if (cfg.num_headers > kMaxProxyHeaders || (cfg.num_headers > 0 && cfg.headers == nullptr)) {
-      explicit_bzero(&next, sizeof next);
-      return ProxyError::kBadHeader;
-    }
-    size_t used = 0;
-    for (size_t i = 0; i < cfg.num_headers; ++i) {
-      const Header& h = cfg.headers[i];
-      bool ok = is_token(h.name) && is_field_value(h.value) && !http_parse::iequals(h.name, "Host") &&
-                !http_parse::iequals(h.name, "Content-Length") &&
-                !http_parse::iequals(h.name, "Transfer-Encoding") &&
-                h.name.size() + h.value.size() <= sizeof next.header_bytes - used;
-      if (!ok) {
-        explicit_bzero(&next, sizeof next);
-        return ProxyError::kBadHeader;
-      }
-      char* p = next.header_bytes + used;
-      std::memcpy(p, h.name.data(), h.name.size());
-      std::memcpy(p + h.name.size(), h.value.data(), h.value.size());
-      next.headers[i] = Header{std::string_view(p, h.name.size()), std::string_view(p + h.name.size(), h.value.size())};
-      used += h.name.size() + h.value.size();
-    }
-    next.num_headers = cfg.num_headers;
-  }
-  if (cfg.no_proxy.size() > sizeof next.no_proxy) {
-    explicit_bzero(&next, sizeof next);
-    return ProxyError::kNoProxyTooLong;
-  }
-  if (!cfg.no_proxy.empty()) std::memcpy(next.no_proxy, cfg.no_proxy.data(), cfg.no_proxy.size());  // data() may be null
-  next.local_direct = cfg.local_always_direct;
-  next.no_proxy_len = cfg.no_proxy.size();
-  explicit_bzero(proxy_, sizeof(Proxy));
-  std::memcpy(static_cast<void*>(proxy_), &next, sizeof next);
-  // Header views must point into *proxy_, not into the local copy.
-  for (size_t i = 0; i < proxy_->num_headers; ++i) {
-    const Header& h = next.headers[i];
-    proxy_->headers[i] = Header{std::string_view(proxy_->header_bytes + (h.name.data() - next.header_bytes), h.name.size()),
-                                std::string_view(proxy_->header_bytes + (h.value.data() - next.header_bytes), h.value.size())};
-  }
-  explicit_bzero(&next, sizeof next);
+  const ProxyError e = proxy_->configure(cfg);
+  if (e != ProxyError::kNone) return e;
   for (size_t i = 0; i < kMaxEndpoints; ++i)
     if (eps_[i].in_use) eps_[i].via_proxy = uses_proxy(eps_[i].name());
   return ProxyError::kNone;
 }
 
-bool Client::uses_proxy(std::string_view host) const {
-  if (arena_ == nullptr || !proxy_->enabled) return false;
-  return !(proxy_->local_direct && always_direct(host)) && !no_proxy_matches(proxy_->no_proxy_list(), host);
-}
+bool Client::uses_proxy(std::string_view host) const { return arena_ != nullptr && proxy_->applies_to(host); }
 
 int Client::find_or_add_endpoint(const Endpoint& ep) {
   int free_ix = -1;
@@ -659,7 +361,7 @@ int Client::find_or_add_endpoint(const Endpoint& ep) {
       continue;
     }
     // Host names compare case-insensitively (RFC 9110 §4.2.3).
-    if (e.port == ep.port && e.tls == ep.tls && http_parse::iequals(e.name(), ep.host)) return static_cast<int>(i);
+    if (e.port == ep.port && e.tls == ep.tls && text::iequals(e.name(), ep.host)) return static_cast<int>(i);
   }
   if (free_ix < 0) {
     // Recycle an endpoint with no connection and no request.
@@ -682,9 +384,8 @@ int Client::find_or_add_endpoint(const Endpoint& ep) {
   return free_ix;
 }
 
-RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
-  if (arena_ == nullptr || cb == nullptr) return RequestId{};
-  ApiScope scope(api_depth_);
+// A free request slot bound to the endpoint, its deadline armed; -1 when a table is full.
+int Client::claim_slot(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
   int si = -1;
   for (size_t i = 0; i < kMaxRequests; ++i) {
     if (!slots_[i].in_use) {
@@ -692,17 +393,9 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
       break;
     }
   }
-  if (si < 0) return RequestId{};
-  bool host_ok = is_host_text(ep.host);
-  int ei = host_ok ? find_or_add_endpoint(ep) : -1;
-  if (host_ok && ei < 0) return RequestId{};
-  if (!host_ok) {
-    // Keep a printable endpoint for the detail; it is rejected just below.
-    Endpoint shown{"(invalid host)", ep.port, ep.tls};
-    ei = find_or_add_endpoint(shown);
-    if (ei < 0) return RequestId{};
-  }
-
+  if (si < 0) return -1;
+  const int ei = find_or_add_endpoint(ep);
+  if (ei < 0) return -1;
   Slot& s = slots_[si];
   if (++generation_ == 0) generation_ = 1;
   s.gen = generation_;
@@ -722,92 +415,54 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
     s.timer = loop_->add_timer(req.timeout_ms, &Client::on_timer, &s);
     if (!s.timer.valid()) {
       s.in_use = false;
-      return RequestId{};
+      return -1;
     }
   }
-  RequestId id{static_cast<uint32_t>(si), s.gen};
+  return si;
+}
 
+// The request's own parts, in the order they would be written; false (after fail()) on the
+// first one we refuse to send.
+bool Client::check_request(int si, const Request& req) {
+  if (!http_parse::is_token(req.method)) return fail(si, Error::kBadRequest, "method is not a token");
+  if (!is_target(req.target))
+    return fail(si, Error::kBadRequest, "request target is empty or contains spaces or control bytes");
+  if (req.num_headers > kMaxRequestHeaders || (req.num_headers > 0 && req.headers == nullptr))
+    return fail(si, Error::kBadRequest, "more than %zu request headers", kMaxRequestHeaders);
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const Header& h = req.headers[i];
+    if (!http_parse::is_token(h.name) || !http_parse::is_visible_field_value(h.value))
+      return fail(si, Error::kBadRequest,
+                  "request header %zu has an invalid name or a byte outside visible ASCII in its value", i);
+    // We own message framing; a caller's framing header would contradict ours.
+    if (text::iequals(h.name, "Content-Length") || text::iequals(h.name, "Transfer-Encoding"))
+      return fail(si, Error::kBadRequest, "request header %.*s is set by the client", static_cast<int>(h.name.size()),
+                  h.name.data());
+  }
+  return true;
+}
+
+RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void* ctx) {
+  if (arena_ == nullptr || cb == nullptr) return RequestId{};
+  ApiScope scope(api_depth_);
+  const bool host_ok = proxy::is_host_text(ep.host);
+  // Keep a printable endpoint for the detail; a bad host is rejected just below.
+  const Endpoint shown{.host = "(invalid host)", .port = ep.port, .tls = ep.tls};
+  const int si = claim_slot(host_ok ? ep : shown, req, cb, ctx);
+  if (si < 0) return RequestId{};
+  Slot& s = slots_[si];
+  RequestId id{static_cast<uint32_t>(si), s.gen};
   if (!host_ok) {
     fail(si, Error::kBadRequest, "host is empty, too long or contains invalid characters");
     return id;
   }
   // Serialise now (RFC 9112 §3, §5): the caller's strings may die after we return.
-  if (!is_token(req.method)) {
-    fail(si, Error::kBadRequest, "method is not a token");
-    return id;
-  }
-  if (!is_target(req.target)) {
-    fail(si, Error::kBadRequest, "request target is empty or contains spaces or control bytes");
-    return id;
-  }
-  if (req.num_headers > kMaxRequestHeaders || (req.num_headers > 0 && req.headers == nullptr)) {
-    fail(si, Error::kBadRequest, "more than %zu request headers", kMaxRequestHeaders);
-    return id;
-  }
-  Writer w{s.req, kMaxRequestBytes};
-  w.put(req.method);
-  w.put(" ");
+  if (!check_request(si, req)) return id;
   // Plain HTTP through a proxy: absolute-form (RFC 9112 §3.2.2), so the proxy
   // knows where to forward; HTTPS goes through a CONNECT tunnel instead.
-  const bool absolute = eps_[ei].via_proxy && !ep.tls && req.target[0] == '/';
-  if (absolute) {
-    bool br = bracketless_v6(ep.host);
-    w.put("http://");
-    if (br) w.put("[");
-    w.put(ep.host);
-    if (br) w.put("]");
-    if (ep.port != 80) {
-      w.put(":");
-      w.put_u64(ep.port);
-    }
-  }
-  w.put(req.target);
-  w.put(" HTTP/1.1\r\n");
-  bool have_host = false;
-  for (size_t i = 0; i < req.num_headers; ++i) {
-    const Header& h = req.headers[i];
-    if (!is_token(h.name) || !is_field_value(h.value)) {
-      fail(si, Error::kBadRequest, "request header %zu has an invalid name or a byte outside visible ASCII in its value", i);
-      return id;
-    }
-    // We own message framing; a caller's framing header would contradict ours.
-    if (http_parse::iequals(h.name, "Content-Length") || http_parse::iequals(h.name, "Transfer-Encoding")) {
-      fail(si, Error::kBadRequest, "request header %.*s is set by the client", static_cast<int>(h.name.size()),
-           h.name.data());
-      return id;
-    }
-    // A caller-supplied Host wins: SigV4 signs the exact value it sends.
-    if (http_parse::iequals(h.name, "Host")) have_host = true;
-    w.put(h.name);
-    w.put(": ");
-    w.put(h.value);
-    w.put("\r\n");
-  }
-  if (!have_host) {
-    // RFC 9110 §7.2: host and, unless default for the scheme, port.
-    w.put("Host: ");
-    bool br = bracketless_v6(ep.host);
-    if (br) w.put("[");
-    w.put(ep.host);
-    if (br) w.put("]");
-    if (ep.port != (ep.tls ? 443 : 80)) {
-      w.put(":");
-      w.put_u64(ep.port);
-    }
-    w.put("\r\n");
-  }
-  if (absolute) {
-    put_proxy_headers(w, *proxy_);
-  }
-  // RFC 9110 §8.6: a user agent sends Content-Length for a body, and should
-  // send 0 for methods that define one when there is none.
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    w.put("Content-Length: ");
-    w.put_u64(req.body.size());
-    w.put("\r\n");
-  }
-  w.put("\r\n");
-  w.put(req.body);
+  const bool absolute = eps_[s.ep].via_proxy && !ep.tls && req.target[0] == '/';
+  Writer w{s.req, kMaxRequestBytes};
+  write_request(w, ep, req, absolute ? proxy_ : nullptr);
   if (!w.ok) {
     fail(si, Error::kBadRequest, "request larger than %zu bytes", kMaxRequestBytes);
     return id;
@@ -815,7 +470,7 @@ RequestId Client::send(const Endpoint& ep, const Request& req, Callback cb, void
   s.req_len = w.len;
   s.queued = true;
   s.seq = next_seq_++;
-  pump(ei);
+  pump(s.ep);
   return id;
 }
 
@@ -1496,30 +1151,27 @@ static bool head_worth_parsing(Client::Conn& c, size_t max_head_bytes) {
   return worth;
 }
 
-void Client::process(Conn& c) {
+// Parses the response head once enough of it is in (interim 1xx answers are dropped). True
+// when the final head is done and the body can be framed; false to wait (or after fail()).
+bool Client::process_head(Conn& c) {
   const Slot& s = slots_[c.slot];
   while (!c.head_done) {
-    if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return;
+    if (!head_worth_parsing(c, kMaxResponseHeaderBytes)) return false;
     ++head_parses_;
     http_parse::Result r =
         http_parse::parse_response(std::string_view(c.buf, c.fill), c.resp, s.head, kMaxResponseHeaderBytes);
-    if (r.status == http_parse::Status::kIncomplete) return;
+    if (r.status == http_parse::Status::kIncomplete) return false;
     if (r.status == http_parse::Status::kError) {
-      if (r.error == http_parse::Error::kHeadersTooLarge) {
-        fail(c.slot, Error::kTooLarge, "response header section over %zu bytes", kMaxResponseHeaderBytes);
-      } else {
-        fail(c.slot, Error::kProtocol, "malformed response: %s at byte %zu", http_parse::error_message(r.error),
-             r.error_offset);
-      }
-      return;
+      if (r.error == http_parse::Error::kHeadersTooLarge)
+        return fail(c.slot, Error::kTooLarge, "response header section over %zu bytes", kMaxResponseHeaderBytes);
+      return fail(c.slot, Error::kProtocol, "malformed response: %s at byte %zu", http_parse::error_message(r.error),
+                  r.error_offset);
     }
     if (c.resp.status < 200) {
       // RFC 9110 §15.2: interim responses precede the final one; we never ask
       // for an upgrade, so 101 cannot be followed by HTTP.
-      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses) {
-        fail(c.slot, Error::kProtocol, "unexpected interim response %d", c.resp.status);
-        return;
-      }
+      if (c.resp.status == 101 || ++c.interim > kMaxInterimResponses)
+        return fail(c.slot, Error::kProtocol, "unexpected interim response %d", c.resp.status);
       std::memmove(c.buf, c.buf + r.consumed, c.fill - r.consumed);
       c.fill -= r.consumed;
       c.head_scan = 0;
@@ -1529,14 +1181,44 @@ void Client::process(Conn& c) {
     c.head_done = true;
     c.head_len = r.consumed;
     c.body_len = 0;
-    if (c.resp.body == http_parse::BodyKind::kContentLength && c.resp.content_length > kMaxResponseBodyBytes) {
-      fail(c.slot, Error::kTooLarge, "Content-Length %llu over the %zu-byte limit",
-           static_cast<unsigned long long>(c.resp.content_length), kMaxResponseBodyBytes);
-      return;
-    }
+    if (c.resp.body == http_parse::BodyKind::kContentLength && c.resp.content_length > kMaxResponseBodyBytes)
+      return fail(c.slot, Error::kTooLarge, "Content-Length %llu over the %zu-byte limit",
+                  static_cast<unsigned long long>(c.resp.content_length), kMaxResponseBodyBytes);
     if (c.resp.body == http_parse::BodyKind::kChunked) c.chunk = http_parse::ChunkedDecoder{};
   }
+  return true;
+}
 
+// Decodes the chunked body in place: decoded bytes sit at buf[head_len, head_len + body_len);
+// everything after them is raw input not yet decoded.
+void Client::decode_chunked_body(Conn& c) {
+  char* raw = c.buf + c.head_len + c.body_len;
+  size_t raw_len = c.fill - (c.head_len + c.body_len);
+  http_parse::ChunkedResult r =
+      http_parse::decode_chunked(c.chunk, raw, raw_len, kMaxResponseBodyBytes - c.body_len);
+  if (r.status == http_parse::Status::kError) {
+    if (r.error == http_parse::Error::kChunkTooLarge) {
+      fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+    } else {
+      fail(c.slot, Error::kProtocol, "malformed chunked body: %s", http_parse::error_message(r.error));
+    }
+    return;
+  }
+  size_t extra = raw_len - r.consumed;
+  c.body_len += r.data_len;
+  if (c.body_len > kMaxResponseBodyBytes) {
+    fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
+    return;
+  }
+  if (r.status == http_parse::Status::kComplete) {
+    complete(c, extra);
+  } else {
+    c.fill = c.head_len + c.body_len;  // all raw input was consumed into the state
+  }
+}
+
+void Client::process(Conn& c) {
+  if (!c.head_done && !process_head(c)) return;
   switch (c.resp.body) {
     case http_parse::BodyKind::kNone:
       complete(c, c.fill - c.head_len);
@@ -1546,34 +1228,9 @@ void Client::process(Conn& c) {
       if (have >= c.resp.content_length) complete(c, have - c.resp.content_length);
       return;
     }
-    case http_parse::BodyKind::kChunked: {
-      // Decoded bytes sit at buf[head_len, head_len + body_len); everything
-      // after them is raw input not yet decoded.
-      char* raw = c.buf + c.head_len + c.body_len;
-      size_t raw_len = c.fill - (c.head_len + c.body_len);
-      http_parse::ChunkedResult r =
-          http_parse::decode_chunked(c.chunk, raw, raw_len, kMaxResponseBodyBytes - c.body_len);
-      if (r.status == http_parse::Status::kError) {
-        if (r.error == http_parse::Error::kChunkTooLarge) {
-          fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
-        } else {
-          fail(c.slot, Error::kProtocol, "malformed chunked body: %s", http_parse::error_message(r.error));
-        }
-        return;
-      }
-      size_t extra = raw_len - r.consumed;
-      c.body_len += r.data_len;
-      if (c.body_len > kMaxResponseBodyBytes) {
-        fail(c.slot, Error::kTooLarge, "chunked body over the %zu-byte limit", kMaxResponseBodyBytes);
-        return;
-      }
-      if (r.status == http_parse::Status::kComplete) {
-        complete(c, extra);
-      } else {
-        c.fill = c.head_len + c.body_len;  // all raw input was consumed into the state
-      }
+    case http_parse::BodyKind::kChunked:
+      decode_chunked_body(c);
       return;
-    }
     case http_parse::BodyKind::kUntilClose:
       if (c.fill - c.head_len > kMaxResponseBodyBytes)
         fail(c.slot, Error::kTooLarge, "close-delimited body over the %zu-byte limit", kMaxResponseBodyBytes);
@@ -1655,7 +1312,7 @@ void Client::before_response_failure(Conn& c, Error if_not_retried, const char* 
        s.retried ? " (after one retry)" : "");
 }
 
-void Client::fail(int si, Error e, const char* fmt, ...) {
+bool Client::fail(int si, Error e, const char* fmt, ...) {
   Slot& s = slots_[si];
   int n = host_port(s.ep, s.detail, sizeof s.detail);
   if (n < 0) n = 0;
@@ -1664,7 +1321,7 @@ void Client::fail(int si, Error e, const char* fmt, ...) {
   off = std::strlen(s.detail);
   va_list ap;
   va_start(ap, fmt);
-  std::vsnprintf(s.detail + off, sizeof s.detail - off, fmt, ap);
+  error::vfail(s.detail + off, sizeof s.detail - off, fmt, ap);
   va_end(ap);
   s.pending = e;
   s.queued = false;
@@ -1673,11 +1330,12 @@ void Client::fail(int si, Error e, const char* fmt, ...) {
     // Inside send()/cancel(): deliver from the loop on its next pass.
     loop_->cancel_timer(s.timer);
     s.timer = loop_->add_timer(0, &Client::on_timer, &s);
-    if (s.timer.valid()) return;
+    if (s.timer.valid()) return false;
     // Timer table full (1024 timers): delivering now is the lesser evil.
   }
   deliver_error(si);
   pump_all();
+  return false;
 }
 
 void Client::deliver_error(int si) {

@@ -11,6 +11,8 @@
 
 #include <cstring>
 
+#include "appconfig/core/text.h"
+
 namespace appconfig::http_parse {
 namespace {
 
@@ -36,18 +38,6 @@ constexpr bool is_field_vchar(unsigned char c) { return c == '\t' || (c >= 0x20 
 constexpr bool is_target_char(unsigned char c) { return c > 0x20 && c < 0x7f; }
 
 constexpr bool is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
-
-constexpr int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c; }
-
-// string_view::substr without its bounds exception (callers have checked bounds).
-std::string_view slice(std::string_view s, size_t pos, size_t count) { return std::string_view(s.data() + pos, count); }
 
 Result incomplete() { return Result{Status::kIncomplete, Error::kNone, 0, 0}; }
 Result fail(Error e, size_t at) { return Result{Status::kError, e, 0, at}; }
@@ -130,25 +120,10 @@ void for_each_element(std::string_view v, Fn&& fn) {
   while (i <= v.size()) {
     size_t comma = v.find(',', i);
     if (comma == std::string_view::npos) comma = v.size();
-    size_t s = i, e = comma;
-    while (s < e && is_ows(static_cast<unsigned char>(v[s]))) ++s;
-    while (e > s && is_ows(static_cast<unsigned char>(v[e - 1]))) --e;
-    if (e > s) fn(slice(v, s, e - s));
+    const std::string_view element = text::trim(text::slice(v, i, comma), text::kOws);
+    if (!element.empty()) fn(element);
     i = comma + 1;
   }
-}
-
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  uint64_t v = 0;
-  for (char ch : s) {
-    if (ch < '0' || ch > '9') return false;
-    uint64_t d = static_cast<uint64_t>(ch - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
 }
 
 // Framing (http_parse.h) is filled one field line at a time so that a bad or
@@ -158,7 +133,7 @@ bool parse_u64(std::string_view s, uint64_t* out) {
 enum class Role : uint8_t { kRequest, kResponse };
 
 Error add_framing(Framing& f, const Header& h, Role role) {
-  if (iequals(h.name, "content-length")) {
+  if (text::iequals(h.name, "content-length")) {
     // RFC 9112 §6.3 ¶3: both headers is how requests get smuggled; refuse.
     if (f.has_te) return Error::kConflictingFraming;
     Error e = Error::kNone;
@@ -168,7 +143,7 @@ Error add_framing(Framing& f, const Header& h, Role role) {
       uint64_t v = 0;
       // 1*DIGIT (RFC 9110 §8.6); identical repeats ("5, 5") are allowed,
       // different ones are an unrecoverable error (RFC 9112 §6.3 ¶5).
-      if (!parse_u64(el, &v) || (f.has_cl && v != f.cl)) {
+      if (!text::parse_u64(el, &v) || (f.has_cl && v != f.cl)) {
         e = Error::kBadContentLength;
       } else {
         f.cl = v;
@@ -178,7 +153,7 @@ Error add_framing(Framing& f, const Header& h, Role role) {
     if (elements == 0) return Error::kBadContentLength;
     return e;
   }
-  if (iequals(h.name, "transfer-encoding")) {
+  if (text::iequals(h.name, "transfer-encoding")) {
     if (f.has_cl) return Error::kConflictingFraming;
     f.has_te = true;
     Error e = Error::kNone;
@@ -189,7 +164,7 @@ Error add_framing(Framing& f, const Header& h, Role role) {
         // A bare token: we implement no coding that takes parameters.
         if (!is_tchar(static_cast<unsigned char>(ch))) e = Error::kBadTransferEncoding;
       }
-      bool chunked = iequals(el, "chunked");
+      bool chunked = text::iequals(el, "chunked");
       if (chunked) {
         ++f.te_chunked;
       } else {
@@ -205,10 +180,10 @@ Error add_framing(Framing& f, const Header& h, Role role) {
     if (role == Role::kRequest && f.te_other > 0) return Error::kUnsupportedTransferEncoding;
     return Error::kNone;
   }
-  if (iequals(h.name, "connection")) {
+  if (text::iequals(h.name, "connection")) {
     for_each_element(h.value, [&](std::string_view el) {
-      if (iequals(el, "close")) f.conn_close = true;
-      if (iequals(el, "keep-alive")) f.conn_keep_alive = true;
+      if (text::iequals(el, "close")) f.conn_close = true;
+      if (text::iequals(el, "keep-alive")) f.conn_keep_alive = true;
     });
   }
   return Error::kNone;
@@ -238,7 +213,7 @@ Result parse_fields(std::string_view buf, size_t i, size_t n, Header* headers, s
     if (i >= n) return incomplete();
     // No whitespace between name and colon (RFC 9112 §5.1).
     if (buf[i] != ':') return fail(Error::kBadHeader, i);
-    std::string_view name = slice(buf, name_start, i - name_start);
+    std::string_view name = text::slice(buf, name_start, i);
     ++i;
     while (i < n && is_ows(static_cast<unsigned char>(buf[i]))) ++i;
     size_t value_start = i;
@@ -250,10 +225,10 @@ Result parse_fields(std::string_view buf, size_t i, size_t n, Header* headers, s
     if (buf[i + 1] != '\n') return fail(Error::kBadHeader, i + 1);
     size_t value_end = i;
     while (value_end > value_start && is_ows(static_cast<unsigned char>(buf[value_end - 1]))) --value_end;
-    headers[num] = Header{name, slice(buf, value_start, value_end - value_start)};
+    headers[num] = Header{name, text::slice(buf, value_start, value_end)};
     Error e = add_framing(f, headers[num], role);
     if (e != Error::kNone) return fail(e, name_start);
-    if (iequals(name, "transfer-encoding") && f.te_offset == 0) f.te_offset = name_start;
+    if (text::iequals(name, "transfer-encoding") && f.te_offset == 0) f.te_offset = name_start;
     ++num;
     i += 2;
   }
@@ -302,17 +277,24 @@ int error_status(Error e) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) return false;
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s)
+    if (!is_tchar(static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+bool is_visible_field_value(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
   }
   return true;
 }
 
 std::string_view find_header(const Header* headers, size_t n, std::string_view name) {
   for (size_t i = 0; i < n; ++i) {
-    if (iequals(headers[i].name, name)) return headers[i].value;
+    if (text::iequals(headers[i].name, name)) return headers[i].value;
   }
   return {};
 }
@@ -340,6 +322,222 @@ void rebase(Request& out, const RequestScan& scan, const char* now) {
     out.headers[k].value = move(out.headers[k].value);
   }
 }
+
+// One parse_request call: the input, the scan it resumes and its answer. A step gets the scan
+// position i (parse_request's own variable) and returns true once `result` holds the call's
+// answer, false to go on with the phase it left in sc.phase.
+struct RequestCursor {
+  std::string_view buf;
+  size_t n;  // bytes that may belong to the head
+  size_t max_header_bytes;
+  size_t max_target_bytes;
+  Request& out;
+  RequestScan& sc;
+  Result result{};
+
+  // `at` is where the next call resumes.
+  bool incomplete_at(size_t at) {
+    sc.pos = at;
+    result = (buf.size() > max_header_bytes) ? fail(Error::kHeadersTooLarge, max_header_bytes) : incomplete();
+    return true;
+  }
+  bool error_at(Error e, size_t at) {
+    result = fail(e, at);
+    return true;
+  }
+};
+
+// Leading empty lines, then "method SP request-target SP" of the request line (RFC 9112 §3).
+bool request_line_step(RequestCursor& cur, size_t& i) {
+  const std::string_view buf = cur.buf;
+  const size_t n = cur.n;
+  RequestScan& sc = cur.sc;
+  const size_t max_target_bytes = cur.max_target_bytes;
+  switch (sc.phase) {
+    case kLeadCrlf:
+      // RFC 9112 §2.2: a server SHOULD ignore empty lines received before the request-line.
+      if (i >= n) return cur.incomplete_at(i);
+      if (buf[i] == '\r') {
+        if (i + 1 >= n) return cur.incomplete_at(i);
+        if (buf[i + 1] != '\n') return cur.error_at(Error::kBadRequestLine, i + 1);
+        i += 2;
+        break;
+      }
+      sc.mark = i;
+      sc.phase = kMethod;
+      break;
+    case kMethod: {
+      // method SP
+      while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
+      if (i >= n) return cur.incomplete_at(i);
+      if (buf[i] != ' ') {
+        if (i == sc.mark || (buf[i] != '\r' && buf[i] != '\n')) return cur.error_at(Error::kBadMethod, i);
+        return cur.error_at(Error::kBadRequestLine, i);
+      }
+      if (i == sc.mark) return cur.error_at(Error::kBadMethod, i);
+      sc.method_end = i;
+      ++i;
+      sc.target_start = i;
+      sc.phase = kTarget;
+      break;
+    }
+    case kTarget:
+      // request-target SP
+      while (i < n && is_target_char(static_cast<unsigned char>(buf[i]))) {
+        ++i;
+        if (i - sc.target_start > max_target_bytes) return cur.error_at(Error::kUriTooLong, i - 1);
+      }
+      if (i >= n) return cur.incomplete_at(i);
+      if (buf[i] != ' ') {
+        // CR/LF right after the target is an HTTP/0.9 simple request (no version).
+        if (i > sc.target_start && (buf[i] == '\r' || buf[i] == '\n')) return cur.error_at(Error::kBadRequestLine, i);
+        return cur.error_at(Error::kBadTarget, i);
+      }
+      if (i == sc.target_start) return cur.error_at(Error::kBadTarget, i);  // two SPs: empty target
+      sc.target_end = i;
+      ++i;
+      sc.phase = kVersion;
+      break;
+    default:
+      break;
+  }
+  return false;
+}
+
+// "HTTP-version CRLF" ends the request line; then the method and the target's form are checked.
+bool version_step(RequestCursor& cur, size_t& i) {
+  const std::string_view buf = cur.buf;
+  const size_t n = cur.n;
+  RequestScan& sc = cur.sc;
+  Request& out = cur.out;
+  switch (sc.phase) {
+    case kVersion: {
+      // HTTP-version CRLF. At most 8 bytes, re-matched from their start.
+      int major = 0, minor = 0;
+      int matched = match_version(buf, i, n, &major, &minor);
+      if (matched < 0) return cur.error_at(Error::kBadVersion, i);
+      if (matched < 8) return cur.incomplete_at(i);
+      // The version decides how to read the rest (an HTTP/2 preface "PRI * HTTP/2.0"
+      // gets 505, not 400), so it is checked as soon as its digits are in, before
+      // the line end and the target's form.
+      if (major != 1 || minor > 1) return cur.error_at(Error::kVersionNotSupported, i);
+      sc.minor = static_cast<uint8_t>(minor);
+      i += 8;
+      sc.phase = kVersionEnd;
+      break;
+    }
+    case kVersionEnd: {
+      if (i >= n) return cur.incomplete_at(i);
+      if (buf[i] != '\r') return cur.error_at(Error::kBadVersion, i);
+      if (i + 1 >= n) return cur.incomplete_at(i);
+      if (buf[i + 1] != '\n') return cur.error_at(Error::kBadRequestLine, i + 1);
+      std::string_view method = text::slice(buf, sc.mark, sc.method_end);
+      std::string_view target = text::slice(buf, sc.target_start, sc.target_end);
+      Method mid = method_id_of(method);
+      if (!target_form_ok(mid, target)) return cur.error_at(Error::kBadTarget, sc.target_start);
+      i += 2;
+      out.method = method;
+      out.method_id = mid;
+      out.target = target;
+      out.version_minor = sc.minor;
+      sc.num_headers = 0;
+      sc.framing = Framing{};
+      sc.phase = kFieldStart;
+      break;
+    }
+    default:
+      break;
+  }
+  return false;
+}
+
+// The empty line at i ends the head: the framing seen in the fields decides the body.
+bool finish_head(RequestCursor& cur, size_t& i) {
+  Request& out = cur.out;
+  i += 2;
+  cur.sc.pos = i;
+  out.num_headers = cur.sc.num_headers;
+  const Framing& f = cur.sc.framing;
+  out.keep_alive = keep_alive_for(out.version_minor, f);
+  out.content_length = 0;
+  out.body = BodyKind::kNone;
+  if (f.has_te) {
+    // add_framing() already refused everything but a single "chunked".
+    out.body = BodyKind::kChunked;
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; close after.
+    if (out.version_minor == 0) out.keep_alive = false;
+  } else if (f.has_cl) {
+    out.body = BodyKind::kContentLength;
+    out.content_length = f.cl;
+  }
+  cur.result = Result{Status::kComplete, Error::kNone, i, 0};
+  return true;
+}
+
+// Header field lines (RFC 9112 §5), one phase at a time, until the empty line.
+bool field_step(RequestCursor& cur, size_t& i) {
+  const std::string_view buf = cur.buf;
+  const size_t n = cur.n;
+  RequestScan& sc = cur.sc;
+  Request& out = cur.out;
+  switch (sc.phase) {
+    case kFieldStart: {
+      if (i >= n) return cur.incomplete_at(i);
+      unsigned char c = static_cast<unsigned char>(buf[i]);
+      if (c == '\r') {
+        if (i + 1 >= n) return cur.incomplete_at(i);
+        if (buf[i + 1] != '\n') return cur.error_at(Error::kBadHeader, i + 1);  // bare CR (RFC 9112 §2.2)
+        return finish_head(cur, i);
+      }
+      // Whitespace at a line start is obs-fold, or whitespace before the first
+      // field; both must be rejected by a server (RFC 9112 §5.2, §2.2).
+      if (!is_tchar(c)) return cur.error_at(Error::kBadHeader, i);
+      if (sc.num_headers == kMaxHeaders) return cur.error_at(Error::kTooManyHeaders, i);
+      sc.mark = i;
+      sc.phase = kFieldName;
+      break;
+    }
+    case kFieldName:
+      while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
+      if (i >= n) return cur.incomplete_at(i);
+      // No whitespace between name and colon (RFC 9112 §5.1).
+      if (buf[i] != ':') return cur.error_at(Error::kBadHeader, i);
+      sc.name_end = i;
+      ++i;
+      sc.phase = kFieldOws;
+      break;
+    case kFieldOws:
+      while (i < n && is_ows(static_cast<unsigned char>(buf[i]))) ++i;
+      if (i >= n) return cur.incomplete_at(i);
+      sc.value_start = i;
+      sc.phase = kFieldValue;
+      break;
+    case kFieldValue: {
+      while (i < n && buf[i] != '\r') {
+        if (!is_field_vchar(static_cast<unsigned char>(buf[i]))) return cur.error_at(Error::kBadHeader, i);
+        ++i;
+      }
+      if (i + 1 >= n) return cur.incomplete_at(i);
+      if (buf[i + 1] != '\n') return cur.error_at(Error::kBadHeader, i + 1);
+      size_t value_end = i;
+      while (value_end > sc.value_start && is_ows(static_cast<unsigned char>(buf[value_end - 1]))) --value_end;
+      std::string_view name = text::slice(buf, sc.mark, sc.name_end);
+      Header& h = out.headers[sc.num_headers];
+      h = Header{name, text::slice(buf, sc.value_start, value_end)};
+      Error e = add_framing(sc.framing, h, Role::kRequest);
+      if (e != Error::kNone) return cur.error_at(e, sc.mark);
+      if (text::iequals(name, "transfer-encoding") && sc.framing.te_offset == 0) sc.framing.te_offset = sc.mark;
+      ++sc.num_headers;
+      i += 2;
+      sc.phase = kFieldStart;
+      break;
+    }
+    default:
+      return cur.error_at(Error::kBadRequestLine, i);  // unreachable: a corrupt scan state
+  }
+  return false;
+}
+
 }  // namespace
 
 Result parse_request(std::string_view buf, Request& out, RequestScan& sc, size_t max_header_bytes,
@@ -350,168 +548,16 @@ Result parse_request(std::string_view buf, Request& out, RequestScan& sc, size_t
   const size_t n = buf.size() < max_header_bytes ? buf.size() : max_header_bytes;
   if (sc.base != nullptr && sc.base != buf.data()) rebase(out, sc, buf.data());
   sc.base = buf.data();
+  RequestCursor cur{buf, n, max_header_bytes, max_target_bytes, out, sc};
   size_t i = sc.pos;
   const size_t start = i;
-  // Each return records how far the scan got; `at` is where the next call resumes.
-  auto incomplete_at = [&](size_t at) {
-    sc.pos = at;
-    sc.scanned += i - start;
-    return (buf.size() > max_header_bytes) ? fail(Error::kHeadersTooLarge, max_header_bytes) : incomplete();
-  };
-  auto error_at = [&](Error e, size_t at) {
-    sc.scanned += i - start;
-    return fail(e, at);
-  };
   for (;;) {
-    switch (sc.phase) {
-      case kLeadCrlf:
-        // RFC 9112 §2.2: a server SHOULD ignore empty lines received before the request-line.
-        if (i >= n) return incomplete_at(i);
-        if (buf[i] == '\r') {
-          if (i + 1 >= n) return incomplete_at(i);
-          if (buf[i + 1] != '\n') return error_at(Error::kBadRequestLine, i + 1);
-          i += 2;
-          break;
-        }
-        sc.mark = i;
-        sc.phase = kMethod;
-        break;
-      case kMethod: {
-        // method SP
-        while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
-        if (i >= n) return incomplete_at(i);
-        if (buf[i] != ' ') {
-          if (i == sc.mark || (buf[i] != '\r' && buf[i] != '\n')) return error_at(Error::kBadMethod, i);
-          return error_at(Error::kBadRequestLine, i);
-        }
-        if (i == sc.mark) return error_at(Error::kBadMethod, i);
-        sc.method_end = i;
-        ++i;
-        sc.target_start = i;
-        sc.phase = kTarget;
-        break;
-      }
-      case kTarget:
-        // request-target SP
-        while (i < n && is_target_char(static_cast<unsigned char>(buf[i]))) {
-          ++i;
-          if (i - sc.target_start > max_target_bytes) return error_at(Error::kUriTooLong, i - 1);
-        }
-        if (i >= n) return incomplete_at(i);
-        if (buf[i] != ' ') {
-          // CR/LF right after the target is an HTTP/0.9 simple request (no version).
-          if (i > sc.target_start && (buf[i] == '\r' || buf[i] == '\n')) return error_at(Error::kBadRequestLine, i);
-          return error_at(Error::kBadTarget, i);
-        }
-        if (i == sc.target_start) return error_at(Error::kBadTarget, i);  // two SPs: empty target
-        sc.target_end = i;
-        ++i;
-        sc.phase = kVersion;
-        break;
-      case kVersion: {
-        // HTTP-version CRLF. At most 8 bytes, re-matched from their start.
-        int major = 0, minor = 0;
-        int matched = match_version(buf, i, n, &major, &minor);
-        if (matched < 0) return error_at(Error::kBadVersion, i);
-        if (matched < 8) return incomplete_at(i);
-        // The version decides how to read the rest (an HTTP/2 preface "PRI * HTTP/2.0"
-        // gets 505, not 400), so it is checked as soon as its digits are in, before
-        // the line end and the target's form.
-        if (major != 1 || minor > 1) return error_at(Error::kVersionNotSupported, i);
-        sc.minor = static_cast<uint8_t>(minor);
-        i += 8;
-        sc.phase = kVersionEnd;
-        break;
-      }
-      case kVersionEnd: {
-        if (i >= n) return incomplete_at(i);
-        if (buf[i] != '\r') return error_at(Error::kBadVersion, i);
-        if (i + 1 >= n) return incomplete_at(i);
-        if (buf[i + 1] != '\n') return error_at(Error::kBadRequestLine, i + 1);
-        std::string_view method = slice(buf, sc.mark, sc.method_end - sc.mark);
-        std::string_view target = slice(buf, sc.target_start, sc.target_end - sc.target_start);
-        Method mid = method_id_of(method);
-        if (!target_form_ok(mid, target)) return error_at(Error::kBadTarget, sc.target_start);
-        i += 2;
-        out.method = method;
-        out.method_id = mid;
-        out.target = target;
-        out.version_minor = sc.minor;
-        sc.num_headers = 0;
-        sc.framing = Framing{};
-        sc.phase = kFieldStart;
-        break;
-      }
-      case kFieldStart: {
-        if (i >= n) return incomplete_at(i);
-        unsigned char c = static_cast<unsigned char>(buf[i]);
-        if (c == '\r') {
-          if (i + 1 >= n) return incomplete_at(i);
-          if (buf[i + 1] != '\n') return error_at(Error::kBadHeader, i + 1);  // bare CR (RFC 9112 §2.2)
-          i += 2;
-          sc.scanned += i - start;
-          sc.pos = i;
-          out.num_headers = sc.num_headers;
-          const Framing& f = sc.framing;
-          out.keep_alive = keep_alive_for(out.version_minor, f);
-          out.content_length = 0;
-          out.body = BodyKind::kNone;
-          if (f.has_te) {
-            // add_framing() already refused everything but a single "chunked".
-            out.body = BodyKind::kChunked;
-            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; close after.
-            if (out.version_minor == 0) out.keep_alive = false;
-          } else if (f.has_cl) {
-            out.body = BodyKind::kContentLength;
-            out.content_length = f.cl;
-          }
-          return Result{Status::kComplete, Error::kNone, i, 0};
-        }
-        // Whitespace at a line start is obs-fold, or whitespace before the first
-        // field; both must be rejected by a server (RFC 9112 §5.2, §2.2).
-        if (!is_tchar(c)) return error_at(Error::kBadHeader, i);
-        if (sc.num_headers == kMaxHeaders) return error_at(Error::kTooManyHeaders, i);
-        sc.mark = i;
-        sc.phase = kFieldName;
-        break;
-      }
-      case kFieldName:
-        while (i < n && is_tchar(static_cast<unsigned char>(buf[i]))) ++i;
-        if (i >= n) return incomplete_at(i);
-        // No whitespace between name and colon (RFC 9112 §5.1).
-        if (buf[i] != ':') return error_at(Error::kBadHeader, i);
-        sc.name_end = i;
-        ++i;
-        sc.phase = kFieldOws;
-        break;
-      case kFieldOws:
-        while (i < n && is_ows(static_cast<unsigned char>(buf[i]))) ++i;
-        if (i >= n) return incomplete_at(i);
-        sc.value_start = i;
-        sc.phase = kFieldValue;
-        break;
-      case kFieldValue: {
-        while (i < n && buf[i] != '\r') {
-          if (!is_field_vchar(static_cast<unsigned char>(buf[i]))) return error_at(Error::kBadHeader, i);
-          ++i;
-        }
-        if (i + 1 >= n) return incomplete_at(i);
-        if (buf[i + 1] != '\n') return error_at(Error::kBadHeader, i + 1);
-        size_t value_end = i;
-        while (value_end > sc.value_start && is_ows(static_cast<unsigned char>(buf[value_end - 1]))) --value_end;
-        std::string_view name = slice(buf, sc.mark, sc.name_end - sc.mark);
-        Header& h = out.headers[sc.num_headers];
-        h = Header{name, slice(buf, sc.value_start, value_end - sc.value_start)};
-        Error e = add_framing(sc.framing, h, Role::kRequest);
-        if (e != Error::kNone) return error_at(e, sc.mark);
-        if (iequals(name, "transfer-encoding") && sc.framing.te_offset == 0) sc.framing.te_offset = sc.mark;
-        ++sc.num_headers;
-        i += 2;
-        sc.phase = kFieldStart;
-        break;
-      }
-      default:
-        return error_at(Error::kBadRequestLine, i);  // unreachable: a corrupt scan state
+    const bool stop = sc.phase < kVersion      ? request_line_step(cur, i)
+                      : sc.phase < kFieldStart ? version_step(cur, i)
+                                               : field_step(cur, i);
+    if (stop) {
+      sc.scanned += i - start;  // how far this call got, whatever it answers
+      return cur.result;
     }
   }
 }
@@ -563,7 +609,7 @@ Result parse_response(std::string_view buf, Response& out, bool request_was_head
   if (buf[i + 1] != '\n') return fail(Error::kBadStatusLine, i + 1);
   out.version_minor = static_cast<uint8_t>(minor);
   out.status = status;
-  out.reason = slice(buf, reason_start, i - reason_start);
+  out.reason = text::slice(buf, reason_start, i);
   i += 2;
 
   size_t end = 0;
@@ -597,216 +643,263 @@ Result parse_response(std::string_view buf, Response& out, bool request_was_head
   return Result{Status::kComplete, Error::kNone, end, 0};
 }
 
-ChunkedResult decode_chunked(ChunkedDecoder& d, char* buf, size_t len, uint64_t max_chunk_bytes) {
-  size_t i = 0;  // input position
-  size_t o = 0;  // output position; o <= i always, so unread input is never overwritten
-  auto error = [&](Error e) {
-    d.state = ChunkState::kError;
-    d.error = e;
-    return ChunkedResult{Status::kError, e, o, i};
-  };
-  // Size-line length bound (extensions are the only unbounded part).
-  auto count_line = [&]() { return ++d.line_bytes <= kMaxChunkLineBytes; };
-  auto count_trailer = [&]() { return ++d.trailer_bytes <= kMaxTrailerBytes; };
+namespace {
 
+// What one input byte did to a ChunkedDecoder: taken (the caller moves past it), left for the new
+// state to examine, or an error (then d.state is kError and d.error says which, sticky).
+enum class Step : uint8_t { kTaken, kAgain, kError };
+
+Step chunk_error(ChunkedDecoder& d, Error e) {
+  d.state = ChunkState::kError;
+  d.error = e;
+  return Step::kError;
+}
+
+// Size-line length bound (extensions are the only unbounded part), and the trailer section's.
+bool count_line(ChunkedDecoder& d) { return ++d.line_bytes <= kMaxChunkLineBytes; }
+bool count_trailer(ChunkedDecoder& d) { return ++d.trailer_bytes <= kMaxTrailerBytes; }
+
+// chunk-size = 1*HEXDIG (kSizeStart, kSize); the first other byte goes to the extensions.
+Step size_step(ChunkedDecoder& d, unsigned char c, uint64_t max_chunk_bytes) {
+  const int h = text::hex_value(static_cast<char>(c));
+  if (h < 0) {
+    if (d.state == ChunkState::kSizeStart) return chunk_error(d, Error::kBadChunk);  // no digits
+    d.state = ChunkState::kExtBws;
+    return Step::kAgain;
+  }
+  if (!count_line(d)) return chunk_error(d, Error::kBadChunk);
+  if (d.size_digits > 0 || h != 0) ++d.size_digits;  // leading zeros are harmless
+  if (d.size_digits > 16) return chunk_error(d, Error::kChunkTooLarge);  // would overflow uint64
+  d.remaining = (d.remaining << 4) | static_cast<uint64_t>(h);
+  if (d.remaining > max_chunk_bytes) return chunk_error(d, Error::kChunkTooLarge);
+  d.state = ChunkState::kSize;
+  return Step::kTaken;
+}
+
+// chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1):
+// separators and names, up to the CR of the size line. Extensions are checked, then ignored.
+Step ext_name_step(ChunkedDecoder& d, unsigned char c) {
+  switch (d.state) {
+    case ChunkState::kExtBws:
+      if (!count_line(d)) break;
+      if (c == '\r') {
+        d.state = ChunkState::kSizeLf;
+      } else if (c == ';') {
+        d.state = ChunkState::kExtNameStart;
+      } else if (is_ows(c)) {
+        d.state = ChunkState::kExtBwsSemi;
+      } else {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kExtBwsSemi:
+      // Whitespace is only allowed before a ';' (no trailing BWS before CRLF).
+      if (!count_line(d) || (c != ';' && !is_ows(c))) break;
+      if (c == ';') d.state = ChunkState::kExtNameStart;
+      return Step::kTaken;
+    case ChunkState::kExtNameStart:
+      if (!count_line(d) || (!is_tchar(c) && !is_ows(c))) break;
+      if (is_tchar(c)) d.state = ChunkState::kExtName;
+      return Step::kTaken;
+    case ChunkState::kExtName:
+      if (!is_tchar(c)) {
+        d.state = ChunkState::kExtAfterName;
+        return Step::kAgain;
+      }
+      if (!count_line(d)) break;
+      return Step::kTaken;
+    case ChunkState::kExtAfterName:
+      if (c != '=' && !is_ows(c)) {
+        d.state = ChunkState::kExtBws;  // ';' or CR
+        return Step::kAgain;
+      }
+      if (!count_line(d)) break;
+      d.state = c == '=' ? ChunkState::kExtValueStart : ChunkState::kExtNameBws;
+      return Step::kTaken;
+    case ChunkState::kExtNameBws:
+      // BWS after a name: '=' or ';' must follow (no trailing BWS before CRLF).
+      if (!count_line(d) || (c != '=' && c != ';' && !is_ows(c))) break;
+      if (c == '=') {
+        d.state = ChunkState::kExtValueStart;
+      } else if (c == ';') {
+        d.state = ChunkState::kExtNameStart;
+      }
+      return Step::kTaken;
+    default:
+      break;
+  }
+  return chunk_error(d, Error::kBadChunk);
+}
+
+// chunk-ext-val = token / quoted-string (RFC 9112 §7.1.1).
+Step ext_value_step(ChunkedDecoder& d, unsigned char c) {
+  switch (d.state) {
+    case ChunkState::kExtValueStart:
+      if (!count_line(d)) break;
+      if (c == '"') {
+        d.state = ChunkState::kExtQuoted;
+      } else if (is_tchar(c)) {
+        d.state = ChunkState::kExtValueToken;
+      } else if (!is_ows(c)) {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kExtValueToken:
+      if (!is_tchar(c)) {
+        d.state = ChunkState::kExtBws;
+        return Step::kAgain;
+      }
+      if (!count_line(d)) break;
+      return Step::kTaken;
+    case ChunkState::kExtQuoted:
+      // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (RFC 9110 §5.6.4)
+      if (!count_line(d)) break;
+      if (c == '"') {
+        d.state = ChunkState::kExtBws;
+      } else if (c == '\\') {
+        d.state = ChunkState::kExtQuotedPair;
+      } else if (!is_field_vchar(c)) {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kExtQuotedPair:
+      if (!count_line(d) || !is_field_vchar(c)) break;
+      d.state = ChunkState::kExtQuoted;
+      return Step::kTaken;
+    default:
+      break;
+  }
+  return chunk_error(d, Error::kBadChunk);
+}
+
+// The LF ending a size line, and the CRLF after chunk data.
+Step line_end_step(ChunkedDecoder& d, unsigned char c) {
+  switch (d.state) {
+    case ChunkState::kSizeLf:
+      if (c != '\n') break;  // bare CR
+      d.line_bytes = 0;
+      // A zero size is the last-chunk (RFC 9112 §7.1): the trailer section follows.
+      d.state = d.remaining == 0 ? ChunkState::kTrailerStart : ChunkState::kData;
+      return Step::kTaken;
+    case ChunkState::kDataCr:
+      if (c != '\r') break;  // chunk data longer than its size
+      d.state = ChunkState::kDataLf;
+      return Step::kTaken;
+    case ChunkState::kDataLf:
+      if (c != '\n') break;
+      d.state = ChunkState::kSizeStart;
+      d.size_digits = 0;
+      d.remaining = 0;
+      return Step::kTaken;
+    default:
+      break;
+  }
+  return chunk_error(d, Error::kBadChunk);
+}
+
+// trailer-section CRLF (RFC 9112 §7.1.2): field lines checked, bounded by kMaxTrailerBytes and
+// skipped; the final LF makes the decoder kDone.
+Step trailer_step(ChunkedDecoder& d, unsigned char c) {
+  if (d.state == ChunkState::kFinalLf) {
+    if (c != '\n') return chunk_error(d, Error::kBadChunk);
+    d.state = ChunkState::kDone;
+    return Step::kTaken;
+  }
+  if (!count_trailer(d)) return chunk_error(d, Error::kHeadersTooLarge);
+  switch (d.state) {
+    case ChunkState::kTrailerStart:
+      if (c == '\r') {
+        d.state = ChunkState::kFinalLf;
+      } else if (is_tchar(c)) {
+        d.state = ChunkState::kTrailerName;  // obs-fold and other junk fall to the error
+      } else {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kTrailerName:
+      if (c == ':') {
+        d.state = ChunkState::kTrailerValue;
+      } else if (!is_tchar(c)) {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kTrailerValue:
+      if (c == '\r') {
+        d.state = ChunkState::kTrailerLf;
+      } else if (!is_field_vchar(c)) {
+        break;
+      }
+      return Step::kTaken;
+    case ChunkState::kTrailerLf:
+      if (c != '\n') break;
+      d.state = ChunkState::kTrailerStart;
+      return Step::kTaken;
+    default:
+      break;
+  }
+  return chunk_error(d, Error::kBadChunk);
+}
+
+}  // namespace
+
+ChunkedResult decode_chunked(ChunkedDecoder& d, char* buf, size_t len, uint64_t max_chunk_bytes) {
   if (d.state == ChunkState::kDone) return ChunkedResult{Status::kComplete, Error::kNone, 0, 0};
   if (d.state == ChunkState::kError) return ChunkedResult{Status::kError, d.error, 0, 0};
-
+  size_t i = 0;  // input position
+  size_t o = 0;  // output position; o <= i always, so unread input is never overwritten
   while (i < len) {
-    unsigned char c = static_cast<unsigned char>(buf[i]);
+    if (d.state == ChunkState::kData) {
+      const size_t avail = len - i;
+      const size_t take = d.remaining < avail ? static_cast<size_t>(d.remaining) : avail;
+      if (o != i) memmove(buf + o, buf + i, take);
+      o += take;
+      i += take;
+      d.remaining -= take;
+      if (d.remaining == 0) d.state = ChunkState::kDataCr;
+      continue;
+    }
+    const unsigned char c = static_cast<unsigned char>(buf[i]);
+    Step step = Step::kError;
     switch (d.state) {
       case ChunkState::kSizeStart:
-      case ChunkState::kSize: {
-        int h = hex_value(c);
-        if (h >= 0) {
-          if (!count_line()) return error(Error::kBadChunk);
-          if (d.size_digits > 0 || h != 0) ++d.size_digits;  // leading zeros are harmless
-          if (d.size_digits > 16) return error(Error::kChunkTooLarge);  // would overflow uint64
-          d.remaining = (d.remaining << 4) | static_cast<uint64_t>(h);
-          if (d.remaining > max_chunk_bytes) return error(Error::kChunkTooLarge);
-          d.state = ChunkState::kSize;
-          ++i;
-          break;
-        }
-        if (d.state == ChunkState::kSizeStart) return error(Error::kBadChunk);  // no digits
-        d.state = ChunkState::kExtBws;
-        continue;  // re-examine c
-      }
+      case ChunkState::kSize:
+        step = size_step(d, c, max_chunk_bytes);
+        break;
       case ChunkState::kExtBws:
-        // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1)
-        if (!count_line()) return error(Error::kBadChunk);
-        if (c == '\r') {
-          d.state = ChunkState::kSizeLf;
-        } else if (c == ';') {
-          d.state = ChunkState::kExtNameStart;
-        } else if (is_ows(c)) {
-          d.state = ChunkState::kExtBwsSemi;
-        } else {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kExtBwsSemi:
-        // Whitespace is only allowed before a ';' (no trailing BWS before CRLF).
-        if (!count_line()) return error(Error::kBadChunk);
-        if (c == ';') {
-          d.state = ChunkState::kExtNameStart;
-        } else if (!is_ows(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kExtNameStart:
-        if (!count_line()) return error(Error::kBadChunk);
-        if (is_tchar(c)) {
-          d.state = ChunkState::kExtName;
-        } else if (!is_ows(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kExtName:
-        if (is_tchar(c)) {
-          if (!count_line()) return error(Error::kBadChunk);
-          ++i;
-          break;
-        }
-        d.state = ChunkState::kExtAfterName;
-        continue;
       case ChunkState::kExtAfterName:
-        if (c == '=' || is_ows(c)) {
-          if (!count_line()) return error(Error::kBadChunk);
-          d.state = c == '=' ? ChunkState::kExtValueStart : ChunkState::kExtNameBws;
-          ++i;
-          break;
-        }
-        d.state = ChunkState::kExtBws;  // ';' or CR
-        continue;
       case ChunkState::kExtNameBws:
-        // BWS after a name: '=' or ';' must follow (no trailing BWS before CRLF).
-        if (!count_line()) return error(Error::kBadChunk);
-        if (c == '=') {
-          d.state = ChunkState::kExtValueStart;
-        } else if (c == ';') {
-          d.state = ChunkState::kExtNameStart;
-        } else if (!is_ows(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
+        step = ext_name_step(d, c);
         break;
       case ChunkState::kExtValueStart:
-        if (!count_line()) return error(Error::kBadChunk);
-        if (c == '"') {
-          d.state = ChunkState::kExtQuoted;
-        } else if (is_tchar(c)) {
-          d.state = ChunkState::kExtValueToken;
-        } else if (!is_ows(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kExtValueToken:
-        if (is_tchar(c)) {
-          if (!count_line()) return error(Error::kBadChunk);
-          ++i;
-          break;
-        }
-        d.state = ChunkState::kExtBws;
-        continue;
       case ChunkState::kExtQuoted:
-        // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (RFC 9110 §5.6.4)
-        if (!count_line()) return error(Error::kBadChunk);
-        if (c == '"') {
-          d.state = ChunkState::kExtBws;
-        } else if (c == '\\') {
-          d.state = ChunkState::kExtQuotedPair;
-        } else if (!is_field_vchar(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kExtQuotedPair:
-        if (!count_line()) return error(Error::kBadChunk);
-        if (!is_field_vchar(c)) return error(Error::kBadChunk);
-        d.state = ChunkState::kExtQuoted;
-        ++i;
+        step = ext_value_step(d, c);
         break;
       case ChunkState::kSizeLf:
-        if (c != '\n') return error(Error::kBadChunk);  // bare CR
-        ++i;
-        d.line_bytes = 0;
-        if (d.remaining == 0) {
-          d.state = ChunkState::kTrailerStart;  // last-chunk (RFC 9112 §7.1)
-        } else {
-          d.state = ChunkState::kData;
-        }
-        break;
-      case ChunkState::kData: {
-        size_t avail = len - i;
-        size_t take = d.remaining < avail ? static_cast<size_t>(d.remaining) : avail;
-        if (o != i) memmove(buf + o, buf + i, take);
-        o += take;
-        i += take;
-        d.remaining -= take;
-        if (d.remaining == 0) d.state = ChunkState::kDataCr;
-        break;
-      }
       case ChunkState::kDataCr:
-        if (c != '\r') return error(Error::kBadChunk);  // chunk data longer than its size
-        d.state = ChunkState::kDataLf;
-        ++i;
-        break;
       case ChunkState::kDataLf:
-        if (c != '\n') return error(Error::kBadChunk);
-        d.state = ChunkState::kSizeStart;
-        d.size_digits = 0;
-        d.remaining = 0;
-        ++i;
+        step = line_end_step(d, c);
         break;
       case ChunkState::kTrailerStart:
-        if (!count_trailer()) return error(Error::kHeadersTooLarge);
-        if (c == '\r') {
-          d.state = ChunkState::kFinalLf;
-        } else if (is_tchar(c)) {
-          d.state = ChunkState::kTrailerName;  // obs-fold and other junk fall to the error
-        } else {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kTrailerName:
-        if (!count_trailer()) return error(Error::kHeadersTooLarge);
-        if (c == ':') {
-          d.state = ChunkState::kTrailerValue;
-        } else if (!is_tchar(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kTrailerValue:
-        if (!count_trailer()) return error(Error::kHeadersTooLarge);
-        if (c == '\r') {
-          d.state = ChunkState::kTrailerLf;
-        } else if (!is_field_vchar(c)) {
-          return error(Error::kBadChunk);
-        }
-        ++i;
-        break;
       case ChunkState::kTrailerLf:
-        if (!count_trailer()) return error(Error::kHeadersTooLarge);
-        if (c != '\n') return error(Error::kBadChunk);
-        d.state = ChunkState::kTrailerStart;
-        ++i;
-        break;
       case ChunkState::kFinalLf:
-        if (c != '\n') return error(Error::kBadChunk);
-        ++i;
-        d.state = ChunkState::kDone;
-        return ChunkedResult{Status::kComplete, Error::kNone, o, i};
-      case ChunkState::kDone:
+        step = trailer_step(d, c);
+        if (d.state == ChunkState::kDone) return ChunkedResult{Status::kComplete, Error::kNone, o, i + 1};
+        break;
+      case ChunkState::kData:   // handled above
+      case ChunkState::kDone:   // unreachable: handled before the loop
       case ChunkState::kError:
-        return error(Error::kBadChunk);  // unreachable: handled before the loop
+        step = chunk_error(d, Error::kBadChunk);
+        break;
     }
+    if (step == Step::kError) return ChunkedResult{Status::kError, d.error, o, i};
+    if (step == Step::kTaken) ++i;
   }
   return ChunkedResult{Status::kIncomplete, Error::kNone, o, i};
 }

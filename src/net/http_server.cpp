@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 
 namespace appconfig::http_server {
@@ -99,18 +100,103 @@ void set_nonblocking_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// RFC 9110 §6.6.1: an origin server with a clock sends Date. Formatted once a second.
-std::string_view http_date() {
-  static char buf[40];
-  static time_t last = 0;
-  time_t now = time(nullptr);
-  if (now != last) {
-    tm t;
-    gmtime_r(&now, &t);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &t);
-    last = now;
+// One address to listen on.
+struct ListenTarget {
+  int family;
+  sockaddr_storage addr;
+  socklen_t len;
+  bool optional;  // [::1] (or [::]) is skipped when the kernel has no IPv6
+};
+
+void add_v4(ListenTarget* targets, int* n, in_addr a, uint16_t port, bool optional) {
+  ListenTarget& t = targets[(*n)++];
+  memset(&t, 0, sizeof t);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&t.addr);
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(port);
+  sin->sin_addr = a;
+  t.family = AF_INET;
+  t.len = sizeof(sockaddr_in);
+  t.optional = optional;
+}
+
+void add_v6(ListenTarget* targets, int* n, in6_addr a, uint16_t port, bool optional) {
+  ListenTarget& t = targets[(*n)++];
+  memset(&t, 0, sizeof t);
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  sin6->sin6_addr = a;
+  t.family = AF_INET6;
+  t.len = sizeof(sockaddr_in6);
+  t.optional = optional;
+}
+
+// The addresses `host` stands for (see Server::listen): at most two, into targets[0..*n).
+ListenError listen_targets(std::string_view host, uint16_t port, ListenTarget* targets, int* n, char* err,
+                           size_t err_cap) {
+  in_addr lo4, any4;
+  lo4.s_addr = htonl(INADDR_LOOPBACK);
+  any4.s_addr = htonl(INADDR_ANY);
+  if (host.empty()) {
+    add_v4(targets, n, lo4, port, false);
+    add_v6(targets, n, in6addr_loopback, port, true);
+    return ListenError::kNone;
   }
-  return std::string_view(buf);
+  char h[64];
+  if (host.size() >= sizeof h) {
+    error::fail(err, err_cap, "host \"%.*s\" is too long", static_cast<int>(host.size() > 64 ? 64 : host.size()),
+                host.data());
+    return ListenError::kBadHost;
+  }
+  // Accept "[::1]" as well as "::1".
+  std::string_view bare = host;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  memcpy(h, bare.data(), bare.size());
+  h[bare.size()] = '\0';
+  in_addr a4;
+  in6_addr a6;
+  if (inet_pton(AF_INET, h, &a4) == 1) {
+    add_v4(targets, n, a4, port, false);
+  } else if (inet_pton(AF_INET6, h, &a6) == 1) {
+    add_v6(targets, n, a6, port, false);
+  } else if (strcmp(h, "all") == 0) {
+    add_v4(targets, n, any4, port, false);
+    add_v6(targets, n, in6addr_any, port, true);
+  } else if (strcmp(h, "localhost") == 0) {
+    add_v4(targets, n, lo4, port, false);
+    add_v6(targets, n, in6addr_loopback, port, true);
+  } else {
+    error::fail(err, err_cap, "host \"%s\" is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)", h);
+    return ListenError::kBadHost;
+  }
+  return ListenError::kNone;
+}
+
+// A listening socket for t in *fd, or -1 when t is optional and the kernel cannot have it.
+ListenError open_listener(const ListenTarget& t, uint16_t port, int* fd, char* err, size_t err_cap) {
+  *fd = socket(t.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (*fd < 0) {
+    if (t.optional) return ListenError::kNone;
+    error::fail(err, err_cap, "socket(): %s", strerror(errno));
+    return ListenError::kSocket;
+  }
+  int one = 1;
+  setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (t.family == AF_INET6) setsockopt(*fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(*fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len) == 0 && ::listen(*fd, 128) == 0)
+    return ListenError::kNone;
+  const int e = errno;
+  close(*fd);
+  *fd = -1;
+  if (t.optional && e != EADDRINUSE) return ListenError::kNone;
+  char addr[64];
+  if (t.family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&t.addr)->sin_addr, addr, sizeof addr);
+  else
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&t.addr)->sin6_addr, addr, sizeof addr);
+  error::fail(err, err_cap, "cannot listen on %s port %u: %s", addr, port, strerror(e));
+  return e == EADDRINUSE ? ListenError::kAddressInUse : ListenError::kSocket;
 }
 
 }  // namespace
@@ -269,99 +355,19 @@ Server::~Server() {
 }
 
 ListenError Server::listen(std::string_view host, uint16_t port, char* err, size_t err_cap) {
-  struct Target {
-    int family;
-    sockaddr_storage addr;
-    socklen_t len;
-    bool optional;  // [::1] is skipped when the kernel has no IPv6
-  } targets[2];
+  ListenTarget targets[2];
   int n = 0;
-  auto add4 = [&](in_addr a, bool optional) {
-    Target& t = targets[n++];
-    memset(&t, 0, sizeof t);
-    auto* sin = reinterpret_cast<sockaddr_in*>(&t.addr);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    sin->sin_addr = a;
-    t.family = AF_INET;
-    t.len = sizeof(sockaddr_in);
-    t.optional = optional;
-  };
-  auto add6 = [&](in6_addr a, bool optional) {
-    Target& t = targets[n++];
-    memset(&t, 0, sizeof t);
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    sin6->sin6_addr = a;
-    t.family = AF_INET6;
-    t.len = sizeof(sockaddr_in6);
-    t.optional = optional;
-  };
-  if (host.empty()) {
-    in_addr lo4;
-    lo4.s_addr = htonl(INADDR_LOOPBACK);
-    add4(lo4, false);
-    add6(in6addr_loopback, true);
-  } else {
-    char h[64];
-    if (host.size() >= sizeof h) {
-      snprintf(err, err_cap, "host \"%.*s\" is too long", static_cast<int>(host.size() > 64 ? 64 : host.size()), host.data());
-      return ListenError::kBadHost;
-    }
-    // Accept "[::1]" as well as "::1".
-    std::string_view bare = host;
-    if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
-    memcpy(h, bare.data(), bare.size());
-    h[bare.size()] = '\0';
-    in_addr a4;
-    in6_addr a6;
-    if (inet_pton(AF_INET, h, &a4) == 1) {
-      add4(a4, false);
-    } else if (inet_pton(AF_INET6, h, &a6) == 1) {
-      add6(a6, false);
-    } else if (strcmp(h, "all") == 0) {
-      in_addr any4;
-      any4.s_addr = htonl(INADDR_ANY);
-      add4(any4, false);
-      add6(in6addr_any, true);
-    } else if (strcmp(h, "localhost") == 0) {
-      in_addr lo4;
-      lo4.s_addr = htonl(INADDR_LOOPBACK);
-      add4(lo4, false);
-      add6(in6addr_loopback, true);
-    } else {
-      snprintf(err, err_cap, "host \"%s\" is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)", h);
-      return ListenError::kBadHost;
-    }
-  }
+  ListenError le = listen_targets(host, port, targets, &n, err, err_cap);
+  if (le != ListenError::kNone) return le;
   if (num_listeners_ + n > kMaxListeners) {
-    snprintf(err, err_cap, "more than %d listening sockets", kMaxListeners);
+    error::fail(err, err_cap, "more than %d listening sockets", kMaxListeners);
     return ListenError::kBadHost;
   }
   for (int i = 0; i < n; ++i) {
-    Target& t = targets[i];
-    int fd = socket(t.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      if (t.optional) continue;
-      snprintf(err, err_cap, "socket(): %s", strerror(errno));
-      return ListenError::kSocket;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (t.family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&t.addr), t.len) != 0 || ::listen(fd, 128) != 0) {
-      int e = errno;
-      close(fd);
-      if (t.optional && e != EADDRINUSE) continue;
-      char addr[64];
-      if (t.family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&t.addr)->sin_addr, addr, sizeof addr);
-      else
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_addr, addr, sizeof addr);
-      snprintf(err, err_cap, "cannot listen on %s port %u: %s", addr, port, strerror(e));
-      return e == EADDRINUSE ? ListenError::kAddressInUse : ListenError::kSocket;
-    }
+    int fd = -1;
+    le = open_listener(targets[i], port, &fd, err, err_cap);
+    if (le != ListenError::kNone) return le;
+    if (fd < 0) continue;  // optional and not available
     listeners_[num_listeners_++] = fd;
     loop_->add_fd(fd, POLLIN, &Server::on_listener, this);
   }
@@ -678,6 +684,18 @@ void Server::finish(ExchangeRef ref) {
   process(c);
 }
 
+// RFC 9110 §6.6.1: an origin server with a clock sends Date. Formatted once a second.
+std::string_view Server::DateCache::now() {
+  const time_t t = time(nullptr);
+  if (t != formatted_second) {
+    tm parts;
+    gmtime_r(&t, &parts);
+    strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &parts);
+    formatted_second = t;
+  }
+  return std::string_view(text);
+}
+
 void Server::start_write(Conn& c) {
   Reply& r = c.ex.reply;
   size_t body_len = 0;
@@ -701,7 +719,7 @@ void Server::start_write(Conn& c) {
   };
   if (!r.content_type.empty()) append("Content-Type", r.content_type);
   for (size_t i = 0; i < r.num_headers; ++i) append(r.headers[i].name, r.headers[i].value);
-  append("Date", http_date());
+  append("Date", date_.now());
   if (c.close_after) append("Connection", "close");
   c.head[len++] = '\r';
   c.head[len++] = '\n';
@@ -851,7 +869,7 @@ void Server::on_sweep(void* ctx) {
       LOG_DEBUG("closing a local connection: request head not complete within %llu ms",
                 static_cast<unsigned long long>(s->limits_.header_timeout_ms));
       // 408 is a courtesy: the client may not be reading.
-      static const char k408[] =
+      static constexpr char k408[] =
           "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       ssize_t r = send(c.fd, k408, sizeof k408 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       (void)r;

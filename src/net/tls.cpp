@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appconfig/core/error.h"
+
 #include "mbedtls/ctr_drbg.h"
 #include "mbedtls/entropy.h"
 #include "mbedtls/memory_buffer_alloc.h"
@@ -102,13 +104,16 @@ struct Global {
 };
 Global g;
 
-void set_error(Error& err, int code, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void set_error(Error& err, int code, const char* fmt, ...) {
+// err's mbedTLS code (0 if none) and its message, formatted by error::vfail. Returns false, so a
+// failing function can `return set_error(...)`.
+bool set_error(Error& err, int code, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+bool set_error(Error& err, int code, const char* fmt, ...) {
   err.mbedtls_code = code;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err.message, sizeof err.message, fmt, ap);
+  error::vfail(err.message, sizeof err.message, fmt, ap);
   va_end(ap);
+  return false;
 }
 
 uint64_t now_us() {
@@ -216,14 +221,12 @@ bool load_trust_store(Error& err) {
   if (g.has_extra_ca) {
     FileResult r = parse_ca_file(g.extra_ca_path, err);
     if (r == FileResult::kMissing) {
-      set_error(err, 0, "CA bundle %s (AWS_CA_BUNDLE) does not exist", g.extra_ca_path);
-      return false;
+      return set_error(err, 0, "CA bundle %s (AWS_CA_BUNDLE) does not exist", g.extra_ca_path);
     }
     if (r == FileResult::kError) return false;
   } else if (!found_default) {
-    set_error(err, 0, "no CA bundle found (tried %s, %s, %s); set AWS_CA_BUNDLE",
-              g.has_test_ca ? g.test_ca_path : kDefaultCaPaths[0], kDefaultCaPaths[1], kDefaultCaPaths[2]);
-    return false;
+    return set_error(err, 0, "no CA bundle found (tried %s, %s, %s); set AWS_CA_BUNDLE",
+                     g.has_test_ca ? g.test_ca_path : kDefaultCaPaths[0], kDefaultCaPaths[1], kDefaultCaPaths[2]);
   }
   size_t count = 0;
   for (const mbedtls_x509_crt* c = &g.ca; c != nullptr && c->raw.len != 0; c = c->next) ++count;
@@ -431,7 +434,7 @@ bool global_init(Error& err) {
   mbedtls_entropy_init(&g.entropy);
   mbedtls_ctr_drbg_init(&g.drbg);
   mbedtls_x509_crt_init(&g.ca);
-  static const unsigned char kPersonalization[] = "appconfig-extension tls";
+  static constexpr unsigned char kPersonalization[] = "appconfig-extension tls";
   int ret = mbedtls_ctr_drbg_seed(&g.drbg, mbedtls_entropy_func, &g.entropy, kPersonalization,
                                   sizeof kPersonalization - 1);
   if (ret != 0) {

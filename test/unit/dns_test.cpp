@@ -770,10 +770,10 @@ TEST_F(Dns, HttpClientResolvesThroughTheHook) {
     client.set_resolver(r.client_hook(&client));
     HttpOutcome ok, bad, cancelled;
     hc::Request req{"GET", "/x", nullptr, 0, "", 5000};
-    client.send(hc::Endpoint{"appconfigdata.internal.test", static_cast<uint16_t>(peer.port), false}, req,
-                &http_record, &ok);
-    client.send(hc::Endpoint{"unknown.internal.test", static_cast<uint16_t>(peer.port), false}, req, &http_record,
-                &bad);
+    const auto port = static_cast<uint16_t>(peer.port);
+    client.send(hc::Endpoint{.host = "appconfigdata.internal.test", .port = port, .tls = false}, req, &http_record,
+                &ok);
+    client.send(hc::Endpoint{.host = "unknown.internal.test", .port = port, .tls = false}, req, &http_record, &bad);
     ASSERT_TRUE(run_until([&] { return ok.called && bad.called; }));
     EXPECT_EQ(ok.error, hc::Error::kNone) << ok.detail;
     EXPECT_EQ(ok.body, "served by name");
@@ -782,8 +782,8 @@ TEST_F(Dns, HttpClientResolvesThroughTheHook) {
 
     // A request cancelled while its name is being resolved cancels the lookup.
     rule("hang.internal.test", R"({"mode":"silent"})");
-    hc::RequestId id = client.send(hc::Endpoint{"hang.internal.test", static_cast<uint16_t>(peer.port), false}, req,
-                                   &http_record, &cancelled);
+    const hc::Endpoint hang{.host = "hang.internal.test", .port = port, .tls = false};
+    hc::RequestId id = client.send(hang, req, &http_record, &cancelled);
     for (int i = 0; i < 5 && r.in_flight() == 0; ++i) lp.run_once(10);
     EXPECT_EQ(r.in_flight(), 1u);
     client.cancel(id);

@@ -595,6 +595,14 @@ TEST(DnsWireResolvConf, SystemFile) {
 
 // ---------------------------------------------------------------- IP literals
 
+TEST(DnsWireIp, StripTrailingDot) {
+  EXPECT_EQ(dw::strip_trailing_dot("example.com."), "example.com");
+  EXPECT_EQ(dw::strip_trailing_dot("example.com"), "example.com");
+  EXPECT_EQ(dw::strip_trailing_dot("a.."), "a.") << "one root dot at most";
+  EXPECT_EQ(dw::strip_trailing_dot("."), "");
+  EXPECT_EQ(dw::strip_trailing_dot(""), "");
+}
+
 TEST(DnsWireIp, Literals) {
   struct C { const char* text; bool ok; const char* norm; };
   const C cases[] = {

@@ -1,5 +1,6 @@
-// Tests for http_client's proxy support: URL parsing, NO_PROXY matching,
-// environment selection, set_proxy validation, and real requests through
+// Tests for the proxy module (URL parsing, NO_PROXY matching, environment
+// selection, always-direct hosts, Route: credentials and copied headers) and
+// for http_client's use of it: set_proxy validation, and real requests through
 // test/emulator/connect_proxy.py (CONNECT tunnels to test/emulator/http_peer.py's
 // TLS peer, absolute-form plain HTTP), plus misbehaving proxies written here
 // (silent, split answers, bytes after the 2xx).
@@ -8,6 +9,7 @@
 #endif
 
 #include "appconfig/net/http_client.h"
+#include "appconfig/net/proxy.h"
 #include "appconfig/net/tls.h"
 
 #include <gtest/gtest.h>
@@ -33,6 +35,7 @@
 #include <vector>
 
 namespace hc = appconfig::http_client;
+namespace proxy = appconfig::proxy;
 namespace loop = appconfig::loop;
 using namespace std::chrono_literals;
 
@@ -41,37 +44,37 @@ namespace {
 // ---------------------------------------------------------------- pure functions
 
 TEST(ProxyUrl, ParsesTheFormsProxiesAreWrittenIn) {
-  hc::ProxyUrl u;
-  ASSERT_EQ(hc::parse_proxy_url("http://proxy.corp:3128", u), hc::ProxyError::kNone);
+  proxy::Url u;
+  ASSERT_EQ(proxy::parse_url("http://proxy.corp:3128", u), proxy::Error::kNone);
   EXPECT_FALSE(u.tls);
   EXPECT_EQ(u.host, "proxy.corp");
   EXPECT_EQ(u.port, 3128);
   EXPECT_FALSE(u.has_credentials);
 
-  ASSERT_EQ(hc::parse_proxy_url("HTTP://10.0.0.1/", u), hc::ProxyError::kNone);
+  ASSERT_EQ(proxy::parse_url("HTTP://10.0.0.1/", u), proxy::Error::kNone);
   EXPECT_EQ(u.host, "10.0.0.1");
   EXPECT_EQ(u.port, 80) << "default port of the scheme";
 
-  ASSERT_EQ(hc::parse_proxy_url("proxy:8080", u), hc::ProxyError::kNone) << "no scheme means http:// (curl)";
+  ASSERT_EQ(proxy::parse_url("proxy:8080", u), proxy::Error::kNone) << "no scheme means http:// (curl)";
   EXPECT_EQ(u.host, "proxy");
   EXPECT_EQ(u.port, 8080);
 
-  ASSERT_EQ(hc::parse_proxy_url("http://[fd00::1]:3128", u), hc::ProxyError::kNone);
+  ASSERT_EQ(proxy::parse_url("http://[fd00::1]:3128", u), proxy::Error::kNone);
   EXPECT_EQ(u.host, "fd00::1");
   EXPECT_EQ(u.port, 3128);
 
   // The last '@' ends the userinfo; ':' splits user from password once.
-  ASSERT_EQ(hc::parse_proxy_url("http://us%20er:p@ss:w@proxy:1", u), hc::ProxyError::kNone);
+  ASSERT_EQ(proxy::parse_url("http://us%20er:p@ss:w@proxy:1", u), proxy::Error::kNone);
   EXPECT_TRUE(u.has_credentials);
   EXPECT_EQ(u.user, "us%20er");
   EXPECT_EQ(u.password, "p@ss:w");
   EXPECT_EQ(u.host, "proxy");
 
-  ASSERT_EQ(hc::parse_proxy_url("http://user@proxy:1", u), hc::ProxyError::kNone);
+  ASSERT_EQ(proxy::parse_url("http://user@proxy:1", u), proxy::Error::kNone);
   EXPECT_EQ(u.user, "user");
   EXPECT_EQ(u.password, "");
 
-  ASSERT_EQ(hc::parse_proxy_url("https://proxy", u), hc::ProxyError::kNone);
+  ASSERT_EQ(proxy::parse_url("https://proxy", u), proxy::Error::kNone);
   EXPECT_TRUE(u.tls);
   EXPECT_EQ(u.port, 443);
 
@@ -79,7 +82,7 @@ TEST(ProxyUrl, ParsesTheFormsProxiesAreWrittenIn) {
                           "http://proxy:80x", "http://proxy/path", "http://proxy?q", "http://proxy#f",
                           "socks5://proxy:1080", "http://[fd00::1", "http://[10.0.0.1]:1", "http://[::1]x",
                           "http://pro xy:1", "http://a]b:1", "http://user@", "ftp://x"}) {
-    EXPECT_EQ(hc::parse_proxy_url(bad, u), hc::ProxyError::kBadUrl) << bad;
+    EXPECT_EQ(proxy::parse_url(bad, u), proxy::Error::kBadUrl) << bad;
   }
 }
 
@@ -124,7 +127,7 @@ TEST(NoProxy, CurlAndGoConventions) {
       {"*.", "example.com", false},
   };
   for (const Case& c : cases)
-    EXPECT_EQ(hc::no_proxy_matches(c.list, c.host), c.match) << "NO_PROXY=\"" << c.list << "\" host " << c.host;
+    EXPECT_EQ(proxy::no_proxy_matches(c.list, c.host), c.match) << "NO_PROXY=\"" << c.list << "\" host " << c.host;
 }
 
 TEST(NoProxy, RandomListsNeverCrashAndStarAlwaysWins) {
@@ -136,35 +139,110 @@ TEST(NoProxy, RandomListsNeverCrashAndStarAlwaysWins) {
     std::string list, host;
     for (int n = rng() % 24; n > 0; --n) list += alphabet[rng() % (sizeof alphabet - 1)];
     for (int n = rng() % 12; n > 0; --n) host += alphabet[rng() % (sizeof alphabet - 1)];
-    hc::no_proxy_matches(list, host);  // must simply not crash (ASan/UBSan watch)
+    proxy::no_proxy_matches(list, host);  // must simply not crash (ASan/UBSan watch)
     std::string h = host;
     if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
     if (!h.empty() && h.back() == '.') h.pop_back();
-    EXPECT_EQ(hc::no_proxy_matches(list + ",*", host), !h.empty()) << list << " / " << host;
+    EXPECT_EQ(proxy::no_proxy_matches(list + ",*", host), !h.empty()) << list << " / " << host;
   }
 }
 
 TEST(ChooseProxy, OursWinsThenHttpsProxyThenLowercase) {
   const char* env1[] = {"HTTPS_PROXY=http://upper:1", "https_proxy=http://lower:2", "NO_PROXY=a.test",
                         "no_proxy=b.test", nullptr};
-  hc::ProxyChoice c = hc::choose_proxy(env1, "http://ours:3");
+  proxy::Choice c = proxy::choose(env1, "http://ours:3");
   EXPECT_EQ(c.url, "http://ours:3");
   EXPECT_FALSE(c.from_environment);
   EXPECT_EQ(c.no_proxy, "a.test") << "NO_PROXY is honoured with our own proxy too";
-  c = hc::choose_proxy(env1, "");
+  c = proxy::choose(env1, "");
   EXPECT_EQ(c.url, "http://upper:1");
   EXPECT_TRUE(c.from_environment);
   const char* env2[] = {"HTTPS_PROXY=", "https_proxy=http://lower:2", "NO_PROXY=", "no_proxy=b.test",
                         "HTTP_PROXY=http://plain:9", nullptr};
-  c = hc::choose_proxy(env2, "");
+  c = proxy::choose(env2, "");
   EXPECT_EQ(c.url, "http://lower:2") << "an empty value counts as unset";
   EXPECT_EQ(c.no_proxy, "b.test");
   const char* env3[] = {"HTTP_PROXY=http://plain:9", "HTTPS_PROXYX=http://x:1", "XHTTPS_PROXY=http://y:1", nullptr};
-  c = hc::choose_proxy(env3, "");
+  c = proxy::choose(env3, "");
   EXPECT_EQ(c.url, "") << "HTTP_PROXY is not used (our AWS traffic is HTTPS); names must match exactly";
   EXPECT_FALSE(c.from_environment);
-  c = hc::choose_proxy(nullptr, "");
+  c = proxy::choose(nullptr, "");
   EXPECT_EQ(c.url, "");
+}
+
+TEST(ProxyHosts, AlwaysDirectAndHostText) {
+  for (const char* h : {"127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "LOCALHOST.", "x.localhost",
+                        "169.254.170.2", "fe80::1", "[fe80::1]", "::ffff:127.0.0.1", "::ffff:169.254.1.1"})
+    EXPECT_TRUE(proxy::always_direct(h)) << h;
+  for (const char* h : {"10.1.2.3", "localhost.example", "169.255.0.1", "fec0::1", "::2", "example.com", ""})
+    EXPECT_FALSE(proxy::always_direct(h)) << h;
+  EXPECT_TRUE(proxy::is_host_text("proxy.corp"));
+  EXPECT_TRUE(proxy::is_host_text("[::1]"));
+  EXPECT_TRUE(proxy::is_host_text(std::string(proxy::kMaxHostBytes, 'a')));
+  for (std::string h : {std::string(), std::string(proxy::kMaxHostBytes + 1, 'a'), std::string("a b"),
+                        std::string("a/b"), std::string("u@h"), std::string("h?q"), std::string("h#f"),
+                        std::string("h\x7f"), std::string("caf\xc3\xa9")})
+    EXPECT_FALSE(proxy::is_host_text(h)) << h;
+}
+
+proxy::Config route_cfg(std::string_view url, const proxy::Header* hs = nullptr, size_t n = 0,
+                        std::string_view no = "") {
+  return proxy::Config{.url = url, .headers = hs, .num_headers = n, .no_proxy = no};
+}
+
+TEST(ProxyRoute, CopiesEverythingAndEncodesBasicCredentials) {
+  proxy::Route r{};
+  EXPECT_FALSE(r.applies_to("example.com")) << "a fresh route sends nothing through a proxy";
+  std::string url = "https://us%20er:p%40ss@[fd00::1]:3128/";
+  std::string h1 = "X-Team", v1 = "payments", no = "internal.test, 10.0.0.0/8";
+  proxy::Header hs[] = {{h1, v1}, {"X-Empty", ""}};
+  ASSERT_EQ(r.configure(route_cfg(url, hs, 2, no)), proxy::Error::kNone);
+  // The Config's text may die: everything the route needs is its own copy.
+  std::fill(url.begin(), url.end(), 'x');
+  std::fill(h1.begin(), h1.end(), 'x');
+  std::fill(v1.begin(), v1.end(), 'x');
+  std::fill(no.begin(), no.end(), 'x');
+  EXPECT_TRUE(r.enabled);
+  EXPECT_TRUE(r.tls);
+  EXPECT_EQ(r.name(), "fd00::1");
+  EXPECT_EQ(r.port, 3128);
+  EXPECT_EQ(r.authorization(), "Basic dXMgZXI6cEBzcw==") << "base64(\"us er:p@ss\"), RFC 7617";
+  ASSERT_EQ(r.num_headers, 2u);
+  EXPECT_EQ(r.header(0).name, "X-Team");
+  EXPECT_EQ(r.header(0).value, "payments");
+  EXPECT_EQ(r.header(1).name, "X-Empty");
+  EXPECT_EQ(r.header(1).value, "");
+  EXPECT_EQ(r.no_proxy_list(), "internal.test, 10.0.0.0/8");
+  EXPECT_TRUE(r.applies_to("appconfigdata.us-east-1.amazonaws.com"));
+  EXPECT_FALSE(r.applies_to("svc.internal.test"));
+  EXPECT_FALSE(r.applies_to("10.9.8.7"));
+  EXPECT_FALSE(r.applies_to("127.0.0.1"));
+
+  // A failure leaves the route as it was.
+  EXPECT_EQ(r.configure(route_cfg("http://user:%zz@proxy")), proxy::Error::kBadCredentials);
+  EXPECT_EQ(r.configure(route_cfg("ftp://proxy")), proxy::Error::kBadUrl);
+  EXPECT_EQ(r.authorization(), "Basic dXMgZXI6cEBzcw==");
+  EXPECT_EQ(r.header(0).value, "payments");
+
+  // Without credentials there is no Proxy-Authorization; a user alone still gets "user:".
+  ASSERT_EQ(r.configure(route_cfg("proxy:8080")), proxy::Error::kNone);
+  EXPECT_EQ(r.authorization(), "");
+  EXPECT_EQ(r.num_headers, 0u);
+  EXPECT_FALSE(r.tls);
+  ASSERT_EQ(r.configure(route_cfg("http://user@proxy")), proxy::Error::kNone);
+  EXPECT_EQ(r.authorization(), "Basic dXNlcjo=");
+
+  // local_always_direct = false: a loopback peer goes through the proxy too (tests only).
+  proxy::Config local = route_cfg("http://proxy:1");
+  local.local_always_direct = false;
+  ASSERT_EQ(r.configure(local), proxy::Error::kNone);
+  EXPECT_TRUE(r.applies_to("127.0.0.1"));
+
+  // An empty URL turns proxying off; NO_PROXY is kept all the same.
+  ASSERT_EQ(r.configure(route_cfg("", nullptr, 0, "a.test")), proxy::Error::kNone);
+  EXPECT_FALSE(r.enabled);
+  EXPECT_FALSE(r.applies_to("example.com"));
+  EXPECT_EQ(r.no_proxy_list(), "a.test");
 }
 
 hc::ProxyConfig cfg(std::string_view url, const hc::Header* hs = nullptr, size_t n = 0, std::string_view no = "") {
@@ -377,7 +455,7 @@ class ProxyE2E : public ProxyClient {
   hc::RequestId get(const std::string& host, uint16_t port, bool tls, Outcome& o, const std::string& target = "/",
                     uint64_t timeout_ms = 8000) {
     hc::Request req{"GET", target, nullptr, 0, "", timeout_ms};
-    return client.send(hc::Endpoint{host, port, tls}, req, &record, &o);
+    return client.send(hc::Endpoint{.host = host, .port = port, .tls = tls}, req, &record, &o);
   }
   void use_proxy(uint16_t port, const std::string& userinfo = "", const hc::Header* hs = nullptr, size_t n = 0,
                  const std::string& no_proxy = "") {

@@ -229,7 +229,7 @@ class HttpClient : public ::testing::Test {
   hc::RequestId get(uint16_t port, Outcome& o, std::string target = "/x", uint64_t timeout_ms = 3000,
                     std::string method = "GET", std::string body = "", std::string host = "127.0.0.1") {
     hc::Request req{method, target, nullptr, 0, body, timeout_ms};
-    return client.send(hc::Endpoint{host, port, false}, req, &record, &o);
+    return client.send(hc::Endpoint{.host = host, .port = port, .tls = false}, req, &record, &o);
   }
   loop::Loop lp;
   hc::Client client;  // destroyed before lp
@@ -269,7 +269,7 @@ TEST_F(HttpClient, ContentLengthAndRequestSerialisation) {
   std::string target = "/2020-01-01/extension/register?a=b";
   hc::Request req{"POST", target, hs, 2, R"({"events":["INVOKE"]})", 2000};
   std::string host = "127.0.0.1";
-  hc::RequestId id = client.send(hc::Endpoint{host, peer.port(), false}, req, &record, &o);
+  hc::RequestId id = client.send(hc::Endpoint{.host = host, .port = peer.port(), .tls = false}, req, &record, &o);
   ASSERT_TRUE(id.valid());
   target.assign(target.size(), 'X');  // the client copied everything at send()
   host.assign(host.size(), 'X');
@@ -302,7 +302,7 @@ TEST_F(HttpClient, CallerHostWinsAndEmptyPostGetsContentLengthZero) {
   Outcome o;
   hc::Header hs[] = {{"host", "appconfigdata.us-east-1.amazonaws.com"}};
   hc::Request req{"POST", "/", hs, 1, "", 2000};
-  client.send(hc::Endpoint{"127.0.0.1", peer.port(), false}, req, &record, &o);
+  client.send(hc::Endpoint{.host = "127.0.0.1", .port = peer.port(), .tls = false}, req, &record, &o);
   ASSERT_TRUE(run_until([&] { return o.called; }));
   EXPECT_EQ(o.error, hc::Error::kNone) << o.detail;
   EXPECT_EQ(o.body, "");
@@ -648,10 +648,10 @@ TEST_F(HttpClient, StaleKeptAliveConnectionIsRetriedOnceOnAFreshOne) {
     Outcome first;
     first.then = [&] {
       hc::Request req{"GET", "/again", nullptr, 0, "", 3000};
-      cl.send(hc::Endpoint{"127.0.0.1", peer.port(), false}, req, &record, &second);
+      cl.send(hc::Endpoint{.host = "127.0.0.1", .port = peer.port(), .tls = false}, req, &record, &second);
     };
     hc::Request req{"GET", "/", nullptr, 0, "", 3000};
-    cl.send(hc::Endpoint{"127.0.0.1", peer.port(), false}, req, &record, &first);
+    cl.send(hc::Endpoint{.host = "127.0.0.1", .port = peer.port(), .tls = false}, req, &record, &first);
     ASSERT_TRUE(run_until([&] { return second.called; }));
     EXPECT_EQ(first.body, "first");
     EXPECT_EQ(second.error, hc::Error::kNone) << second.detail;
@@ -897,7 +897,7 @@ TEST_F(HttpClient, MaximumBodyFitsAndOneMoreByteIsTooLarge) {
       record(s->o, r);
     }
   } spy{&a, &body_at, &resident_in_callback};
-  client.send(hc::Endpoint{"127.0.0.1", peer.port(), false}, req, &Spy::cb, &spy);
+  client.send(hc::Endpoint{.host = "127.0.0.1", .port = peer.port(), .tls = false}, req, &Spy::cb, &spy);
   ASSERT_TRUE(run_until([&] { return a.called; }));
   EXPECT_EQ(a.error, hc::Error::kNone) << a.detail;
   EXPECT_TRUE(a.body == body);
@@ -1110,7 +1110,8 @@ TEST_F(HttpClient, InvalidRequestsFailFromTheLoop) {
   for (size_t i = 0; i < cases.size(); ++i) {
     hc::Header h{cases[i].hname, cases[i].hvalue};
     hc::Request req{cases[i].method, cases[i].target, &h, 1, cases[i].body, 1000};
-    EXPECT_TRUE(client.send(hc::Endpoint{cases[i].host, 80, false}, req, &record, &out[i]).valid());
+    const hc::Endpoint ep{.host = cases[i].host, .port = 80, .tls = false};
+    EXPECT_TRUE(client.send(ep, req, &record, &out[i]).valid());
     EXPECT_FALSE(out[i].called) << i;
   }
   ASSERT_TRUE(run_until([&] {
@@ -1122,7 +1123,7 @@ TEST_F(HttpClient, InvalidRequestsFailFromTheLoop) {
   std::vector<hc::Header> many(hc::kMaxRequestHeaders + 1, hc::Header{"A", "b"});
   Outcome o;
   hc::Request req{"GET", "/", many.data(), many.size(), "", 1000};
-  client.send(hc::Endpoint{"127.0.0.1", 80, false}, req, &record, &o);
+  client.send(hc::Endpoint{.host = "127.0.0.1", .port = 80, .tls = false}, req, &record, &o);
   ASSERT_TRUE(run_until([&] { return o.called; }));
   EXPECT_EQ(o.error, hc::Error::kBadRequest);
 }
@@ -1252,7 +1253,7 @@ class HttpClientTls : public HttpClient {
   hc::RequestId get_tls(uint16_t port, Outcome& o, std::string target = "/", std::string host = "localhost",
                         uint64_t timeout_ms = 5000) {
     hc::Request req{"GET", target, nullptr, 0, "", timeout_ms};
-    return client.send(hc::Endpoint{host, port, true}, req, &record, &o);
+    return client.send(hc::Endpoint{.host = host, .port = port, .tls = true}, req, &record, &o);
   }
 };
 

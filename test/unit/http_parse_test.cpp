@@ -851,6 +851,19 @@ TEST(HttpParseMisc, ErrorsAndHelpers) {
   EXPECT_TRUE(hp::iequals("", ""));
 }
 
+TEST(HttpParseMisc, TokensAndValuesFitToSend) {
+  for (const char* t : {"GET", "X-Custom_Header", "!#$%&'*+-.^_`|~09azAZ"}) EXPECT_TRUE(hp::is_token(t)) << t;
+  for (std::string t : {std::string(), std::string("A B"), std::string("a:b"), std::string("a\r"),
+                        std::string("caf\xc3\xa9"), std::string("a\0b", 3), std::string("(x)")})
+    EXPECT_FALSE(hp::is_token(t)) << t;
+  for (const char* v : {"", "plain value", "tab\there", "~!@#$%^&*()_+{}|:\"<>?"})
+    EXPECT_TRUE(hp::is_visible_field_value(v)) << v;
+  // Stricter than what the parsers accept: no obs-text, no control byte but HTAB, no DEL.
+  for (std::string v : {std::string("a\r\nInjected: 1"), std::string("a\nb"), std::string("a\0b", 3),
+                        std::string("a\x01"), std::string("a\x7f"), std::string("caf\xc3\xa9")})
+    EXPECT_FALSE(hp::is_visible_field_value(v)) << v;
+}
+
 TEST_F(HttpParseResponse, StatusLineAndBodies) {
   struct T {
     std::string in;

@@ -115,4 +115,7 @@ ResolvConf parse_resolv_conf(std::string_view text);
 // IPv4), optionally in brackets: "[::1]". No zone ids, no surrounding spaces.
 bool parse_ip_literal(std::string_view text, Address& out);
 
+// A name without its root dot: "example.com." -> "example.com" (one dot at most).
+std::string_view strip_trailing_dot(std::string_view name);
+
 }  // namespace appconfig::dns_wire

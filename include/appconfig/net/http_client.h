@@ -10,7 +10,8 @@
 // responses).
 // TLS is delegated to tls::Session on the same socket (https endpoints).
 // Proxying (set_proxy): HTTPS targets through an http:// proxy's CONNECT
-// tunnel, plain-HTTP targets in absolute form; NO_PROXY matching. With an
+// tunnel, plain-HTTP targets in absolute form; which hosts go through the
+// proxy and what it is told is module proxy's (a proxy::Route). With an
 // https:// proxy the connection to the proxy is TLS too (checked against the
 // same trust store and AWS_CA_BUNDLE), and an HTTPS target's session runs
 // inside it (tls::Session::start_over: TLS inside TLS, no thread).
@@ -36,6 +37,7 @@
 
 #include "appconfig/net/dns_wire.h"
 #include "appconfig/net/http_parse.h"
+#include "appconfig/net/proxy.h"
 #include "appconfig/core/loop.h"
 
 namespace appconfig::http_client {
@@ -53,7 +55,7 @@ constexpr size_t kMaxRequestHeaders = 24;
 // Lambda API.
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 // Host names as given (RFC 1035 §2.3.4: 253 text characters, plus brackets).
-constexpr size_t kMaxHostBytes = 255;
+constexpr size_t kMaxHostBytes = proxy::kMaxHostBytes;
 // Connections open at once across all endpoints (each owns a response buffer
 // of ~4.2 MiB of reserved, mostly untouched, address space).
 constexpr size_t kMaxConnections = 16;
@@ -77,9 +79,8 @@ struct Endpoint {
   bool tls;
 };
 
-struct Header {
-  std::string_view name, value;
-};
+// A request header (the same type as a parsed one).
+using Header = http_parse::Header;
 
 struct Request {
   std::string_view method;  // e.g. "GET"; "HEAD" means no response body
@@ -122,72 +123,24 @@ struct Result {
 using Callback = void (*)(void* ctx, const Result& r);
 
 // ---------------------------------------------------------------- proxy (spec §2)
+// Proxy selection, URL parsing and NO_PROXY matching live in module proxy; these names are the
+// ones callers above net already use.
+constexpr size_t kMaxProxyHeaders = proxy::kMaxHeaders;
+constexpr size_t kMaxProxyHeaderBytes = proxy::kMaxHeaderBytes;
+constexpr size_t kMaxProxyCredentialBytes = proxy::kMaxCredentialBytes;
+constexpr size_t kMaxNoProxyBytes = proxy::kMaxNoProxyBytes;
+using ProxyError = proxy::Error;
+using ProxyChoice = proxy::Choice;
+using ProxyConfig = proxy::Config;
+inline const char* proxy_error_message(ProxyError e) { return proxy::error_message(e); }
+inline ProxyChoice choose_proxy(const char* const* envp, std::string_view configured) {
+  return proxy::choose(envp, configured);
+}
 
-// Extra proxy headers: as many as settings accepts (settings::kMaxProxyHeaders).
-constexpr size_t kMaxProxyHeaders = 16;
-// Bytes of those headers (names + values) copied by set_proxy; real ones are
-// a token or two.
-constexpr size_t kMaxProxyHeaderBytes = 4096;
-// Decoded "user:password" for Basic auth (RFC 7617); longer is a misconfiguration.
-constexpr size_t kMaxProxyCredentialBytes = 512;
-// NO_PROXY text copied by set_proxy (a few dozen host names).
-constexpr size_t kMaxNoProxyBytes = 4096;
 // Serialised CONNECT request: line + Host + Proxy-Authorization + the extra
 // headers above always fit.
 constexpr size_t kMaxConnectRequestBytes = 2 * kMaxHostBytes + 1024 + kMaxProxyCredentialBytes * 4 / 3 + 4 +
                                            kMaxProxyHeaderBytes + 4 * kMaxProxyHeaders;
-
-// A proxy URL taken apart; views into the URL text (percent-encoded as given).
-struct ProxyUrl {
-  bool tls;                   // https://: TLS to the proxy itself
-  std::string_view host;      // name or IP literal, IPv6 without brackets
-  uint16_t port;              // default: 80 for http://, 443 for https://
-  bool has_credentials;       // user[:password]@ present
-  std::string_view user, password;  // still percent-encoded
-};
-
-enum class ProxyError : uint8_t {
-  kNone,
-  kNotInitialised,    // set_proxy() before init()
-  kBadUrl,            // not [http://][user[:password]@]host[:port][/]
-  kBadCredentials,    // bad percent-encoding, or longer than kMaxProxyCredentialBytes
-  kBadHeader,         // an extra header name is not a token / value has CR, LF, NUL / too many / too long
-  kNoProxyTooLong,    // NO_PROXY over kMaxNoProxyBytes
-};
-// One sentence, never containing the URL (it may carry a password). Never null.
-const char* proxy_error_message(ProxyError e);
-
-// Parses "http://[user[:password]@]host[:port][/]" (scheme case-insensitive;
-// no scheme means http://, as curl does; https:// parses with tls = true).
-ProxyError parse_proxy_url(std::string_view url, ProxyUrl& out);
-
-// NO_PROXY matching (curl/Go conventions): comma-separated entries, blanks
-// trimmed, case-insensitive; "*" matches everything; "example.com",
-// ".example.com" and "*.example.com" all match example.com and its
-// subdomains; IP literals match exactly (by value: "::1" = "0::1"); a.b.c.d/n
-// and v6/n CIDR ranges match IP literal hosts; ":port" suffixes are ignored.
-bool no_proxy_matches(std::string_view no_proxy, std::string_view host);
-
-// Which proxy applies: `configured` (AWS_APPCONFIG_EXTENSION_PROXY_URL, from
-// settings) if non-empty, else HTTPS_PROXY, else https_proxy (all our AWS
-// traffic is HTTPS, so HTTP_PROXY is not read). NO_PROXY, else no_proxy, is
-// honoured in both cases. Empty values count as unset. Views point into envp.
-struct ProxyChoice {
-  std::string_view url;       // "" = no proxy
-  std::string_view no_proxy;
-  bool from_environment;      // url came from HTTPS_PROXY / https_proxy
-};
-ProxyChoice choose_proxy(const char* const* envp, std::string_view configured);
-
-struct ProxyConfig {
-  std::string_view url;            // "" turns proxying off
-  const Header* headers = nullptr; // extra headers for the proxy (on CONNECT, and on
-  size_t num_headers = 0;          // absolute-form plain-HTTP requests)
-  std::string_view no_proxy;       // NO_PROXY syntax, see no_proxy_matches()
-  // Loopback / link-local literals and localhost never use the proxy. Tests
-  // turn this off to tunnel to a local peer; production never should.
-  bool local_always_direct = true;
-};
 
 // generation 0 = invalid (send() failed with kNoSlot; no callback will come).
 struct RequestId {
@@ -252,7 +205,6 @@ class Client {
  private:
   struct Slot;
   struct Ep;
-  struct Proxy;
   enum class Phase : uint8_t;
 
   static void on_fd(void* ctx, int fd, short revents);
@@ -261,6 +213,8 @@ class Client {
   static void on_resume_timer(void* ctx);
 
   int find_or_add_endpoint(const Endpoint& ep);
+  int claim_slot(const Endpoint& ep, const Request& req, Callback cb, void* ctx);
+  bool check_request(int si, const Request& req);
   void pump_all();
   void pump(int ep);
   bool start_conn(int slot);
@@ -283,9 +237,13 @@ class Client {
   void do_read(Conn& c);
   void on_eof(Conn& c, bool clean, const char* why);
   void process(Conn& c);
+  bool process_head(Conn& c);
+  void decode_chunked_body(Conn& c);
   void complete(Conn& c, size_t extra_bytes);
   void before_response_failure(Conn& c, Error if_not_retried, const char* why);
-  void fail(int slot, Error e, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  // Records the failure (detail "host:port: ..."), closes the request's connection and delivers
+  // the error (from the loop when inside send()/cancel()). Returns false, for `return fail(...)`.
+  bool fail(int slot, Error e, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
   void deliver_error(int slot);
   void close_conn(Conn& c);
   void release_slot(int slot);
@@ -299,7 +257,7 @@ class Client {
   uint64_t head_parses_ = 0;
   Slot* slots_ = nullptr;  // kMaxRequests, inside arena_
   Ep* eps_ = nullptr;      // kMaxEndpoints, inside arena_
-  Proxy* proxy_ = nullptr; // inside arena_
+  proxy::Route* proxy_ = nullptr;  // inside arena_
   uint64_t next_seq_ = 1;
   uint32_t generation_ = 0;
   int api_depth_ = 0;      // > 0 while inside send(): failures are deferred

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "appconfig/core/text.h"
+
 namespace appconfig::http_parse {
 
 // Header fields kept per message: the agent's callers (Lambda functions over
@@ -198,9 +200,16 @@ struct ChunkedResult {
 // the state). A chunk larger than max_chunk_bytes is kChunkTooLarge.
 ChunkedResult decode_chunked(ChunkedDecoder& d, char* buf, size_t len, uint64_t max_chunk_bytes);
 
+// RFC 9110 §5.6.2 token: one or more tchar (method names, header names, codings).
+bool is_token(std::string_view s);
+// A field value fit to send (RFC 9110 §5.5): visible ASCII, SP and HTAB only. Stricter than what
+// the parsers accept (no obs-text, no other control bytes): CR, LF and NUL would let a value
+// smuggle a header or a second request, so every value sent from input stays visible ASCII.
+bool is_visible_field_value(std::string_view s);
+
 // Case-insensitive name lookup; the first match, or an empty view (data()==nullptr) if absent.
 std::string_view find_header(const Header* headers, size_t n, std::string_view name);
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality: text::iequals, kept under this name for callers above net.
+inline bool iequals(std::string_view a, std::string_view b) { return text::iequals(a, b); }
 
 }  // namespace appconfig::http_parse

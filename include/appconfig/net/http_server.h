@@ -251,6 +251,14 @@ class Server {
   uint64_t deferred_turns_ = 0;
   uint64_t head_bytes_scanned_ = 0;
   bool accepting_ = true;
+  // The Date header's text, formatted at most once a second; its one user is start_write, and
+  // one per server is enough (replies of one turn share the second).
+  struct DateCache {
+    char text[40] = {};
+    int64_t formatted_second = 0;  // time(nullptr) when text was made; 0 = never
+    std::string_view now();
+  };
+  DateCache date_;
 };
 
 const char* status_text(int status);

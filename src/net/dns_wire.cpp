@@ -137,8 +137,9 @@ void name_to_text(const uint8_t* wire, char* out) {
   out[w] = '\0';  // at most 253 characters: a 255-octet wire name
 }
 
-// At most 9 digits (resolv.conf values and test ports), and the value at most max_value.
-bool parse_decimal(std::string_view s, int max_value, int& out) {
+// A resolv.conf option value or a port: text::parse_uint with at most 9 digits (so "0000000001"
+// is refused as before) and an int result.
+bool parse_small_number(std::string_view s, int max_value, int& out) {
   uint64_t v = 0;
   if (s.size() > 9 || !text::parse_uint(s, static_cast<uint64_t>(max_value), &v)) return false;
   out = static_cast<int>(v);
@@ -255,7 +256,7 @@ bool parse_server(std::string_view tok, Address& addr, uint16_t& port) {
   if (colon == std::string_view::npos) return false;
   std::string_view host = sub(tok, 0, colon);
   int p = 0;
-  if (!parse_decimal(sub(tok, colon + 1), kMaxPortValue, p) || p == 0) return false;
+  if (!parse_small_number(sub(tok, colon + 1), kMaxPortValue, p) || p == 0) return false;
   bool ok = false;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     ok = parse_ip_literal(host, addr);
@@ -497,9 +498,9 @@ ResolvConf parse_resolv_conf(std::string_view text) {
     } else if (keyword == "options") {
       for (std::string_view opt = next_token(line); !opt.empty(); opt = next_token(line)) {
         int v = 0;
-        if (sub(opt, 0, 8) == "timeout:" && parse_decimal(sub(opt, 8), 1000000, v)) {
+        if (sub(opt, 0, 8) == "timeout:" && parse_small_number(sub(opt, 8), 1000000, v)) {
           rc.timeout_s = v < 1 ? 1 : v > kMaxTimeoutS ? kMaxTimeoutS : v;
-        } else if (sub(opt, 0, 9) == "attempts:" && parse_decimal(sub(opt, 9), 1000000, v)) {
+        } else if (sub(opt, 0, 9) == "attempts:" && parse_small_number(sub(opt, 9), 1000000, v)) {
           rc.attempts = v < 1 ? 1 : v > kMaxAttempts ? kMaxAttempts : v;
         }
       }

@@ -234,10 +234,10 @@ void Exchange::text(int status, const char* fmt, ...) {
   if (cap < 2) return;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(out, cap - 1, fmt, ap);
+  out[0] = '\0';
+  error::vfail(out, cap - 1, fmt, ap);  // one line of at most cap - 2 bytes, then '\n'
   va_end(ap);
-  if (n < 0) n = 0;
-  size_t len = static_cast<size_t>(n) < cap - 1 ? static_cast<size_t>(n) : cap - 2;
+  size_t len = strlen(out);
   for (size_t i = 0; i < len; ++i) {
     if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';  // one line, always
   }

@@ -1,5 +1,7 @@
 """The layout rules of docs/architecture.md, checked on the tree: every #include points down the layers
-(test/check_layers.py), and the check itself catches each kind of violation on a small tree built here."""
+(test/check_layers.py), no helper of core/ is copied into another module (test/check_helpers.py), no
+function is over 120 lines without a reason (test/check_functions.py); and each check catches its
+violations on a small tree or file built here."""
 import os
 import shutil
 import subprocess
@@ -9,11 +11,14 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHECK = os.path.join(ROOT, "test", "check_layers.py")
+HELPERS = os.path.join(ROOT, "test", "check_helpers.py")
+FUNCTIONS = os.path.join(ROOT, "test", "check_functions.py")
 ORDER = "core < formats < net < aws < flags < agent < program"
 
 
-def run(root):
-    proc = subprocess.run([sys.executable, CHECK, root], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def run(root, script=CHECK, *args):
+    proc = subprocess.run([sys.executable, script, *args, root] if script != FUNCTIONS else
+                          [sys.executable, script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=60)
     return proc.returncode, proc.stdout
 
@@ -82,6 +87,63 @@ class CheckCatchesViolations(unittest.TestCase):
         code, out = run(self.tmp)
         self.assertEqual(code, 1, out)
         self.assertIn("docs/architecture.md:1: does not state the layer order", out)
+
+
+class HelpersHaveOneHome(unittest.TestCase):
+    def test_the_tree_has_no_copies(self):
+        code, out = run(ROOT, HELPERS)
+        self.assertEqual(code, 0, out)
+
+    def test_a_copy_and_a_private_formatter_are_named(self):
+        tmp = tempfile.mkdtemp(prefix="helpers-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        os.makedirs(os.path.join(tmp, "src", "net"))
+        os.makedirs(os.path.join(tmp, "src", "core"))
+        os.makedirs(os.path.join(tmp, "include", "appconfig", "core"))
+        with open(os.path.join(tmp, "src", "net", "dns.cpp"), "w") as f:
+            f.write("namespace {\n"
+                    "char lower(char c) { return c | 0x20; }\n"
+                    "static inline bool iequals(std::string_view a, std::string_view b) {\n"
+                    "  return a == b;\n}\n"
+                    "void fail(char* out, size_t cap, const char* fmt, ...) {\n"
+                    "  va_list ap; va_start(ap, fmt); vsnprintf(out, cap, fmt, ap); va_end(ap);\n}\n"
+                    "bool is_tchar(char c) { return c > 32; }\n"
+                    "}\n")
+        with open(os.path.join(tmp, "src", "core", "text.cpp"), "w") as f:
+            f.write("bool iequals(std::string_view a, std::string_view b) {\n  return true;\n}\n")
+        code, out = run(tmp, HELPERS)
+        self.assertEqual(code, 1, out)
+        self.assertIn("src/net/dns.cpp:2: defines lower()", out)
+        self.assertIn("src/net/dns.cpp:3: defines iequals()", out)
+        self.assertIn("src/net/dns.cpp:7: formats a message with vsnprintf", out)
+        self.assertNotIn("is_tchar", out)
+        self.assertNotIn("text.cpp", out)
+        self.assertIn("3 helper copie(s)", out)
+
+
+class FunctionLengths(unittest.TestCase):
+    def test_no_function_over_120_lines_without_a_reason(self):
+        code, out = run(ROOT, FUNCTIONS)
+        self.assertEqual(code, 0, out)
+        self.assertIn(", 0 function(s) over 120 lines", out)
+
+    def test_a_long_function_is_named_unless_it_says_why(self):
+        tmp = tempfile.mkdtemp(prefix="functions-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        body = "".join(f"  x += {i};  // a '{{' in a comment and \"}}\" in a string\n" for i in range(125))
+        src = os.path.join(tmp, "long.cpp")
+        with open(src, "w") as f:
+            f.write("namespace appconfig {\nstruct S {\n  int short_one() { return 1; }\n};\n\n"
+                    f"int Parser::step(int x) {{\n{body}  return x;\n}}\n\n"
+                    "// long on purpose: one table of states, read top to bottom.\n"
+                    f"int table(int x) {{\n  auto f = [](int y) {{ return y; }};\n{body}  return f(x);\n}}\n"
+                    "}  // namespace appconfig\n")
+        code, out = run(tmp, FUNCTIONS, "--list", "100", src)
+        self.assertEqual(code, 1, out)
+        self.assertIn("long.cpp:6: Parser::step is 128 lines (over 120", out)
+        self.assertIn("table 129 lines (exempt)", out)
+        self.assertNotIn("short_one", out)
+        self.assertIn("1 function(s) over 120 lines", out)
 
 
 if __name__ == "__main__":

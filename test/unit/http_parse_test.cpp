@@ -501,7 +501,7 @@ TEST(HttpParseCorpus, VerdictsMatchLlhttp) {
       // Connection flags: close (0x2) => not keep-alive.
       // (llhttp also honours the non-standard Proxy-Connection; we do not.)
       bool has_connection = std::any_of(e.headers.begin(), e.headers.end(),
-                                        [](auto& h) { return hp::iequals(h.first, "connection"); });
+                                        [](auto& h) { return appconfig::text::iequals(h.first, "connection"); });
       if ((e.flags & 0x2) && has_connection) {
         EXPECT_FALSE(g.keep_alive) << where;
       }
@@ -844,11 +844,11 @@ TEST(HttpParseMisc, ErrorsAndHelpers) {
     EXPECT_TRUE(st == 400 || st == 413 || st == 414 || st == 431 || st == 501 || st == 505 || (e == 0 && st == 500)) << e;
   }
   EXPECT_STREQ(hp::error_message(hp::Error::kBadRequestLine), "malformed request line");
-  EXPECT_TRUE(hp::iequals("Content-LENGTH", "content-length"));
-  EXPECT_FALSE(hp::iequals("content-length", "content-lengt"));
-  EXPECT_FALSE(hp::iequals("a", "b"));
-  EXPECT_FALSE(hp::iequals("\xc1", "\xe1"));  // ASCII only
-  EXPECT_TRUE(hp::iequals("", ""));
+  EXPECT_TRUE(appconfig::text::iequals("Content-LENGTH", "content-length"));
+  EXPECT_FALSE(appconfig::text::iequals("content-length", "content-lengt"));
+  EXPECT_FALSE(appconfig::text::iequals("a", "b"));
+  EXPECT_FALSE(appconfig::text::iequals("\xc1", "\xe1"));  // ASCII only
+  EXPECT_TRUE(appconfig::text::iequals("", ""));
 }
 
 TEST(HttpParseMisc, TokensAndValuesFitToSend) {

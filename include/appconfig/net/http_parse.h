@@ -209,7 +209,5 @@ bool is_visible_field_value(std::string_view s);
 
 // Case-insensitive name lookup; the first match, or an empty view (data()==nullptr) if absent.
 std::string_view find_header(const Header* headers, size_t n, std::string_view name);
-// ASCII case-insensitive equality: text::iequals, kept under this name for callers above net.
-inline bool iequals(std::string_view a, std::string_view b) { return text::iequals(a, b); }
 
 }  // namespace appconfig::http_parse

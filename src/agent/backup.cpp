@@ -16,6 +16,7 @@
 
 #include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/sysfile.h"
 #include "appconfig/core/text.h"
 
 namespace appconfig::backup {
@@ -78,16 +79,9 @@ struct TempNames {
 TempNames g_temp_names;
 
 bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t w = write(fd, bytes.data(), bytes.size());
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = EIO;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<size_t>(w));
-  }
-  return true;
+  const int e = sysfile::write_full(fd, bytes.data(), bytes.size());
+  errno = e;  // the caller's message reads errno
+  return e == 0;
 }
 
 // mkdir -p with mode 0755 for every missing component of dir (a NUL-terminated copy we may edit).
@@ -227,17 +221,10 @@ bool read_file(int dirfd, const char* name, const char* shown, char** buf, size_
     return fail(err, cap, "backup %s: cannot allocate %zu bytes", shown, want + 1);
   }
   size_t got = 0;
-  while (got < want + 1) {
-    ssize_t r = read(fd, b + got, want + 1 - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      free(b);
-      close(fd);
-      return fail(err, cap, "backup %s: read failed: %s", shown, strerror(e));
-    }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
+  if (const int e = sysfile::read_full(fd, b, want + 1, &got); e != 0) {
+    free(b);
+    close(fd);
+    return fail(err, cap, "backup %s: read failed: %s", shown, strerror(e));
   }
   close(fd);
   if (got != want) {

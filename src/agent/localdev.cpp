@@ -15,6 +15,7 @@
 #include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
 #include "appconfig/agent/store.h"
+#include "appconfig/core/sysfile.h"
 
 namespace appconfig::localdev {
 
@@ -338,17 +339,7 @@ Status read_exactly(int fd, size_t size, const char* file, char** buf, Outcome& 
     return Status::kIoError;
   }
   size_t got = 0;
-  int read_errno = 0;
-  while (got < size + 1) {
-    ssize_t r = read(fd, *buf + got, size + 1 - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      read_errno = errno;
-      break;
-    }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
-  }
+  const int read_errno = sysfile::read_full(fd, *buf, size + 1, &got);
   close(fd);
   if (read_errno == 0 && got == size) return Status::kOk;
   free(*buf);

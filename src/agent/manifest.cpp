@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "appconfig/core/sysfile.h"
 #include "appconfig/formats/json.h"
 #include "appconfig/core/error.h"
 #include "appconfig/core/settings.h"
@@ -25,32 +26,6 @@ constexpr size_t kMaxKeyTextBytes = 60 + 3 * 3 * settings::kMaxNameBytes;
 // Text echoed in messages (keys, member names) is cut here so one line stays readable.
 constexpr size_t kMaxEchoBytes = 120;
 
-// Writes `text` quoted, control and non-ASCII bytes as \xHH, cut after kMaxEchoBytes.
-void quote(char* out, size_t cap, std::string_view text) {
-  size_t n = 0;
-  auto put = [&](char c) {
-    if (n + 1 < cap) out[n++] = c;
-  };
-  put('"');
-  size_t shown = text.size() < kMaxEchoBytes ? text.size() : kMaxEchoBytes;
-  for (size_t i = 0; i < shown; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      char hex[5];
-      snprintf(hex, sizeof hex, "\\x%02X", c);
-      for (int k = 0; k < 4; ++k) put(hex[k]);
-    } else {
-      put(static_cast<char>(c));
-    }
-  }
-  put('"');
-  if (shown < text.size()) {
-    put('.');
-    put('.');
-    put('.');
-  }
-  if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
-}
 
 // Size of a quote() buffer for kMaxEchoBytes of text (every byte may become 4).
 constexpr size_t kQuotedBytes = kMaxEchoBytes * 4 + 8;
@@ -92,7 +67,7 @@ struct Parser {
     long n = json::decode_string(mem.raw_key, name, sizeof name);
     std::string_view shown = n < 0 ? mem.raw_key : std::string_view(name, static_cast<size_t>(n));
     char q[kQuotedBytes];
-    quote(q, sizeof q, shown);
+    text::quote(q, sizeof q, shown, kMaxEchoBytes);
     return fail("unknown member %s in %s (allowed: %s)", q, where, allowed);
   }
 };
@@ -159,7 +134,7 @@ bool parse_credentials(Parser& p, std::string_view obj, Entry& e) {
       if (!p.decode(mem.raw_value, "credentials.roleArn", e.role_arn)) return false;
       if (!valid_role_arn(e.role_arn)) {
         char q[kQuotedBytes];
-        quote(q, sizeof q, e.role_arn);
+        text::quote(q, sizeof q, e.role_arn, kMaxEchoBytes);
         // The hint about the region: AWS's own manifest examples put one there
         // ("arn:aws:us-west-1:iam::…", "arn:us-west-1:iam::…"), which STS rejects.
         return p.fail("credentials.roleArn %s is not an IAM role ARN: use arn:aws:iam::<12-digit account>:role/<name> "
@@ -183,7 +158,7 @@ bool parse_credentials(Parser& p, std::string_view obj, Entry& e) {
       for (char c : e.session_name) ok = ok && is_session_char(c);
       if (!ok) {
         char q[kQuotedBytes];
-        quote(q, sizeof q, e.session_name);
+        text::quote(q, sizeof q, e.session_name, kMaxEchoBytes);
         return p.fail("credentials.roleSessionName %s must be %zu..%zu characters of [A-Za-z0-9_+=,.@-]", q,
                       kMinSessionNameBytes, kMaxSessionNameBytes);
       }
@@ -199,9 +174,9 @@ bool parse_credentials(Parser& p, std::string_view obj, Entry& e) {
         long n = json::decode_string(raw, text, sizeof text);
         if (n >= 0) {
           ok = settings::parse_duration_ms(std::string_view(text, static_cast<size_t>(n)), &ms);
-          quote(shown, sizeof shown, std::string_view(text, static_cast<size_t>(n)));
+          text::quote(shown, sizeof shown, std::string_view(text, static_cast<size_t>(n)), kMaxEchoBytes);
         } else {
-          quote(shown, sizeof shown, raw);
+          text::quote(shown, sizeof shown, raw, kMaxEchoBytes);
         }
       } else if (json::kind_of(raw) == json::Kind::kNumber) {
         // A bare integer number of seconds; no sign, fraction or exponent.
@@ -242,7 +217,7 @@ bool parse_write_to(Parser& p, std::string_view obj, Entry& e) {
   if (!seen_path) return p.fail("writeTo has no path (required: the file to write the configuration to)");
   std::string_view path = e.write_to_path;
   char q[kQuotedBytes];
-  quote(q, sizeof q, path);
+  text::quote(q, sizeof q, path, kMaxEchoBytes);
   if (path.find('\0') != std::string_view::npos) return p.fail("writeTo.path %s contains a NUL byte", q);
   if (path.empty() || path.front() != '/') return p.fail("writeTo.path %s must be an absolute path", q);
   if (path.size() > kMaxWritePathBytes)
@@ -292,7 +267,7 @@ bool parse_entry(Parser& p, const json::Member& mem) {
   char key_text[kMaxKeyTextBytes];
   long n = json::decode_string(mem.raw_key, key_text, sizeof key_text);
   std::string_view key = n < 0 ? mem.raw_key : std::string_view(key_text, static_cast<size_t>(n));
-  quote(p.key_q, sizeof p.key_q, key);
+  text::quote(p.key_q, sizeof p.key_q, key, kMaxEchoBytes);
   if (out.num_entries == kMaxEntries) return p.fail("too many keys: at most %zu", kMaxEntries);
   Entry& e = out.entries[out.num_entries];
   e = Entry{};
@@ -315,7 +290,7 @@ bool parse_entry(Parser& p, const json::Member& mem) {
       const Entry& o = out.entries[i];
       if (o.has_write_to && o.write_to_path == e.write_to_path) {
         char q[kQuotedBytes];
-        quote(q, sizeof q, e.write_to_path);
+        text::quote(q, sizeof q, e.write_to_path, kMaxEchoBytes);
         return p.fail("writeTo.path %s is also the path of key #%zu: two configurations cannot share a file", q,
                       i + 1);
       }
@@ -392,17 +367,10 @@ bool load_file(const char* path, Manifest& out, char* err, size_t err_cap) {
     return fail("cannot allocate the read buffer", ENOMEM);
   }
   size_t len = 0;
-  while (len < kMaxManifestBytes + 1) {
-    ssize_t r = read(fd, buf + len, kMaxManifestBytes + 1 - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      free(buf);
-      close(fd);
-      return fail("read failed", e);
-    }
-    if (r == 0) break;
-    len += static_cast<size_t>(r);
+  if (const int e = sysfile::read_full(fd, buf, kMaxManifestBytes + 1, &len); e != 0) {
+    free(buf);
+    close(fd);
+    return fail("read failed", e);
   }
   close(fd);
   if (len > kMaxManifestBytes) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "appconfig/core/log.h"
+#include "appconfig/core/sysfile.h"
 #include "appconfig/core/utf8.h"
 
 namespace appconfig::metrics {
@@ -165,15 +166,7 @@ struct Out {
 };
 
 void write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;  // stdout gone: metrics are best effort, never a reason to stop serving
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  sysfile::write_full(fd, p, n);  // stdout gone: metrics are best effort, never a reason to stop serving
 }
 
 // One EMF document (CloudWatch embedded metric format specification): _aws.Timestamp, one

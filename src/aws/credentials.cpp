@@ -16,6 +16,7 @@
 #include "appconfig/aws/crypto.h"
 #include "appconfig/core/error.h"
 #include "appconfig/core/log.h"
+#include "appconfig/core/sysfile.h"
 #include "appconfig/core/text.h"
 #include "appconfig/formats/json.h"
 
@@ -140,26 +141,14 @@ bool read_small_file(const char* path, const char* what, char* out, size_t cap, 
     close(fd);
     return error::fail(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap == 0 ? 0 : cap - 1);
   }
-  size_t n = 0;
-  for (;;) {
-    char probe;
-    // Full: one more byte tells end-of-file from a file that grew after fstat (still bounded).
-    const bool full = n + 1 >= cap;
-    ssize_t r = full ? read(fd, &probe, 1) : read(fd, out + n, cap - 1 - n);
-    if (full && r > 0) {
-      close(fd);
-      return error::fail(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap - 1);
-    }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      error::fail(err, err_cap, "cannot read %s %s: %s", what, path, strerror(errno));
-      close(fd);
-      return false;
-    }
-    if (r == 0) break;
-    n += static_cast<size_t>(r);
-  }
+  size_t n = 0, extra = 0;
+  char probe;
+  int e = sysfile::read_full(fd, out, cap - 1, &n);
+  // Full: one more byte tells end-of-file from a file that grew after fstat (still bounded).
+  if (e == 0 && n == cap - 1) e = sysfile::read_full(fd, &probe, 1, &extra);
   close(fd);
+  if (e != 0) return error::fail(err, err_cap, "cannot read %s %s: %s", what, path, strerror(e));
+  if (extra > 0) return error::fail(err, err_cap, "%s %s is larger than %zu bytes", what, path, cap - 1);
   out[n] = '\0';
   *len = n;
   return true;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "appconfig/core/sysfile.h"
 #include "appconfig/core/utf8.h"
 
 namespace appconfig::log {
@@ -45,15 +46,7 @@ size_t format_timestamp(char* out, size_t cap, const char* suffix) {
 }
 
 void write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere left to report a logging failure
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  sysfile::write_full(fd, p, n);  // nowhere left to report a logging failure
 }
 
 // Appends ,"name":"value" when value is set; the value's JSON form is cut at kMaxFieldJsonBytes.

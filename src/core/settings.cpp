@@ -111,34 +111,6 @@ bool lookup_plain(const Env& env, const char* name, Found* f) {
 // kUrl: the value with its userinfo (user:password@) hidden.
 enum class Echo : uint8_t { kValue, kHidden, kUrl };
 
-// Appends the value quoted, control bytes as \xHH (the message is logged: no raw newlines),
-// truncated after kMaxEchoBytes.
-size_t quote(char* out, size_t cap, std::string_view v) {
-  size_t n = 0;
-  auto put = [&](char c) {
-    if (n + 1 < cap) out[n++] = c;
-  };
-  put('"');
-  size_t shown = v.size() > kMaxEchoBytes ? kMaxEchoBytes : v.size();
-  for (size_t i = 0; i < shown; ++i) {
-    char c = v[i];
-    if (is_ctl(c) || c == '"' || c == '\\') {
-      char tmp[5];
-      snprintf(tmp, sizeof tmp, "\\x%02x", static_cast<unsigned char>(c));
-      for (size_t k = 0; k < 4; ++k) put(tmp[k]);
-    } else {
-      put(c);
-    }
-  }
-  if (shown < v.size()) {
-    put('.');
-    put('.');
-    put('.');
-  }
-  put('"');
-  if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
-  return n;
-}
 
 // NAME="value" <what>. Always returns false so callers can `return fail(...)`.
 bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -148,9 +120,9 @@ bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) {
     snprintf(q, sizeof q, "(value hidden, %zu bytes)", f.value.size());
   } else if (echo == Echo::kUrl) {
     char shown[kMaxEchoBytes * 4 + 8];
-    quote(q, sizeof q, redact_userinfo(f.value, shown, sizeof shown));
+    text::quote(q, sizeof q, redact_userinfo(f.value, shown, sizeof shown), kMaxEchoBytes);
   } else {
-    quote(q, sizeof q, f.value);
+    text::quote(q, sizeof q, f.value, kMaxEchoBytes);
   }
   int n = snprintf(err.message, sizeof err.message, "%s%s%s ", f.name, echo == Echo::kHidden ? " " : "=", q);
   if (n < 0) n = 0;
@@ -419,7 +391,7 @@ bool read_prefetch(const Found& f, Settings& s, Error& err) {
     size_t before = s.storage_used;
     if (!parse_key_ref(item, key, s.storage, sizeof s.storage, &s.storage_used)) {
       char q[kMaxEchoBytes * 4 + 8];
-      quote(q, sizeof q, item);
+      text::quote(q, sizeof q, item, kMaxEchoBytes);
       // Tell "no room left" apart from a malformed key: retry into a scratch buffer that always fits.
       char scratch[3 * kMaxNameBytes];
       size_t scratch_used = 0;

@@ -17,14 +17,35 @@ size_t read_prefix(const char* path, char* out, size_t cap) {
     return 0;
   }
   size_t len = 0;
-  while (len < cap) {
-    ssize_t n = read(fd, out + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += static_cast<size_t>(n);
-  }
+  read_full(fd, out, cap, &len);  // a failed read keeps what came before it
   close(fd);
   return len;
+}
+
+int read_full(int fd, void* buf, size_t cap, size_t* got) {
+  auto* p = static_cast<char*>(buf);
+  *got = 0;
+  while (*got < cap) {
+    const ssize_t r = read(fd, p + *got, cap - *got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) break;
+    *got += static_cast<size_t>(r);
+  }
+  return 0;
+}
+
+int write_full(int fd, const void* p, size_t n) {
+  const auto* b = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
+    b += w;
+    n -= static_cast<size_t>(w);
+  }
+  return 0;
 }
 
 }  // namespace appconfig::sysfile

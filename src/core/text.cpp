@@ -65,4 +65,32 @@ bool percent_decode(std::string_view in, char* out, size_t cap, size_t* len) {
   return true;
 }
 
+size_t quote(char* out, size_t cap, std::string_view s, size_t max_shown) {
+  size_t n = 0;
+  auto put = [&](char c) {
+    if (n + 1 < cap) out[n++] = c;
+  };
+  put('"');
+  const size_t shown = s.size() > max_shown ? max_shown : s.size();
+  for (size_t i = 0; i < shown; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      put('\\');
+      put('x');
+      put(kHexLower[c >> 4]);
+      put(kHexLower[c & 15]);
+    } else {
+      put(static_cast<char>(c));
+    }
+  }
+  put('"');
+  if (shown < s.size()) {
+    put('.');
+    put('.');
+    put('.');
+  }
+  if (cap > 0) out[n] = '\0';
+  return n;
+}
+
 }  // namespace appconfig::text

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "appconfig/core/error.h"
+#include "appconfig/core/sysfile.h"
 
 #include "mbedtls/ctr_drbg.h"
 #include "mbedtls/entropy.h"
@@ -169,12 +170,7 @@ FileResult parse_ca_file(const char* path, Error& err) {
     return FileResult::kError;
   }
   size_t got = 0;
-  while (got < size) {
-    ssize_t r = ::read(fd, buf + got, size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += size_t(r);
-  }
+  sysfile::read_full(fd, buf, size, &got);  // an error or an early end: got != size below
   close(fd);
   if (got != size) {
     free(buf);

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "appconfig/core/error.h"
+#include "appconfig/core/sysfile.h"
 #include "appconfig/core/text.h"
 #include "mbedtls/build_info.h"
 
@@ -53,16 +54,7 @@ void out(int fd, const char* fmt, ...) {
   va_end(ap);
   if (n < 0) return;
   size_t len = static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1;
-  const char* p = line;
-  while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    p += w;
-    len -= static_cast<size_t>(w);
-  }
+  sysfile::write_full(fd, line, len);
 }
 
 bool is(const char* a, const char* b) { return strcmp(a, b) == 0; }

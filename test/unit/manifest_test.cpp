@@ -177,7 +177,7 @@ TEST(Manifest, BadKeys) {
   // Control bytes in a key are shown escaped, never raw.
   Parsed p = run(R"({"A\nB": {}})");
   ASSERT_FALSE(p.ok);
-  EXPECT_NE(p.err.find("\"A\\x0AB\""), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("\"A\\x0aB\""), std::string::npos) << p.err;
   EXPECT_EQ(p.err.find('\n'), std::string::npos);
 }
 

@@ -500,7 +500,7 @@ TEST(SettingsLoad, ControlCharactersEscapedInMessage) {
   // Long values are cut in the message.
   Env env2{kL + "LOG_LEVEL=" + std::string(1000, 'x')};
   std::string msg2 = load_fail(env2, kL + "LOG_LEVEL");
-  EXPECT_NE(msg2.find("...\""), std::string::npos) << msg2;
+  EXPECT_NE(msg2.find("\"..."), std::string::npos) << msg2;
   EXPECT_NE(msg2.find("none"), std::string::npos) << "accepted forms must survive truncation: " << msg2;
 }
 

@@ -86,6 +86,18 @@ TEST(Text, PercentDecodeAppendsAndRefusesMalformedEscapes) {
   EXPECT_EQ(len, 3u);
 }
 
+TEST(Text, QuoteEscapesControlBytesAndCuts) {
+  char out[64];
+  const size_t n = text::quote(out, sizeof out, "a\nb\"c\\\x7f", 120);
+  EXPECT_EQ(n, strlen(out));
+  EXPECT_STREQ(out, "\"a\\x0ab\\x22c\\x5c\\x7f\"");
+  text::quote(out, sizeof out, "abcdef", 3);
+  EXPECT_STREQ(out, "\"abc\"...");
+  char tiny[4];
+  text::quote(tiny, sizeof tiny, "abcdef", 120);
+  EXPECT_STREQ(tiny, "\"ab");  // cut at the buffer, NUL-terminated
+}
+
 TEST(Calendar, DaysFromCivil) {
   EXPECT_EQ(calendar::days_from_civil(1970, 1, 1), 0);
   EXPECT_EQ(calendar::days_from_civil(2026, 12, 4), 20791);

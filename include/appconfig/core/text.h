@@ -61,4 +61,10 @@ bool parse_uint(std::string_view s, uint64_t max, uint64_t* out);
 // digits) or when out is full. *len counts the bytes written, also on failure.
 bool percent_decode(std::string_view in, char* out, size_t cap, size_t* len);
 
+// Writes s as it appears in a message: in double quotes, with control bytes, '"' and '\\' as \\xhh
+// (a logged message never carries a raw newline or escape sequence), cut after max_shown bytes of s
+// with "..." after the closing quote (what is quoted is exactly what s holds). NUL-terminated within cap; returns the length written.
+// out needs max_shown * 4 + 6 bytes to hold the longest form.
+size_t quote(char* out, size_t cap, std::string_view s, size_t max_shown);
+
 }  // namespace appconfig::text

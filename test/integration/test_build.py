@@ -289,8 +289,8 @@ esac
         arm = self.stub_compiler("arm-g++", log, "/stub/arm/c++/13")
         x86 = self.stub_compiler("x86-g++", log, "/stub/x86/c++/11")
         proc = make("-n", "-B", f"BUILD={self.tmp}/build", f"CXX_arm64={arm}", f"CXX_x86_64={x86}",
-                    "CXX=/nonexistent/clang++", f"{self.tmp}/build/release/arm64/obj/main.o",
-                    f"{self.tmp}/build/release/x86_64/obj/main.o")
+                    "CXX=/nonexistent/clang++", f"{self.tmp}/build/release/arm64/obj/program/main.o",
+                    f"{self.tmp}/build/release/x86_64/obj/program/main.o")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         arm_line = next(line for line in proc.stdout.splitlines() if line.startswith(arm))
         x86_line = next(line for line in proc.stdout.splitlines() if line.startswith(x86))
@@ -313,10 +313,10 @@ esac
                             ignore=shutil.ignore_patterns("build", ".git", ".deps", "__pycache__"))
             build = os.path.join(tree, "build")
             proc = subprocess.run(["make", "--no-print-directory", "-C", tree, f"MBEDTLS_DIR={mbedtls_dir}",
-                                   "GIT_COMMIT=0123456789ab", "build/release/x86_64/obj/main.o"],
+                                   "GIT_COMMIT=0123456789ab", "build/release/x86_64/obj/program/main.o"],
                                   capture_output=True, text=True, timeout=MAKE_TIMEOUT_S)
             self.assertEqual(proc.returncode, 0, proc.stderr)
-            with open(f"{build}/release/x86_64/obj/main.o", "rb") as f:
+            with open(f"{build}/release/x86_64/obj/program/main.o", "rb") as f:
                 objs.append(f.read())
             self.assertNotIn(tree.encode(), objs[-1])
             self.assertNotIn(mbedtls_dir.encode(), objs[-1])

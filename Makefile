@@ -90,11 +90,14 @@ REL        := $(BUILD)/release
 # - no -fno-plt: a static binary has no PLT; on aarch64 -fno-plt made every libc call an indirect call
 #   through the GOT (15 KB).
 # - -fomit-frame-pointer: spelled out because aarch64's gcc keeps the frame record otherwise.
-# - -fdebug-prefix-map=$(CURDIR)=.: LTO objects record the working directory (without a trailing slash, so
-#   $(REPRO) does not map it); objects stay independent of the checkout path.
 REL_FLAGS  := -Os -flto -fno-pie -fomit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
               -ffunction-sections -fdata-sections -fno-threadsafe-statics -fvisibility=hidden \
-              -fdebug-prefix-map=$(CURDIR)=. '-D__GLIBC_PREREQ(a,b)=0' -DNDEBUG
+              '-D__GLIBC_PREREQ(a,b)=0' -DNDEBUG
+# Reproducible LTO objects: GCC 12 writes the working directory into them next to every *relative* file name
+# (GCC PR 108534), so release objects map the checkout (and the relative src/, include/) to absolute names,
+# after $(REPRO) (the last matching map wins), and fix -frandom-seed (LTO section names are random otherwise).
+# No file name reaches the stripped binary either way (nothing uses __FILE__ with NDEBUG).
+REL_REPRO  := -ffile-prefix-map=$(CURDIR)/=/ -ffile-prefix-map=src/=/src/ -ffile-prefix-map=include/=/include/
 
 # aarch64's linker pads the file so the RELRO part of the data segment ends on a 64 KiB page (~48 KB
 # of zeros). norelro: in a static non-PIE musl binary nothing applies PT_GNU_RELRO anyway (only musl's
@@ -110,9 +113,9 @@ REL_LDFLAGS := -no-pie -flto-partition=one -Wl,-z,common-page-size=64 -Wl,-z,nor
 
 # Objects and binaries are rebuilt when these flags change: the stamp is rewritten only then.
 REL_STAMP := $(REL)/flags
-ifneq ($(file <$(REL_STAMP)),$(REL_FLAGS) | $(REL_LDFLAGS))
+ifneq ($(file <$(REL_STAMP)),$(REL_FLAGS) $(REL_REPRO) | $(REL_LDFLAGS))
 $(shell mkdir -p $(REL))
-$(file >$(REL_STAMP),$(REL_FLAGS) | $(REL_LDFLAGS))
+$(file >$(REL_STAMP),$(REL_FLAGS) $(REL_REPRO) | $(REL_LDFLAGS))
 endif
 
 TRIPLET_x86_64 := x86_64-linux-gnu
@@ -138,7 +141,8 @@ $(REL)/$(1)/obj/%.o: src/%.cpp $(REL_STAMP) | mbedtls-source
 	@mkdir -p $$(@D)
 	@echo "  CXX     $$@"
 	$$(if $$(filter -isystem,$$(SYSINC_$(1))),,$$(error no C++ headers from $$(CXX_$(1)): is it installed? (make deps)))
-	$(Q)$$(CXX_$(1)) $(CXXLANG) $(WARN) $(REL_FLAGS) $(REPRO) $$(SYSINC_$(1)) $(DEFS) $(INCS) $(MBEDTLS_INC) -MMD -MP -c $$< -o $$@
+	$(Q)$$(CXX_$(1)) $(CXXLANG) $(WARN) $(REL_FLAGS) $(REPRO) $(REL_REPRO) -frandom-seed=$$@ $$(SYSINC_$(1)) $(DEFS) \
+	  $(INCS) $(MBEDTLS_INC) -MMD -MP -c $$< -o $$@
 
 $(REL)/$(1)/$(NAME): $(patsubst src/%.cpp,$(REL)/$(1)/obj/%.o,$(SRCS)) $$(MBEDTLS_LIB_$(2)) $(REL_STAMP)
 	@echo "  LINK    $$@"

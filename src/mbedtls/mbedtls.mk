@@ -55,6 +55,9 @@ MBEDTLS_COMMON_CFLAGS := -std=c99 -Wall -Wextra -I$(MBEDTLS_DIR)/include -I$(MBE
 # flags are the top-level Makefile's REL_FLAGS (-flto -fno-pie -fomit-frame-pointer): the objects are LTO
 # bytecode, optimised together with the program at its link, so the archive is written by <triplet>-gcc-ar
 # (ar with GCC's LTO plugin, which indexes the bytecode's symbols).
+# The rule below adds -frandom-seed: LTO section names are random otherwise. GCC 12 still writes the source's
+# absolute path into an LTO object (the translation unit's name is not remapped), so these intermediate objects
+# depend on where the tree is; the linked binary does not (two checkouts give the same bytes).
 MBEDTLS_SMALL_CFLAGS := -Os -flto -fno-pie -fomit-frame-pointer -ffunction-sections -fdata-sections \
   -fno-asynchronous-unwind-tables -fno-unwind-tables -DNDEBUG
 
@@ -114,7 +117,8 @@ endif
 $$(MBEDTLS_OBJS_$(1)): $$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o: $$(MBEDTLS_DIR)/library/%.c $$(MBEDTLS_CONFIG) \
                        $$(MBEDTLS_STAMP_$(1)) | $$(MBEDTLS_SOURCE_MARKER)
 	@mkdir -p $$(@D)
-	$$(MBEDTLS_Q)$$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) -MMD -MP -c $$< -o $$@
+	$$(MBEDTLS_Q)$$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) -frandom-seed=$$@ -MMD -MP \
+	  -c $$< -o $$@
 
 # Built under a temporary name and renamed, so an interrupted or concurrent build never leaves a
 # half-written archive that a later link would accept.

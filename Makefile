@@ -81,14 +81,42 @@ $(DBG)/unit-tests: $(TEST_OBJS) $(DBG_OBJS) $(MBEDTLS_LIB_native)
 # answers to its triplet too). Its libstdc++ headers (header-only use: no exceptions, no RTTI, no runtime) are
 # wherever THAT compiler keeps them: asked from it, never derived from $(CXX) or from the host's layout.
 REL        := $(BUILD)/release
-REL_FLAGS  := -Os -fno-asynchronous-unwind-tables -fno-unwind-tables -ffunction-sections -fdata-sections \
-              -fno-threadsafe-statics -fno-plt -fvisibility=hidden '-D__GLIBC_PREREQ(a,b)=0' -DNDEBUG
+# Size first (issue 14; docs/building.md "Release size" has the byte counts of every flag):
+# - -flto: the whole program, mbedTLS included (mbedtls.mk compiles it with the same code-generation flags),
+#   is optimised at link time as one unit (-flto-partition=one below): unused paths and wrappers go.
+#   The link gets $(REL_FLAGS) too, as GCC asks for LTO.
+# - -fno-pie: Debian's gcc defaults to PIE code, but the binary is static and not PIE (-static): PIE code
+#   only costs GOT loads (aarch64) and longer address forms.
+# - no -fno-plt: a static binary has no PLT; on aarch64 -fno-plt made every libc call an indirect call
+#   through the GOT (15 KB).
+# - -fomit-frame-pointer: spelled out because aarch64's gcc keeps the frame record otherwise.
+REL_FLAGS  := -Os -flto -fno-pie -fomit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
+              -ffunction-sections -fdata-sections -fno-threadsafe-statics -fvisibility=hidden \
+              '-D__GLIBC_PREREQ(a,b)=0' -DNDEBUG
+# Reproducible LTO objects: GCC 12 writes the working directory into them next to every *relative* file name
+# (GCC PR 108534), so release objects map the checkout (and the relative src/, include/) to absolute names,
+# after $(REPRO) (the last matching map wins), and fix -frandom-seed (LTO section names are random otherwise).
+# No file name reaches the stripped binary either way (nothing uses __FILE__ with NDEBUG).
+REL_REPRO  := -ffile-prefix-map=$(CURDIR)/=/ -ffile-prefix-map=src/=/src/ -ffile-prefix-map=include/=/include/
 
 # aarch64's linker pads the file so the RELRO part of the data segment ends on a 64 KiB page (~48 KB
 # of zeros). norelro: in a static non-PIE musl binary nothing applies PT_GNU_RELRO anyway (only musl's
 # dynamic linker mprotects it), so the padding buys nothing. max-page-size stays 64 KiB, so 64 KiB-page
 # kernels still load the binary.
-REL_LDFLAGS := -Wl,-z,common-page-size=4096 -Wl,-z,norelro
+# common-page-size=64: with norelro it only decides where the data segment starts; at 4096 ld may start it on
+# a fresh page and pad the file up to 4 KB to save one page of memory. noseparate-code: x86_64's ld puts the
+# ELF headers, the code and the read-only data in three page-aligned segments (up to 8 KB of padding); one
+# read+execute segment, as before binutils 2.31 (and as aarch64's ld does by default).
+# --sort-section=alignment: fewer alignment holes between input sections.
+REL_LDFLAGS := -no-pie -flto-partition=one -Wl,-z,common-page-size=64 -Wl,-z,norelro -Wl,-z,noseparate-code \
+               -Wl,--sort-section=alignment
+
+# Objects and binaries are rebuilt when these flags change: the stamp is rewritten only then.
+REL_STAMP := $(REL)/flags
+ifneq ($(file <$(REL_STAMP)),$(REL_FLAGS) $(REL_REPRO) | $(REL_LDFLAGS))
+$(shell mkdir -p $(REL))
+$(file >$(REL_STAMP),$(REL_FLAGS) $(REL_REPRO) | $(REL_LDFLAGS))
+endif
 
 TRIPLET_x86_64 := x86_64-linux-gnu
 TRIPLET_arm64  := aarch64-linux-gnu
@@ -109,15 +137,17 @@ SYSINC_x86_64 = $(eval SYSINC_x86_64 := $(call sysinc,x86_64))$(SYSINC_x86_64)
 SYSINC_arm64  = $(eval SYSINC_arm64 := $(call sysinc,arm64))$(SYSINC_arm64)
 
 define release_rules
-$(REL)/$(1)/obj/%.o: src/%.cpp | mbedtls-source
+$(REL)/$(1)/obj/%.o: src/%.cpp $(REL_STAMP) | mbedtls-source
 	@mkdir -p $$(@D)
 	@echo "  CXX     $$@"
 	$$(if $$(filter -isystem,$$(SYSINC_$(1))),,$$(error no C++ headers from $$(CXX_$(1)): is it installed? (make deps)))
-	$(Q)$$(CXX_$(1)) $(CXXLANG) $(WARN) $(REL_FLAGS) $(REPRO) $$(SYSINC_$(1)) $(DEFS) $(INCS) $(MBEDTLS_INC) -MMD -MP -c $$< -o $$@
+	$(Q)$$(CXX_$(1)) $(CXXLANG) $(WARN) $(REL_FLAGS) $(REPRO) $(REL_REPRO) -frandom-seed=$$@ $$(SYSINC_$(1)) $(DEFS) \
+	  $(INCS) $(MBEDTLS_INC) -MMD -MP -c $$< -o $$@
 
-$(REL)/$(1)/$(NAME): $(patsubst src/%.cpp,$(REL)/$(1)/obj/%.o,$(SRCS)) $$(MBEDTLS_LIB_$(2))
+$(REL)/$(1)/$(NAME): $(patsubst src/%.cpp,$(REL)/$(1)/obj/%.o,$(SRCS)) $$(MBEDTLS_LIB_$(2)) $(REL_STAMP)
 	@echo "  LINK    $$@"
-	$(Q)$$(LD_$(1)) -static -Wl,--gc-sections -Wl,-O1 -Wl,--build-id=none $(REL_LDFLAGS) -s -o $$@ $$^
+	$(Q)$$(LD_$(1)) $(REL_FLAGS) -static -Wl,--gc-sections -Wl,-O1 -Wl,--build-id=none $(REL_LDFLAGS) -s -o $$@ \
+	  $$(filter-out $(REL_STAMP),$$^)
 endef
 $(eval $(call release_rules,x86_64,x86_64-musl))
 $(eval $(call release_rules,arm64,arm64-musl))

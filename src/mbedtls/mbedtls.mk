@@ -6,8 +6,8 @@
 #   MBEDTLS_DIR                 source tree (default .deps/mbedtls-$(MBEDTLS_VERSION); made by src/mbedtls/fetch.sh)
 #   MBEDTLS_INC                 -I and -DMBEDTLS_CONFIG_FILE flags for code that includes mbedTLS headers
 #   MBEDTLS_LIB_native          build/mbedtls/native/libmbedtls_all.a       host compiler, -O2 -g
-#   MBEDTLS_LIB_x86_64-musl     build/mbedtls/x86_64-musl/libmbedtls_all.a  x86_64-linux-gnu-gcc + musl, -Os
-#   MBEDTLS_LIB_arm64-musl      build/mbedtls/arm64-musl/libmbedtls_all.a   aarch64-linux-gnu-gcc + musl, -Os
+#   MBEDTLS_LIB_x86_64-musl     build/mbedtls/x86_64-musl/libmbedtls_all.a  x86_64-linux-gnu-gcc + musl, -Os -flto
+#   MBEDTLS_LIB_arm64-musl      build/mbedtls/arm64-musl/libmbedtls_all.a   aarch64-linux-gnu-gcc + musl, -Os -flto
 #                               (the same on x86_64 and arm64 hosts: the host's gcc also answers to its triplet)
 #   mbedtls-source              (phony) runs fetch.sh when the source tree is missing; use it as an
 #                               order-only prerequisite (`| mbedtls-source`) of anything that includes
@@ -51,9 +51,15 @@ MBEDTLS_MODULES := \
 MBEDTLS_COMMON_CFLAGS := -std=c99 -Wall -Wextra -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
   -DMBEDTLS_CONFIG_FILE='"$(MBEDTLS_CONFIG)"' -ffile-prefix-map=$(MBEDTLS_DIR)=mbedtls \
   -ffile-prefix-map=$(MBEDTLS_REPO_ROOT)=.
-# Release targets: size first; no unwind tables (C code, nothing unwinds through it).
-MBEDTLS_SMALL_CFLAGS := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
-  -fno-unwind-tables -DNDEBUG
+# Release targets: size first; no unwind tables (C code, nothing unwinds through it). The code-generation
+# flags are the top-level Makefile's REL_FLAGS (-flto -fno-pie -fomit-frame-pointer): the objects are LTO
+# bytecode, optimised together with the program at its link, so the archive is written by <triplet>-gcc-ar
+# (ar with GCC's LTO plugin, which indexes the bytecode's symbols).
+# The rule below adds -frandom-seed: LTO section names are random otherwise. GCC 12 still writes the source's
+# absolute path into an LTO object (the translation unit's name is not remapped), so these intermediate objects
+# depend on where the tree is; the linked binary does not (two checkouts give the same bytes).
+MBEDTLS_SMALL_CFLAGS := -Os -flto -fno-pie -fomit-frame-pointer -ffunction-sections -fdata-sections \
+  -fno-asynchronous-unwind-tables -fno-unwind-tables -DNDEBUG
 
 MBEDTLS_CC_native         ?= $(CC)
 MBEDTLS_AR_native         ?= $(AR)
@@ -61,10 +67,10 @@ MBEDTLS_CFLAGS_native     ?= -O2 -g
 # <triplet>-gcc with musl's specs file (what musl-gcc does): musl's headers instead of glibc's. musl-tools
 # provides the host's, musl-dev:<other arch> the other's (/usr/lib/<arch>-linux-musl/musl-gcc.specs).
 MBEDTLS_CC_x86_64-musl    ?= x86_64-linux-gnu-gcc -specs /usr/lib/x86_64-linux-musl/musl-gcc.specs
-MBEDTLS_AR_x86_64-musl    ?= x86_64-linux-gnu-ar
+MBEDTLS_AR_x86_64-musl    ?= x86_64-linux-gnu-gcc-ar
 MBEDTLS_CFLAGS_x86_64-musl ?= $(MBEDTLS_SMALL_CFLAGS)
 MBEDTLS_CC_arm64-musl     ?= aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
-MBEDTLS_AR_arm64-musl     ?= aarch64-linux-gnu-ar
+MBEDTLS_AR_arm64-musl     ?= aarch64-linux-gnu-gcc-ar
 MBEDTLS_CFLAGS_arm64-musl ?= $(MBEDTLS_SMALL_CFLAGS)
 
 # 60 long compile lines per target drown the rest of the build log: print one short line per object
@@ -100,9 +106,19 @@ define mbedtls_rules
 MBEDTLS_OBJS_$(1) := $$(patsubst %,$$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o,$$(MBEDTLS_MODULES))
 MBEDTLS_LIB_$(1)  := $$(MBEDTLS_BUILD_DIR)/$(1)/libmbedtls_all.a
 
-$$(MBEDTLS_OBJS_$(1)): $$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o: $$(MBEDTLS_DIR)/library/%.c $$(MBEDTLS_CONFIG) | $$(MBEDTLS_SOURCE_MARKER)
+# The objects are rebuilt when the config or the compile command changes (a stamp rewritten only then).
+MBEDTLS_STAMP_$(1) := $$(MBEDTLS_BUILD_DIR)/$(1)/cflags
+MBEDTLS_CMD_$(1)   := $$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) | $$(MBEDTLS_AR_$(1))
+ifneq ($$(file <$$(MBEDTLS_STAMP_$(1))),$$(MBEDTLS_CMD_$(1)))
+$$(shell mkdir -p $$(MBEDTLS_BUILD_DIR)/$(1))
+$$(file >$$(MBEDTLS_STAMP_$(1)),$$(MBEDTLS_CMD_$(1)))
+endif
+
+$$(MBEDTLS_OBJS_$(1)): $$(MBEDTLS_BUILD_DIR)/$(1)/obj/%.o: $$(MBEDTLS_DIR)/library/%.c $$(MBEDTLS_CONFIG) \
+                       $$(MBEDTLS_STAMP_$(1)) | $$(MBEDTLS_SOURCE_MARKER)
 	@mkdir -p $$(@D)
-	$$(MBEDTLS_Q)$$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) -MMD -MP -c $$< -o $$@
+	$$(MBEDTLS_Q)$$(MBEDTLS_CC_$(1)) $$(MBEDTLS_CFLAGS_$(1)) $$(MBEDTLS_COMMON_CFLAGS) -frandom-seed=$$@ -MMD -MP \
+	  -c $$< -o $$@
 
 # Built under a temporary name and renamed, so an interrupted or concurrent build never leaves a
 # half-written archive that a later link would accept.

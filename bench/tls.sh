@@ -31,9 +31,9 @@ cxx=${CXX:-g++}
 flags="-std=c++20 -fno-exceptions -fno-rtti -O2 -Wall -Wextra -Werror -Wno-format-truncation -I$root/include \
   -I$mbed_dir/include -DMBEDTLS_CONFIG_FILE=\"$root/src/mbedtls/config.h\""
 objs=()
-for m in http_client tls http_parse dns_wire loop; do
-  $cxx $flags -c "$root/src/$m.cpp" -o "$work/$m.o"
-  objs+=("$work/$m.o")
+for m in net/http_client net/proxy net/tls net/http_parse net/dns_wire core/loop core/sysfile core/text core/error; do
+  $cxx $flags -c "$root/src/$m.cpp" -o "$work/${m//\//_}.o"
+  objs+=("$work/${m//\//_}.o")
 done
 $cxx $flags "$root/bench/tls_client.cpp" "${objs[@]}" "$mbed_lib" -o "$work/tls_client"
 

@@ -688,9 +688,14 @@ void Server::finish(ExchangeRef ref) {
 std::string_view Server::DateCache::now() {
   const time_t t = time(nullptr);
   if (t != formatted_second) {
+    // IMF-fixdate by hand: strftime would link musl's locale and time-zone code (~10 KB) for the
+    // one fixed, English, GMT form HTTP wants.
+    static constexpr char kDays[] = "SunMonTueWedThuFriSat";
+    static constexpr char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     tm parts;
     gmtime_r(&t, &parts);
-    strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &parts);
+    snprintf(text, sizeof text, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", kDays + 3 * parts.tm_wday, parts.tm_mday,
+             kMonths + 3 * parts.tm_mon, parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec);
     formatted_second = t;
   }
   return std::string_view(text);

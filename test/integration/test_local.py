@@ -83,6 +83,19 @@ class LocalMode(unittest.TestCase):
         self.assertEqual(h["content-type"], "application/json")
         self.assertRegex(json.loads(body)["version"], r"^\d+\.\d+\.\d+")
 
+    def test_date_header_is_imf_fixdate_now(self):
+        # RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT", English names, two-digit day, GMT.
+        import email.utils
+        before = time.time()
+        _, h, _ = self.agent.get(BASE + "/Settings")
+        after = time.time()
+        self.assertRegex(h["date"], r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
+                                    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$")
+        when = email.utils.parsedate_to_datetime(h["date"])
+        self.assertEqual(email.utils.format_datetime(when, usegmt=True), h["date"])  # weekday agrees with the date
+        self.assertLessEqual(int(before) - 1, when.timestamp())
+        self.assertLessEqual(when.timestamp(), after + 1)
+
     def test_curl_client(self):
         out = subprocess.run(["curl", "-sS", "-i", f"http://localhost:{self.agent.port}{BASE}/Settings"],
                              capture_output=True, timeout=10)

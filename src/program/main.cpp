@@ -71,8 +71,6 @@ struct Startup {
   credentials::Imds imds;                               // discover_region
   RegionWait region_wait;                               // discover_region
   NameWait name_wait;                                   // listen_on_host
-  cli::Plan::Key plan_keys[retrieval::kMaxKeys];        // print_plan
-  cache::Key manifest_keys[retrieval::kMaxKeys];        // print_plan
 };
 
 struct App {
@@ -516,7 +514,9 @@ void early_log_init() {
 // `check`: what start-up would do with these settings, printed on stdout.
 int print_plan(App& app) {
   const settings::Settings& cfg = app.cfg;
-  cli::Plan::Key* keys = app.startup.plan_keys;
+  // On the stack (26 KB, once, in the `check` command): in App, their string_views' constructors
+  // would write every page of them at start-up.
+  cli::Plan::Key keys[retrieval::kMaxKeys];
   size_t n = 0;
   for (size_t i = 0; i < cfg.num_prefetch && n < retrieval::kMaxKeys; ++i)
     keys[n++] = {cfg.prefetch[i].application, cfg.prefetch[i].environment, cfg.prefetch[i].profile, "prefetch list"};
@@ -525,7 +525,7 @@ int print_plan(App& app) {
       const cache::Key& k = app.features.manifest_key();
       if (n < retrieval::kMaxKeys) keys[n++] = {k.application, k.environment, k.profile, "the manifest, from AppConfig"};
     } else {
-      cache::Key* mk = app.startup.manifest_keys;
+      cache::Key mk[retrieval::kMaxKeys];
       size_t m = app.features.manifest_keys(mk, retrieval::kMaxKeys);
       for (size_t i = 0; i < m && n < retrieval::kMaxKeys; ++i)
         keys[n++] = {mk[i].application, mk[i].environment, mk[i].profile, "manifest"};

@@ -1,4 +1,4 @@
-// calendar — the one home of date arithmetic: the proleptic Gregorian calendar as days since the
+// calendar: the one home of date arithmetic: the proleptic Gregorian calendar as days since the
 // Unix epoch, for the timestamps we parse (STS/IMDS/container credential expirations, Ion
 // timestamps). Formatting the current time stays with gmtime_r (log, http_server's Date).
 //

@@ -1,4 +1,4 @@
-// error — the one error convention of the code base (docs/errors.md): a failing function returns
+// error: the one error convention of the code base (docs/errors.md): a failing function returns
 // false (or an enum when callers act differently per cause) and says what went wrong in a message
 // buffer of fixed size that the caller owns. No allocation, no exceptions, no errno-style globals.
 //

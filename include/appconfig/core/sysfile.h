@@ -1,4 +1,4 @@
-// sysfile — the one home of file-descriptor loops (read until full or end of file, write all, both
+// sysfile: the one home of file-descriptor loops (read until full or end of file, write all, both
 // retrying EINTR), and reading the small system files the resolver and the HTTP client consult
 // (/etc/hosts, /etc/resolv.conf) without ever blocking the loop.
 //

@@ -1,4 +1,4 @@
-// text — the one home of the small byte-string helpers every layer uses: ASCII case, digits, hex,
+// text: the one home of the small byte-string helpers every layer uses: ASCII case, digits, hex,
 // decimal parsing, trimming, slicing and percent-decoding.
 //
 // Owns: pure functions over std::string_view and caller-provided buffers; no allocation, no locale

@@ -1,4 +1,4 @@
-// tls — TLS 1.2/1.3 client sessions over caller-owned non-blocking sockets (mbedTLS 3.6).
+// tls: TLS 1.2/1.3 client sessions over caller-owned non-blocking sockets (mbedTLS 3.6).
 //
 // Owns: the single mbedTLS client configuration (verification REQUIRED, TLS 1.2 minimum, 1.3 preferred,
 // groups x25519/P-256/P-384), the DRBG, the trust store (parsed lazily on the first Session::start, then

@@ -43,10 +43,9 @@
 /* No SHA-224: no TLS signature algorithm uses it, and no root of Debian's bundle is signed with it. */
 #define MBEDTLS_SHA384_C            /* TLS_AES_256_GCM_SHA384, ECDSA-SHA384 (Amazon Root CA 3/4, P-384 chains) */
 #define MBEDTLS_SHA512_C            /* sha512.c provides SHA-384 */
-/* Rolled loops instead of unrolled rounds (-1.1 KB and -0.8 KB on x86_64): we hash handshake transcripts,
- * certificates and SigV4 strings (a few KiB per request), never bulk data. */
-#define MBEDTLS_SHA256_SMALLER
-#define MBEDTLS_SHA512_SMALLER
+/* Not MBEDTLS_SHA256_SMALLER / MBEDTLS_SHA512_SMALLER: the rolled loops saved ~2 KB but cost 5-8 % of a new
+ * connection's CPU (bench/tls.sh: RSA 1,488-1,512 vs 1,372-1,396 us, ECDSA 2,704-2,804 vs 2,549-2,626 us),
+ * and a new connection is on the cold-start path of the first fetch. */
 /* SHA-1: only so that trust anchors whose *self*-signature is sha1WithRSA still parse (mbedTLS drops a
  * certificate whose signature algorithm it does not know, e.g. "DigiCert Global Root CA", "Starfield Class 2
  * CA"). Chain verification still refuses SHA-1 signatures: the default X.509 profile allows SHA-224+ only,

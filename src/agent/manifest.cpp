@@ -37,16 +37,12 @@ struct Parser {
   char key_q[kQuotedBytes];  // the key being parsed, quoted for messages; "" at top level
 
   __attribute__((format(printf, 2, 3))) bool fail(const char* fmt, ...) {
-    if (err == nullptr || err_cap == 0) return false;
-    int n = key_q[0] != '\0' ? snprintf(err, err_cap, "manifest key %s: ", key_q)
-                             : snprintf(err, err_cap, "manifest: ");
-    size_t at = n < 0 ? 0 : static_cast<size_t>(n);
-    if (at < err_cap) {
-      va_list ap;
-      va_start(ap, fmt);
-      error::vfail(err + at, err_cap - at, fmt, ap);
-      va_end(ap);
-    }
+    if (key_q[0] != '\0') error::fail(err, err_cap, "manifest key %s: ", key_q);
+    else error::fail(err, err_cap, "manifest: ");
+    va_list ap;
+    va_start(ap, fmt);
+    error::vappend(err, err_cap, fmt, ap);
+    va_end(ap);
     return false;
   }
 

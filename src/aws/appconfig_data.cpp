@@ -155,11 +155,11 @@ void Client::finish_error(Op& op, int status, bool retryable, const char* fmt, .
   r.status = status;
   r.retryable = retryable;
   r.aws_status = op.aws_status;
-  int n = snprintf(r.message, sizeof r.message, "%.*s:%.*s:%.*s: ", op.app_len, op.app, op.env_len, op.env,
-                   op.prof_len, op.prof);
+  error::fail(r.message, sizeof r.message, "%.*s:%.*s:%.*s: ", op.app_len, op.app, op.env_len, op.env, op.prof_len,
+              op.prof);
   va_list ap;
   va_start(ap, fmt);
-  if (n > 0 && static_cast<size_t>(n) < sizeof r.message) error::vfail(r.message + n, sizeof r.message - n, fmt, ap);
+  error::vappend(r.message, sizeof r.message, fmt, ap);
   va_end(ap);
   finish(op, r);
 }

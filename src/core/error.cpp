@@ -34,12 +34,4 @@ bool append(char* out, size_t cap, const char* fmt, ...) {
   return false;
 }
 
-bool fail(Message& m, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail(m.text, sizeof m.text, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
 }  // namespace appconfig::error

@@ -124,14 +124,11 @@ bool fail(Error& err, const Found& f, Echo echo, const char* fmt, ...) {
   } else {
     text::quote(q, sizeof q, f.value, kMaxEchoBytes);
   }
-  int n = snprintf(err.message, sizeof err.message, "%s%s%s ", f.name, echo == Echo::kHidden ? " " : "=", q);
-  if (n < 0) n = 0;
-  if (static_cast<size_t>(n) < sizeof err.message) {
-    va_list ap;
-    va_start(ap, fmt);
-    error::vfail(err.message + n, sizeof err.message - static_cast<size_t>(n), fmt, ap);
-    va_end(ap);
-  }
+  error::fail(err.message, sizeof err.message, "%s%s%s ", f.name, echo == Echo::kHidden ? " " : "=", q);
+  va_list ap;
+  va_start(ap, fmt);
+  error::vappend(err.message, sizeof err.message, fmt, ap);
+  va_end(ap);
   return false;
 }
 

@@ -341,13 +341,13 @@ int Client::host_port(int ep, char* out, size_t cap) const {
                        static_cast<unsigned>(e.port));
 }
 
-ProxyError Client::set_proxy(const ProxyConfig& cfg) {
-  if (arena_ == nullptr) return ProxyError::kNotInitialised;
-  const ProxyError e = proxy_->configure(cfg);
-  if (e != ProxyError::kNone) return e;
+proxy::Error Client::set_proxy(const proxy::Config& cfg) {
+  if (arena_ == nullptr) return proxy::Error::kNotInitialised;
+  const proxy::Error e = proxy_->configure(cfg);
+  if (e != proxy::Error::kNone) return e;
   for (size_t i = 0; i < kMaxEndpoints; ++i)
     if (eps_[i].in_use) eps_[i].via_proxy = uses_proxy(eps_[i].name());
-  return ProxyError::kNone;
+  return proxy::Error::kNone;
 }
 
 bool Client::uses_proxy(std::string_view host) const { return arena_ != nullptr && proxy_->applies_to(host); }
@@ -1314,14 +1314,11 @@ void Client::before_response_failure(Conn& c, Error if_not_retried, const char* 
 
 bool Client::fail(int si, Error e, const char* fmt, ...) {
   Slot& s = slots_[si];
-  int n = host_port(s.ep, s.detail, sizeof s.detail);
-  if (n < 0) n = 0;
-  size_t off = static_cast<size_t>(n) < sizeof s.detail ? static_cast<size_t>(n) : sizeof s.detail - 1;
-  std::snprintf(s.detail + off, sizeof s.detail - off, ": ");
-  off = std::strlen(s.detail);
+  if (host_port(s.ep, s.detail, sizeof s.detail) < 0) s.detail[0] = '\0';
+  error::append(s.detail, sizeof s.detail, ": ");
   va_list ap;
   va_start(ap, fmt);
-  error::vfail(s.detail + off, sizeof s.detail - off, fmt, ap);
+  error::vappend(s.detail, sizeof s.detail, fmt, ap);
   va_end(ap);
   s.pending = e;
   s.queued = false;

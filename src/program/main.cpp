@@ -23,6 +23,7 @@
 #include "appconfig/agent/features.h"
 #include "appconfig/net/http_client.h"
 #include "appconfig/net/http_server.h"
+#include "appconfig/net/proxy.h"
 #include "appconfig/agent/lambda_api.h"
 #include "appconfig/agent/localdev.h"
 #include "appconfig/core/error.h"
@@ -306,20 +307,20 @@ bool init_remote(App& app, char* err, size_t cap) {
     app.client.set_resolver(app.resolver.client_hook(&app.client));
   }
   // Proxy: ours, else HTTPS_PROXY/https_proxy; NO_PROXY either way. Local peers stay direct.
-  http_client::ProxyChoice pc = http_client::choose_proxy(environ, cfg.proxy_url);
+  proxy::Choice pc = proxy::choose(environ, cfg.proxy_url);
   if (!pc.url.empty()) {
     http_client::Header hs[settings::kMaxProxyHeaders];
     for (size_t i = 0; i < cfg.num_proxy_headers; ++i) hs[i] = {cfg.proxy_headers[i].name, cfg.proxy_headers[i].value};
-    http_client::ProxyConfig pcfg;
+    proxy::Config pcfg;
     pcfg.url = pc.url;
     pcfg.headers = hs;
     pcfg.num_headers = cfg.num_proxy_headers;
     pcfg.no_proxy = pc.no_proxy;
-    http_client::ProxyError pe = app.client.set_proxy(pcfg);
-    if (pe != http_client::ProxyError::kNone) {
+    proxy::Error pe = app.client.set_proxy(pcfg);
+    if (pe != proxy::Error::kNone) {
       // Never echo the URL: it may hold a password.
       return error::fail(err, cap, "%s: %s", pc.from_environment ? "HTTPS_PROXY" : "AWS_APPCONFIG_EXTENSION_PROXY_URL",
-                         http_client::proxy_error_message(pe));
+                         proxy::error_message(pe));
     }
     LOG_INFO("upstream requests go through a proxy (%s)", pc.from_environment ? "HTTPS_PROXY" : "PROXY_URL");
   }

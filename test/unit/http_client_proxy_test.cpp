@@ -245,8 +245,8 @@ TEST(ProxyRoute, CopiesEverythingAndEncodesBasicCredentials) {
   EXPECT_EQ(r.no_proxy_list(), "a.test");
 }
 
-hc::ProxyConfig cfg(std::string_view url, const hc::Header* hs = nullptr, size_t n = 0, std::string_view no = "") {
-  hc::ProxyConfig c;
+proxy::Config cfg(std::string_view url, const hc::Header* hs = nullptr, size_t n = 0, std::string_view no = "") {
+  proxy::Config c;
   c.url = url;
   c.headers = hs;
   c.num_headers = n;
@@ -275,10 +275,10 @@ class ProxyClient : public ::testing::Test {
 
 TEST_F(ProxyClient, SetProxyValidatesAndKeepsThePreviousSettingOnError) {
   hc::Client fresh;
-  EXPECT_EQ(fresh.set_proxy(cfg("http://p:1")), hc::ProxyError::kNotInitialised);
+  EXPECT_EQ(fresh.set_proxy(cfg("http://p:1")), proxy::Error::kNotInitialised);
 
   ASSERT_EQ(client.set_proxy(cfg("http://proxy.test:3128", nullptr, 0, "internal.test")),
-            hc::ProxyError::kNone);
+            proxy::Error::kNone);
   EXPECT_TRUE(client.uses_proxy("appconfigdata.us-east-1.amazonaws.com"));
   EXPECT_FALSE(client.uses_proxy("svc.internal.test"));
   // Always direct: the Runtime API, loopback, link-local credential endpoints.
@@ -290,15 +290,15 @@ TEST_F(ProxyClient, SetProxyValidatesAndKeepsThePreviousSettingOnError) {
 
   const std::string secret = "s3cr3t-pa55";
   // https:// proxies are accepted (TLS to the proxy; test_agent_parity.py HttpsProxyCase runs one).
-  EXPECT_EQ(client.set_proxy(cfg("https://user:" + secret + "@proxy:443")), hc::ProxyError::kNone);
+  EXPECT_EQ(client.set_proxy(cfg("https://user:" + secret + "@proxy:443")), proxy::Error::kNone);
   EXPECT_TRUE(client.uses_proxy("appconfigdata.us-east-1.amazonaws.com"));
-  ASSERT_EQ(client.set_proxy(cfg("http://proxy.test:3128", nullptr, 0, "internal.test")), hc::ProxyError::kNone);
-  EXPECT_EQ(client.set_proxy(cfg("http://user:%zz@proxy")), hc::ProxyError::kBadCredentials);
-  EXPECT_EQ(client.set_proxy(cfg("http://user:%4@proxy")), hc::ProxyError::kBadCredentials);
-  EXPECT_EQ(client.set_proxy(cfg("http://us%0Aer:x@proxy")), hc::ProxyError::kBadCredentials);
+  ASSERT_EQ(client.set_proxy(cfg("http://proxy.test:3128", nullptr, 0, "internal.test")), proxy::Error::kNone);
+  EXPECT_EQ(client.set_proxy(cfg("http://user:%zz@proxy")), proxy::Error::kBadCredentials);
+  EXPECT_EQ(client.set_proxy(cfg("http://user:%4@proxy")), proxy::Error::kBadCredentials);
+  EXPECT_EQ(client.set_proxy(cfg("http://us%0Aer:x@proxy")), proxy::Error::kBadCredentials);
   EXPECT_EQ(client.set_proxy(cfg("http://" + std::string(600, 'u') + ":p@proxy")),
-            hc::ProxyError::kBadCredentials);
-  EXPECT_EQ(client.set_proxy(cfg("socks5://proxy")), hc::ProxyError::kBadUrl);
+            proxy::Error::kBadCredentials);
+  EXPECT_EQ(client.set_proxy(cfg("socks5://proxy")), proxy::Error::kBadUrl);
   hc::Header bad1[] = {{"X Bad", "v"}};
   hc::Header bad2[] = {{"X-Ok", "a\r\nInjected: 1"}};
   hc::Header bad3[] = {{"Host", "elsewhere"}};
@@ -307,24 +307,24 @@ TEST_F(ProxyClient, SetProxyValidatesAndKeepsThePreviousSettingOnError) {
   hc::Header bad5[] = {{"X-Ok", "caf\xc3\xa9"}};
   hc::Header bad6[] = {{"X-Ok", "a\x7f"}};
   for (hc::Header* h : {bad1, bad2, bad3, bad4, bad5, bad6})
-    EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", h, 1)), hc::ProxyError::kBadHeader);
-  std::vector<hc::Header> many(hc::kMaxProxyHeaders + 1, hc::Header{"X-A", "b"});
-  EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", many.data(), many.size())), hc::ProxyError::kBadHeader);
-  std::string big(hc::kMaxProxyHeaderBytes, 'v');
+    EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", h, 1)), proxy::Error::kBadHeader);
+  std::vector<hc::Header> many(proxy::kMaxHeaders + 1, hc::Header{"X-A", "b"});
+  EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", many.data(), many.size())), proxy::Error::kBadHeader);
+  std::string big(proxy::kMaxHeaderBytes, 'v');
   hc::Header huge[] = {{"X-Big", big}};
-  EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", huge, 1)), hc::ProxyError::kBadHeader);
+  EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", huge, 1)), proxy::Error::kBadHeader);
   EXPECT_EQ(client.set_proxy(cfg("http://proxy:1", nullptr, 0, std::string(5000, 'a'))),
-            hc::ProxyError::kNoProxyTooLong);
+            proxy::Error::kNoProxyTooLong);
   // None of the failures replaced the working configuration.
   EXPECT_TRUE(client.uses_proxy("appconfigdata.us-east-1.amazonaws.com"));
   EXPECT_FALSE(client.uses_proxy("svc.internal.test"));
-  for (int i = 0; i <= static_cast<int>(hc::ProxyError::kNoProxyTooLong); ++i) {
-    std::string m = hc::proxy_error_message(static_cast<hc::ProxyError>(i));
+  for (int i = 0; i <= static_cast<int>(proxy::Error::kNoProxyTooLong); ++i) {
+    std::string m = proxy::error_message(static_cast<proxy::Error>(i));
     EXPECT_EQ(m.find(secret), std::string::npos);
     EXPECT_FALSE(m.empty());
   }
   // An empty URL turns proxying off.
-  ASSERT_EQ(client.set_proxy(cfg("")), hc::ProxyError::kNone);
+  ASSERT_EQ(client.set_proxy(cfg("")), proxy::Error::kNone);
   EXPECT_FALSE(client.uses_proxy("appconfigdata.us-east-1.amazonaws.com"));
 }
 
@@ -460,9 +460,9 @@ class ProxyE2E : public ProxyClient {
   void use_proxy(uint16_t port, const std::string& userinfo = "", const hc::Header* hs = nullptr, size_t n = 0,
                  const std::string& no_proxy = "") {
     url = "http://" + userinfo + "127.0.0.1:" + std::to_string(port);
-    hc::ProxyConfig cfg{url, hs, n, no_proxy};
+    proxy::Config cfg{url, hs, n, no_proxy};
     cfg.local_always_direct = false;  // the peers are on loopback
-    ASSERT_EQ(client.set_proxy(cfg), hc::ProxyError::kNone);
+    ASSERT_EQ(client.set_proxy(cfg), proxy::Error::kNone);
   }
   std::string url;
 };
@@ -528,9 +528,9 @@ TEST_F(ProxyE2E, ProxyNameComesFromEtcHostsAndUnknownProxyNameIsResolveError) {
   PyProc proxy({"test/emulator/connect_proxy.py", "--refuse", "403"});
   ASSERT_TRUE(proxy.ok());
   std::string proxy_url = "http://localhost:" + std::to_string(proxy.port());
-  hc::ProxyConfig c = cfg(proxy_url);
+  proxy::Config c = cfg(proxy_url);
   c.local_always_direct = false;
-  ASSERT_EQ(client.set_proxy(c), hc::ProxyError::kNone);
+  ASSERT_EQ(client.set_proxy(c), proxy::Error::kNone);
   Outcome o;
   get("appconfig.example", 443, true, o);
   ASSERT_TRUE(run_until([&] { return o.called; }));
@@ -538,7 +538,7 @@ TEST_F(ProxyE2E, ProxyNameComesFromEtcHostsAndUnknownProxyNameIsResolveError) {
   EXPECT_NE(o.detail.find("proxy localhost:" + std::to_string(proxy.port()) + " refused CONNECT: 403"),
             std::string::npos)
       << o.detail;
-  ASSERT_EQ(client.set_proxy(cfg("http://no-such-proxy.invalid:3128")), hc::ProxyError::kNone);
+  ASSERT_EQ(client.set_proxy(cfg("http://no-such-proxy.invalid:3128")), proxy::Error::kNone);
   Outcome r;
   get("appconfig.example", 443, true, r);
   ASSERT_TRUE(run_until([&] { return r.called; }));

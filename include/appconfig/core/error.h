@@ -2,7 +2,7 @@
 // false (or an enum when callers act differently per cause) and says what went wrong in a message
 // buffer of fixed size that the caller owns. No allocation, no exceptions, no errno-style globals.
 //
-// Owns: the message type and the one printf-into-a-buffer helper. Messages name the problem
+// Owns: the one printf-into-a-buffer helper (and its form after a context prefix). Messages name the problem
 // (the variable, file, host, flag or byte offset) and are cut at the buffer's size on purpose.
 #pragma once
 
@@ -11,21 +11,9 @@
 
 namespace appconfig::error {
 
-// Every message fits here; longer ones are cut (a message longer than a log line helps no one).
-constexpr size_t kMessageBytes = 256;
-
-// A message owned by whoever keeps the error (a fetch's outcome, a compile result, a TLS
-// connection). Empty means no error.
-struct Message {
-  char text[kMessageBytes] = {};
-  bool empty() const { return text[0] == '\0'; }
-  void clear() { text[0] = '\0'; }
-};
-
 // Writes the formatted message into out[cap] (NUL-terminated, truncated); does nothing when out is
 // null or cap is 0. Returns false, so a failing function can `return error::fail(err, cap, ...)`.
 bool fail(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-bool fail(Message& m, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 bool vfail(char* out, size_t cap, const char* fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 // As fail, after what out already holds (a context prefix such as "manifest key A:E:P: "): the
 // message is appended at strlen(out) and cut at cap. Returns false.

@@ -123,24 +123,13 @@ struct Result {
 using Callback = void (*)(void* ctx, const Result& r);
 
 // ---------------------------------------------------------------- proxy (spec §2)
-// Proxy selection, URL parsing and NO_PROXY matching live in module proxy; these names are the
-// ones callers above net already use.
-constexpr size_t kMaxProxyHeaders = proxy::kMaxHeaders;
-constexpr size_t kMaxProxyHeaderBytes = proxy::kMaxHeaderBytes;
-constexpr size_t kMaxProxyCredentialBytes = proxy::kMaxCredentialBytes;
-constexpr size_t kMaxNoProxyBytes = proxy::kMaxNoProxyBytes;
-using ProxyError = proxy::Error;
-using ProxyChoice = proxy::Choice;
-using ProxyConfig = proxy::Config;
-inline const char* proxy_error_message(ProxyError e) { return proxy::error_message(e); }
-inline ProxyChoice choose_proxy(const char* const* envp, std::string_view configured) {
-  return proxy::choose(envp, configured);
-}
+// Proxy selection, URL parsing and NO_PROXY matching live in module proxy (proxy.h); the client
+// takes a proxy::Config and speaks CONNECT through the route it builds.
 
 // Serialised CONNECT request: line + Host + Proxy-Authorization + the extra
 // headers above always fit.
-constexpr size_t kMaxConnectRequestBytes = 2 * kMaxHostBytes + 1024 + kMaxProxyCredentialBytes * 4 / 3 + 4 +
-                                           kMaxProxyHeaderBytes + 4 * kMaxProxyHeaders;
+constexpr size_t kMaxConnectRequestBytes = 2 * kMaxHostBytes + 1024 + proxy::kMaxCredentialBytes * 4 / 3 + 4 +
+                                           proxy::kMaxHeaderBytes + 4 * proxy::kMaxHeaders;
 
 // generation 0 = invalid (send() failed with kNoSlot; no callback will come).
 struct RequestId {
@@ -175,7 +164,7 @@ class Client {
   // *.localhost always go direct (unless cfg.local_always_direct is false) (the Runtime API, container credentials), as
   // does any host matching cfg.no_proxy. On error
   // the previous proxy setting is kept. Credentials are never logged.
-  ProxyError set_proxy(const ProxyConfig& cfg);
+  proxy::Error set_proxy(const proxy::Config& cfg);
   // True when requests to `host` would go through the proxy.
   bool uses_proxy(std::string_view host) const;
 
